@@ -1,0 +1,221 @@
+//! The configuration model and its loaders.
+//!
+//! Two file shapes (the seed's Helm values, and Traefik v1's file provider) in two formats
+//! (YAML, TOML) load into one [`Config`]. Loading validates everything and reports every
+//! problem at once as located [`Diagnostic`]s; a `Config` that exists is valid.
+//!
+//! ```
+//! use splitway::config::{Config, Format};
+//!
+//! let yaml = r#"
+//! frontends:
+//!   web:
+//!     rules:
+//!       - "Host:web.agendor.com.br"
+//! backends:
+//!   web:
+//!     - name: k8s
+//!       url: "http://agendor-web.production.svc.cluster.local"
+//! "#;
+//! let loaded = Config::from_str(yaml, Format::Yaml, "aws.yaml").unwrap();
+//! assert_eq!(loaded.config.frontends[0].name, "web");
+//! assert_eq!(loaded.config.backends[0].servers[0].weight, 1);
+//! ```
+
+mod load;
+mod tree;
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::diag::{ConfigError, Diagnostic};
+use crate::rule::Rule;
+
+pub use load::{MAX_CONFIG_BYTES, MAX_FRONTENDS};
+
+/// The largest server weight accepted.
+pub const MAX_WEIGHT: u32 = 1_000_000;
+
+/// A file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// YAML 1.2.
+    Yaml,
+    /// TOML 1.0.
+    Toml,
+}
+
+impl Format {
+    /// The format a file name's extension says (`.yaml`, `.yml`, `.toml`).
+    pub fn from_path(path: &Path) -> Option<Format> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "yaml" | "yml" => Some(Format::Yaml),
+            "toml" => Some(Format::Toml),
+            _ => None,
+        }
+    }
+}
+
+/// A validated configuration: frontends and backends.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Frontends in file order.
+    pub frontends: Vec<Frontend>,
+    /// Backends in file order.
+    pub backends: Vec<Backend>,
+}
+
+/// A configuration together with the warnings found while loading it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The configuration.
+    pub config: Config,
+    /// Warnings (e.g. Traefik v1 keys that splitway does not use).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// A rule and a priority, pointing at a backend.
+#[derive(Debug, Clone)]
+pub struct Frontend {
+    /// Its name (the key in the file).
+    pub name: String,
+    /// The backend it routes to (checked to exist).
+    pub backend: String,
+    /// Its parsed rule.
+    pub rule: Rule,
+    /// The effective priority: the explicit one where it counts (SPEC.md 3.4), else the
+    /// rule's length.
+    pub priority: i64,
+    /// Traefik v1 `passHostHeader` (default true): whether the proxy keeps the client's Host.
+    pub pass_host_header: bool,
+}
+
+/// A named set of servers and how to choose among them.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    /// Its name.
+    pub name: String,
+    /// Its servers, in file order (names unique within the backend).
+    pub servers: Vec<Server>,
+    /// How servers are chosen.
+    pub balance: Balance,
+    /// Sticky-cookie settings.
+    pub sticky: Option<Sticky>,
+    /// Cohort-hash settings.
+    pub hash: Option<Hash>,
+    /// Active health checks (run by the proxy).
+    pub health_check: Option<HealthCheck>,
+}
+
+/// One upstream server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    /// Its name, unique in its backend.
+    pub name: String,
+    /// Its URL as written in the file.
+    pub url: String,
+    /// The URL, parsed.
+    pub uri: http::Uri,
+    /// Its weight, 0 to [`MAX_WEIGHT`] (0: drained).
+    pub weight: u32,
+}
+
+/// Server choice within a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Balance {
+    /// Smooth weighted round robin (Traefik v1's `drr` maps here too).
+    #[default]
+    Wrr,
+    /// Weighted random.
+    Random,
+}
+
+/// `SameSite` attribute of a cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    /// `SameSite=None`.
+    None,
+    /// `SameSite=Lax`.
+    Lax,
+    /// `SameSite=Strict`.
+    Strict,
+}
+
+/// Sticky-cookie settings (Traefik's stickiness).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sticky {
+    /// Cookie name (a valid cookie token).
+    pub cookie: String,
+    /// `Secure` attribute.
+    pub secure: bool,
+    /// `HttpOnly` attribute.
+    pub http_only: bool,
+    /// `SameSite` attribute, if any.
+    pub same_site: Option<SameSite>,
+    /// `Max-Age`, in seconds, if any.
+    pub max_age: Option<i64>,
+}
+
+/// What a cohort hash is keyed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashKey {
+    /// `cookie:NAME`.
+    Cookie(String),
+    /// `header:NAME`.
+    Header(http::HeaderName),
+    /// `query:NAME`.
+    Query(String),
+    /// `client_ip`: the TCP peer address.
+    ClientIp,
+}
+
+/// Cohort-hash settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hash {
+    /// The key.
+    pub key: HashKey,
+    /// The seed (default: the backend's name).
+    pub seed: String,
+    /// Issue a random id cookie when the key cookie is missing (only with `HashKey::Cookie`).
+    pub issue_cookie: bool,
+}
+
+/// Active health-check settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// Path to GET.
+    pub path: String,
+    /// Time between checks (default 30 s).
+    pub interval: Duration,
+    /// Time-out of one check (default 5 s).
+    pub timeout: Duration,
+    /// Port to use instead of the server's.
+    pub port: Option<u16>,
+    /// Host header to send.
+    pub hostname: Option<String>,
+    /// Extra headers to send.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Config {
+    /// Loads and validates configuration text. `file` names it in diagnostics.
+    pub fn from_str(text: &str, format: Format, file: &str) -> Result<Loaded, ConfigError> {
+        load::load(text.as_bytes(), format, file)
+    }
+
+    /// Loads and validates configuration bytes (not necessarily UTF-8: invalid text is a
+    /// located error, not a panic).
+    pub fn from_bytes(bytes: &[u8], format: Format, file: &str) -> Result<Loaded, ConfigError> {
+        load::load(bytes, format, file)
+    }
+
+    /// Reads, loads and validates a file; its extension gives the format.
+    pub fn from_file(path: &Path) -> Result<Loaded, ConfigError> {
+        load::load_file(path)
+    }
+
+    /// The backend called `name`.
+    pub fn backend(&self, name: &str) -> Option<&Backend> {
+        self.backends.iter().find(|b| b.name == name)
+    }
+}

@@ -1,0 +1,1 @@
+//! (in progress) spanned value tree for YAML and TOML.

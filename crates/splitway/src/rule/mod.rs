@@ -1,0 +1,210 @@
+//! The rule language: Traefik v1 rule strings, v3 expressions and v2 expressions, parsed into
+//! one AST of compiled matchers.
+//!
+//! ```
+//! use splitway::rule::{Rule, Syntax};
+//!
+//! let v1 = Rule::parse_v1(&["Host:web.agendor.com.br", "HeadersRegexp:Cookie,_AUSER_TYPE=canary"]).unwrap();
+//! let v3 = Rule::parse("Host(`web.agendor.com.br`) && Cookie(`_AUSER_TYPE`, `canary`)", Syntax::V3).unwrap();
+//! assert_eq!(v1.default_priority(), 23 + 41);
+//! assert_eq!(v3.syntax(), Syntax::V3);
+//! ```
+
+mod expr;
+mod matcher;
+mod regex_go;
+mod template;
+mod v1;
+
+use std::fmt;
+use std::ops::Range;
+
+pub use matcher::{HostPattern, Matcher, MatcherKind, PathForm, QueryOccurrence, QueryValue, Rewrite};
+
+use crate::request::RequestView;
+
+/// Longest rule text accepted, in bytes.
+pub const MAX_RULE_LEN: usize = 64 * 1024;
+/// Deepest nesting of parentheses and `!` accepted in an expression.
+pub const MAX_RULE_DEPTH: usize = 64;
+/// Compiled-size limit of one regex (bytes), passed to `regex::RegexBuilder::size_limit`.
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Which rule language a rule is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Syntax {
+    /// Traefik 1.7 rule strings: `Host:a.com;PathPrefix:/api`.
+    V1,
+    /// Traefik v2 expressions (list arguments, mux templates).
+    V2,
+    /// Traefik v3 expressions (the default for expressions).
+    V3,
+}
+
+impl fmt::Display for Syntax {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Syntax::V1 => "v1",
+            Syntax::V2 => "v2",
+            Syntax::V3 => "v3",
+        })
+    }
+}
+
+/// A boolean combination of matchers: the AST every syntax parses into.
+#[derive(Debug, Clone)]
+pub enum Expr {
+    /// One matcher.
+    Match(Matcher),
+    /// Negation.
+    Not(Box<Expr>),
+    /// All must hold (an empty `And` holds).
+    And(Vec<Expr>),
+    /// Any must hold (an empty `Or` does not hold).
+    Or(Vec<Expr>),
+}
+
+/// A parse error, located in the rule text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RuleError {
+    /// What is wrong.
+    pub message: String,
+    /// For a list of v1 rule strings, the index of the string at fault (else 0).
+    pub part: usize,
+    /// Byte range in that rule string that the error points at.
+    pub span: Range<usize>,
+}
+
+/// A parsed, compiled rule: its source text, its syntax, its AST and its rewrites.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    syntax: Syntax,
+    /// The rule strings as written (one for expressions, one or more for v1 lists).
+    texts: Vec<String>,
+    expr: Expr,
+    rewrites: Vec<Rewrite>,
+}
+
+/// Why a rule did or did not match one request (see [`Rule::explain`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleMatch {
+    /// Whether the rule matched.
+    pub matched: bool,
+    /// When it did not, the source text of the first matcher that failed
+    /// (for `||`, the last alternative tried; for `!`, the negated text).
+    pub failed: Option<String>,
+}
+
+impl Rule {
+    /// Parses one rule string in `syntax` (for [`Syntax::V1`], one `;`-separated string).
+    pub fn parse(text: &str, syntax: Syntax) -> Result<Rule, RuleError> {
+        match syntax {
+            Syntax::V1 => Rule::parse_v1(&[text]),
+            Syntax::V2 | Syntax::V3 => expr::parse(text, syntax),
+        }
+    }
+
+    /// Parses a list of v1 rule strings, all of which must match (the seed's `rules:` list and
+    /// the routes of a Traefik v1 frontend).
+    pub fn parse_v1(texts: &[&str]) -> Result<Rule, RuleError> {
+        v1::parse(texts)
+    }
+
+    /// Tells which syntax a lone `rule:` string is in: v1 when its first token is a matcher
+    /// name followed by `:` (`Host:a.com`), an expression otherwise.
+    pub fn looks_like_v1(text: &str) -> bool {
+        v1::looks_like_v1(text)
+    }
+
+    /// The syntax the rule was written in.
+    pub fn syntax(&self) -> Syntax {
+        self.syntax
+    }
+
+    /// The rule strings as written.
+    pub fn texts(&self) -> &[String] {
+        &self.texts
+    }
+
+    /// The AST.
+    pub fn expr(&self) -> &Expr {
+        &self.expr
+    }
+
+    /// Path rewrites the proxy applies (v1 `PathStrip`, `AddPrefix`, ...), in rule order.
+    pub fn rewrites(&self) -> &[Rewrite] {
+        &self.rewrites
+    }
+
+    /// Traefik's default priority: the rule text's length in bytes, summed over a v1 list.
+    pub fn default_priority(&self) -> i64 {
+        let len: usize = self.texts.iter().map(String::len).sum();
+        i64::try_from(len).unwrap_or(i64::MAX)
+    }
+
+    /// Whether the rule matches `req`.
+    pub fn matches(&self, req: &RequestView<'_>) -> bool {
+        self.expr.eval(req)
+    }
+
+    /// Whether the rule matches `req`, and if not, which matcher failed.
+    pub fn explain(&self, req: &RequestView<'_>) -> RuleMatch {
+        match self.expr.first_failure(req) {
+            None => RuleMatch {
+                matched: true,
+                failed: None,
+            },
+            Some(text) => RuleMatch {
+                matched: false,
+                failed: Some(text),
+            },
+        }
+    }
+}
+
+impl Expr {
+    /// Evaluates the expression against a request.
+    pub fn eval(&self, req: &RequestView<'_>) -> bool {
+        match self {
+            Expr::Match(m) => m.matches(req),
+            Expr::Not(e) => !e.eval(req),
+            Expr::And(es) => es.iter().all(|e| e.eval(req)),
+            Expr::Or(es) => es.iter().any(|e| e.eval(req)),
+        }
+    }
+
+    /// `None` when the expression holds, else the source text of a matcher that made it fail.
+    fn first_failure(&self, req: &RequestView<'_>) -> Option<String> {
+        match self {
+            Expr::Match(m) => (!m.matches(req)).then(|| m.text().to_owned()),
+            Expr::Not(e) => e.eval(req).then(|| format!("!{}", e.describe())),
+            Expr::And(es) => es.iter().find_map(|e| e.first_failure(req)),
+            Expr::Or(es) => {
+                let mut last = None;
+                for e in es {
+                    match e.first_failure(req) {
+                        None => return None,
+                        Some(t) => last = Some(t),
+                    }
+                }
+                Some(last.unwrap_or_else(|| "(empty alternative)".to_owned()))
+            }
+        }
+    }
+
+    /// A short text for the expression, from its matchers' source texts.
+    fn describe(&self) -> String {
+        match self {
+            Expr::Match(m) => m.text().to_owned(),
+            Expr::Not(e) => format!("!{}", e.describe()),
+            Expr::And(es) => join(es, " && "),
+            Expr::Or(es) => join(es, " || "),
+        }
+    }
+}
+
+fn join(es: &[Expr], sep: &str) -> String {
+    let parts: Vec<String> = es.iter().map(Expr::describe).collect();
+    format!("({})", parts.join(sep))
+}

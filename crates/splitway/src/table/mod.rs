@@ -1,0 +1,4 @@
+//! (in progress)
+/// t
+#[derive(Debug)]
+pub struct Table;
