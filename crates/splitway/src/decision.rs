@@ -1,29 +1,162 @@
-//! (in progress)
+//! What the router decided for one request, and why.
+
+use std::fmt;
 use std::sync::Arc;
-use crate::table::Table;
-/// d
-#[derive(Debug, Clone)]
-pub struct Decision { pub(crate) table: Arc<Table> }
+
+use crate::table::{Outcome, Table};
+
+/// The outcome class of a decision, as the HTTP status a proxy answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// A server was chosen (200: the request is forwarded).
+    Routed,
+    /// No frontend matched (404).
+    NoRoute,
+    /// A frontend matched but its backend has no server available (503).
+    NoServer,
+}
+
+impl Status {
+    /// The HTTP status code: 200, 404 or 503.
+    pub fn code(self) -> u16 {
+        match self {
+            Status::Routed => 200,
+            Status::NoRoute => 404,
+            Status::NoServer => 503,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code())
+    }
+}
+
+/// The decision for one request: the matched frontend, its backend and the chosen server.
+///
+/// It keeps the table it was made from alive, so it stays valid (and consistent) across a
+/// reload that happens while the request is in flight. Cloning it is cheap.
+#[derive(Clone)]
+pub struct Decision {
+    table: Arc<Table>,
+    outcome: Outcome,
+}
+
 impl Decision {
-    /// r
-    pub fn route(&self) -> Option<&str> { todo!() }
-    /// s
-    pub fn server(&self) -> Option<ServerRef<'_>> { todo!() }
+    pub(crate) fn new(table: Arc<Table>, outcome: Outcome) -> Self {
+        Decision { table, outcome }
+    }
+
+    /// 200 (routed), 404 (no route) or 503 (no server).
+    pub fn status(&self) -> Status {
+        match self.outcome {
+            Outcome::NoRoute => Status::NoRoute,
+            Outcome::NoServer { .. } => Status::NoServer,
+            Outcome::Server { .. } => Status::Routed,
+        }
+    }
+
+    fn frontend_index(&self) -> Option<usize> {
+        match self.outcome {
+            Outcome::NoRoute => None,
+            Outcome::NoServer { frontend } | Outcome::Server { frontend, .. } => Some(frontend),
+        }
+    }
+
+    /// The matched frontend's name.
+    pub fn route(&self) -> Option<&str> {
+        let f = self.table.frontends.get(self.frontend_index()?)?;
+        Some(&f.name)
+    }
+
+    /// The matched frontend's priority.
+    pub fn priority(&self) -> Option<i64> {
+        Some(self.table.frontends.get(self.frontend_index()?)?.priority)
+    }
+
+    /// The matched frontend's backend name.
+    pub fn backend(&self) -> Option<&str> {
+        let f = self.table.frontends.get(self.frontend_index()?)?;
+        Some(&self.table.backends.get(f.backend)?.name)
+    }
+
+    /// The chosen server.
+    pub fn server(&self) -> Option<ServerRef<'_>> {
+        let Outcome::Server { frontend, server } = self.outcome else {
+            return None;
+        };
+        let f = self.table.frontends.get(frontend)?;
+        let s = self.table.backends.get(f.backend)?.servers.get(server)?;
+        Some(ServerRef {
+            name: &s.name,
+            url: &s.url,
+            uri: &s.uri,
+            weight: s.weight,
+        })
+    }
 }
-/// s
+
+impl fmt::Debug for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decision")
+            .field("status", &self.status())
+            .field("route", &self.route())
+            .field("backend", &self.backend())
+            .field("server", &self.server().map(|s| s.name))
+            .finish()
+    }
+}
+
+/// A server chosen by a decision.
 #[derive(Debug, Clone, Copy)]
-pub struct ServerRef<'a> { name: &'a str }
+pub struct ServerRef<'a> {
+    name: &'a str,
+    url: &'a str,
+    uri: &'a http::Uri,
+    weight: u32,
+}
+
 impl<'a> ServerRef<'a> {
-    /// n
-    pub fn name(&self) -> &'a str { self.name }
+    /// Its name, unique in its backend.
+    pub fn name(&self) -> &'a str {
+        self.name
+    }
+
+    /// Its URL as written in the configuration.
+    pub fn url(&self) -> &'a str {
+        self.url
+    }
+
+    /// Its URL, parsed.
+    pub fn uri(&self) -> &'a http::Uri {
+        self.uri
+    }
+
+    /// Its configured weight.
+    pub fn weight(&self) -> u32 {
+        self.weight
+    }
 }
-/// e
+
+/// A decision with the frontends tried to reach it.
 #[derive(Debug, Clone)]
-pub struct Explanation;
-/// c
-#[derive(Debug, Clone)]
-pub struct Candidate;
-/// s
-#[derive(Debug, Clone, Copy)]
-pub enum Status { /// ok
- Ok }
+pub struct Explanation {
+    /// The decision (made exactly as [`crate::Router::route`] makes it).
+    pub decision: Decision,
+    /// The frontends tried, in order, up to and including the one that matched.
+    pub candidates: Vec<Candidate>,
+}
+
+/// One frontend tried while deciding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The frontend's name.
+    pub route: String,
+    /// Its effective priority.
+    pub priority: i64,
+    /// Whether its rule matched.
+    pub matched: bool,
+    /// When it did not match: the source text of the matcher that failed.
+    pub failed: Option<String>,
+}

@@ -28,7 +28,7 @@
 //!       url: "http://agendor-web-canary.production.svc.cluster.local"
 //! "#;
 //! let config = Config::from_str(yaml, Format::Yaml, "aws.yaml").unwrap().config;
-//! let router = Router::new(&config);
+//! let router = Router::from_config(&config).unwrap();
 //!
 //! let request = http::Request::get("http://web.agendor.com.br/deals")
 //!     .header("cookie", "_AUSER_TYPE=canary")
@@ -53,4 +53,4 @@ mod table;
 pub use decision::{Candidate, Decision, Explanation, ServerRef, Status};
 pub use request::RequestView;
 pub use router::Router;
-pub use table::Table;
+pub use table::{Shadowed, Table, TableError};

@@ -19,7 +19,9 @@ mod v1;
 use std::fmt;
 use std::ops::Range;
 
-pub use matcher::{HostPattern, Matcher, MatcherKind, PathForm, QueryOccurrence, QueryValue, Rewrite};
+pub use matcher::{
+    HostPattern, Matcher, MatcherKind, PathForm, QueryOccurrence, QueryValue, Rewrite,
+};
 
 use crate::request::RequestView;
 
