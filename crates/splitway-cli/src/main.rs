@@ -1,1 +1,53 @@
-fn main() {}
+//! `splitway`: check, explain and simulate routing rules.
+//!
+//! Its outputs are a contract (SPEC.md section 5): scripts and CI jobs read them. Exit codes:
+//! 0 when the command did its job (whatever the routing status), 2 on a usage or config error.
+
+mod check;
+mod explain;
+mod request;
+mod simulate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Canary-release routing rules: check them, explain a decision, simulate traffic.
+#[derive(Debug, Parser)]
+#[command(name = "splitway", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate configuration files; print one summary line per file, or every error.
+    Check {
+        /// Configuration files (.yaml, .yml, .toml).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show the decision for one request and the frontends tried to reach it.
+    Explain(request::RequestArgs),
+    /// Route N requests through one router and count where they went.
+    Simulate(simulate::SimulateArgs),
+}
+
+/// A failure that ends the command with exit code 2, already described to the user.
+#[derive(Debug)]
+pub(crate) struct Fail;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { files } => check::run(&files),
+        Command::Explain(args) => explain::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fail) => ExitCode::from(2),
+    }
+}

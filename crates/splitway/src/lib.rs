@@ -54,3 +54,8 @@ pub use decision::{Candidate, Decision, Explanation, ServerRef, Status};
 pub use request::RequestView;
 pub use router::Router;
 pub use table::{Shadowed, Table, TableError};
+
+/// The README's examples, compiled and run as doc-tests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,0 +1,55 @@
+//! `splitway check FILE...`
+
+use std::path::Path;
+
+use splitway::Table;
+use splitway::config::Config;
+
+use crate::Fail;
+
+/// Checks every file (all of them, even after a failure) and reports.
+pub(crate) fn run(files: &[impl AsRef<Path>]) -> Result<(), Fail> {
+    let mut failed = false;
+    for file in files {
+        if check_one(file.as_ref()).is_err() {
+            failed = true;
+        }
+    }
+    if failed { Err(Fail) } else { Ok(()) }
+}
+
+fn check_one(path: &Path) -> Result<(), Fail> {
+    let name = path.display().to_string();
+    let loaded = match Config::from_file(path) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            for d in &err.diagnostics {
+                eprintln!("{d}");
+            }
+            return Err(Fail);
+        }
+    };
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
+    let table = Table::compile(&loaded.config).map_err(|e| {
+        eprintln!("{name}:1:1: error: {e}");
+        Fail
+    })?;
+    for s in table.shadowed() {
+        eprintln!(
+            "{name}: warning: frontend `{}` can never win: `{}` is tried first and matches every request it matches",
+            s.frontend, s.by
+        );
+    }
+    let config = &loaded.config;
+    let servers: usize = config.backends.iter().map(|b| b.servers.len()).sum();
+    println!(
+        "{name}: ok: {} frontends, {} backends, {} servers, {} warnings",
+        config.frontends.len(),
+        config.backends.len(),
+        servers,
+        loaded.warnings.len() + table.shadowed().len()
+    );
+    Ok(())
+}

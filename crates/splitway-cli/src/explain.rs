@@ -1,0 +1,84 @@
+//! `splitway explain`
+
+use serde_json::{Value, json};
+use splitway::{Explanation, RequestView};
+
+use crate::Fail;
+use crate::request::{RequestArgs, load_router};
+
+/// Explains the decision for one request.
+pub(crate) fn run(args: &RequestArgs) -> Result<(), Fail> {
+    let router = load_router(&args.config)?;
+    let request = args.build()?;
+    let view = RequestView::from_request(&request, args.client_ip);
+    let explanation = router.explain(&view);
+    if args.json {
+        println!("{}", to_json(&explanation));
+    } else {
+        print_text(&explanation);
+    }
+    Ok(())
+}
+
+/// The JSON object of SPEC.md section 5 (`failed` is an added field).
+pub(crate) fn to_json(e: &Explanation) -> Value {
+    let d = &e.decision;
+    let server = d.server();
+    let candidates: Vec<Value> = e
+        .candidates
+        .iter()
+        .map(|c| {
+            json!({
+                "route": c.route,
+                "priority": c.priority,
+                "matched": c.matched,
+                "failed": c.failed,
+            })
+        })
+        .collect();
+    json!({
+        "route": d.route(),
+        "backend": d.backend(),
+        "server": server.map(|s| s.name()),
+        "url": server.map(|s| s.url()),
+        "status": d.status().code(),
+        "set_cookie": Value::Null,
+        "candidates": candidates,
+    })
+}
+
+fn print_text(e: &Explanation) {
+    let d = &e.decision;
+    let status = d.status();
+    match (d.route(), d.backend()) {
+        (Some(route), Some(backend)) => {
+            println!("route:   {route} (priority {})", d.priority().unwrap_or(0));
+            println!("backend: {backend}");
+        }
+        _ => println!("route:   none"),
+    }
+    match d.server() {
+        Some(s) => println!("server:  {} {}", s.name(), s.url()),
+        None => println!("server:  none"),
+    }
+    let meaning = match status {
+        splitway::Status::Routed => "routed",
+        splitway::Status::NoRoute => "no route",
+        splitway::Status::NoServer => "no server available",
+    };
+    println!("status:  {} ({meaning})", status.code());
+    println!("tried:");
+    if e.candidates.is_empty() {
+        println!("  (no frontend can match this host)");
+    }
+    for c in &e.candidates {
+        match &c.failed {
+            None if c.matched => println!("  {} (priority {}): matched", c.route, c.priority),
+            Some(failed) => println!(
+                "  {} (priority {}): no match at {failed}",
+                c.route, c.priority
+            ),
+            None => println!("  {} (priority {}): no match", c.route, c.priority),
+        }
+    }
+}
