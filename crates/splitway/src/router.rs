@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::config::Config;
+use std::path::Path;
+
+use crate::config::{Config, Format, Loaded};
+use crate::diag::{ConfigError, Diagnostic, Severity};
 use crate::decision::{Candidate, Decision, Explanation};
 use crate::request::RequestView;
 use crate::table::{Outcome, Table, TableError};
@@ -78,6 +81,38 @@ impl Router {
         let table = Table::compile(config)?;
         self.table.store(Arc::new(table));
         Ok(())
+    }
+
+    /// Loads, validates and compiles configuration text, then puts it in service. Returns the
+    /// warnings. On any error the table in service is untouched.
+    pub fn reload_str(
+        &self,
+        text: &str,
+        format: Format,
+        file: &str,
+    ) -> Result<Vec<Diagnostic>, ConfigError> {
+        self.reload_loaded(Config::from_str(text, format, file)?, file)
+    }
+
+    /// Reads, validates and compiles a configuration file, then puts it in service. Returns
+    /// the warnings. On any error the table in service is untouched.
+    pub fn reload_file(&self, path: &Path) -> Result<Vec<Diagnostic>, ConfigError> {
+        let loaded = Config::from_file(path)?;
+        self.reload_loaded(loaded, &path.display().to_string())
+    }
+
+    fn reload_loaded(&self, loaded: Loaded, file: &str) -> Result<Vec<Diagnostic>, ConfigError> {
+        self.reload(&loaded.config).map_err(|e| ConfigError {
+            // The loader validates everything compiling checks; this is a backstop.
+            diagnostics: vec![Diagnostic {
+                severity: Severity::Error,
+                file: file.to_owned(),
+                line: 1,
+                col: 1,
+                message: e.to_string(),
+            }],
+        })?;
+        Ok(loaded.warnings)
     }
 
     /// The table in service now.

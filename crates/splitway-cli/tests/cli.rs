@@ -1,0 +1,343 @@
+//! The CLI contract of SPEC.md section 5, run as a user runs it, on the talk's configurations.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn config(name: &str) -> String {
+    root()
+        .join("examples/config")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Runs `splitway ARGS` with a time limit; never hangs the test suite.
+fn splitway(args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_splitway"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn splitway");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("splitway {args:?} ran for more than 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json_of(args: &[&str]) -> Value {
+    let out = splitway(args);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("valid JSON on stdout")
+}
+
+fn explain(file: &str, url: &str, headers: &[&str]) -> Value {
+    let cfg = config(file);
+    let mut args = vec!["explain", "--config", &cfg, "--url", url, "--json"];
+    for h in headers {
+        args.extend(["-H", h]);
+    }
+    json_of(&args)
+}
+
+const SEED: [&str; 4] = [
+    "phase1.yaml",
+    "phase2.yaml",
+    "phase3.yaml",
+    "canary-host.yaml",
+];
+
+#[test]
+fn check_accepts_every_seed_config_with_one_line_each() {
+    let files: Vec<String> = SEED
+        .iter()
+        .chain(&["traefik-v1.toml"])
+        .map(|f| config(f))
+        .collect();
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let out = splitway(&args);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 5);
+    assert_eq!(
+        lines[1],
+        format!(
+            "{}: ok: 2 frontends, 2 backends, 4 servers, 0 warnings",
+            files[1]
+        )
+    );
+    for (line, file) in lines.iter().zip(&files) {
+        assert!(line.starts_with(&format!("{file}: ok: ")), "{line}");
+    }
+}
+
+#[test]
+fn phase1_canary_cookie_goes_to_k8s_and_others_to_legacy() {
+    let canary = explain(
+        "phase1.yaml",
+        "http://web.agendor.com.br/deals",
+        &["Cookie: _AUSER_TYPE=canary"],
+    );
+    assert_eq!(
+        canary,
+        json!({
+            "route": "web_canary",
+            "backend": "web_canary",
+            "server": "k8s",
+            "url": "http://agendor-web-canary.production.svc.cluster.local",
+            "status": 200,
+            "set_cookie": null,
+            "candidates": [
+                {"route": "web_canary", "priority": 62, "matched": true, "failed": null}
+            ]
+        })
+    );
+
+    let plain = explain("phase1.yaml", "http://web.agendor.com.br/deals", &[]);
+    assert_eq!(plain["route"], "web");
+    assert_eq!(plain["backend"], "web");
+    assert_eq!(plain["server"], "legacy_1");
+    assert_eq!(
+        plain["candidates"],
+        json!([
+            {"route": "web_canary", "priority": 62, "matched": false,
+             "failed": "HeadersRegexp:Cookie,_AUSER_TYPE=canary"},
+            {"route": "web", "priority": 23, "matched": true, "failed": null}
+        ])
+    );
+}
+
+#[test]
+fn host_is_matched_without_case_and_port_from_header_or_authority() {
+    let via_header = explain(
+        "phase1.yaml",
+        "/deals?x=1",
+        &["Host: WEB.Agendor.com.br:8080", "Cookie: a=b; _AUSER_TYPE=canary"],
+    );
+    assert_eq!(via_header["route"], "web_canary");
+    let via_authority = explain("phase1.yaml", "http://WEB.AGENDOR.COM.BR:443/", &[]);
+    assert_eq!(via_authority["route"], "web");
+    // The authority of an absolute-form target wins over the Host header.
+    let both = explain(
+        "phase1.yaml",
+        "http://web.agendor.com.br/",
+        &["Host: example.com"],
+    );
+    assert_eq!(both["route"], "web");
+}
+
+#[test]
+fn unknown_host_is_a_404_with_no_candidates() {
+    let v = explain("phase3.yaml", "/deals", &["Host: example.com"]);
+    assert_eq!(
+        v,
+        json!({"route": null, "backend": null, "server": null, "url": null,
+               "status": 404, "set_cookie": null, "candidates": []})
+    );
+}
+
+#[test]
+fn canary_host_reaches_the_canary_without_a_cookie() {
+    let v = explain("canary-host.yaml", "http://web-canary.agendor.com.br/", &[]);
+    assert_eq!(v["route"], "web_canary_host");
+    assert_eq!(
+        v["url"],
+        "http://agendor-web-canary.production.svc.cluster.local"
+    );
+}
+
+#[test]
+fn phase2_simulate_11000_gives_exactly_5000_5000_1000() {
+    let cfg = config("phase2.yaml");
+    let v = json_of(&[
+        "simulate",
+        "--config",
+        &cfg,
+        "--url",
+        "http://web.agendor.com.br/",
+        "-n",
+        "11000",
+        "--json",
+    ]);
+    assert_eq!(
+        v["counts"],
+        json!({"legacy_1": 5000, "legacy_2": 5000, "k8s": 1000})
+    );
+    assert_eq!(v["statuses"], json!({"200": 11000}));
+    assert!(v.get("sequence").is_none());
+}
+
+#[test]
+fn phase2_sequence_is_interleaved_not_in_runs() {
+    let cfg = config("phase2.yaml");
+    let v = json_of(&[
+        "simulate",
+        "--config",
+        &cfg,
+        "--url",
+        "http://web.agendor.com.br/",
+        "-n",
+        "11",
+        "--sequence",
+        "--json",
+    ]);
+    let (a, b, c) = ("legacy_1", "legacy_2", "k8s");
+    assert_eq!(v["sequence"], json!([a, b, a, b, c, a, b, a, b, a, b]));
+}
+
+#[test]
+fn simulate_vary_cookie_gives_each_request_its_own_user() {
+    let cfg = config("phase1.yaml");
+    let v = json_of(&[
+        "simulate",
+        "--config",
+        &cfg,
+        "--url",
+        "http://web.agendor.com.br/",
+        "-n",
+        "4",
+        "--vary",
+        "cookie:_AUSER_TYPE",
+        "--sequence",
+        "--json",
+    ]);
+    // user-1.. never equals `canary`, so the legacy servers alternate.
+    assert_eq!(
+        v["sequence"],
+        json!(["legacy_1", "legacy_2", "legacy_1", "legacy_2"])
+    );
+}
+
+#[test]
+fn simulate_counts_statuses_for_unrouted_requests() {
+    let cfg = config("phase3.yaml");
+    let v = json_of(&[
+        "simulate",
+        "--config",
+        &cfg,
+        "--url",
+        "http://nope.example/",
+        "-n",
+        "3",
+        "--sequence",
+        "--json",
+    ]);
+    assert_eq!(v["counts"], json!({}));
+    assert_eq!(v["statuses"], json!({"404": 3}));
+    assert_eq!(v["sequence"], json!([null, null, null]));
+}
+
+#[test]
+fn traefik_v1_toml_routes_as_traefik_would() {
+    let api = explain(
+        "traefik-v1.toml",
+        "http://web.agendor.com.br/api/deals",
+        &["Cookie: _AUSER_TYPE=canary"],
+    );
+    // Explicit priority 100 beats the canary's default (sum of rule lengths, 62).
+    assert_eq!(api["route"], "api");
+    assert_eq!(api["backend"], "web");
+    let canary = explain(
+        "traefik-v1.toml",
+        "http://web.agendor.com.br/deals",
+        &["Cookie: _AUSER_TYPE=canary"],
+    );
+    assert_eq!(canary["route"], "web_canary");
+    let plain = explain("traefik-v1.toml", "http://web.agendor.com.br/deals", &[]);
+    assert_eq!(plain["route"], "web");
+}
+
+#[test]
+fn method_is_used_as_given() {
+    let cfg = config("phase1.yaml");
+    let v = json_of(&[
+        "explain",
+        "--config",
+        &cfg,
+        "--method",
+        "get",
+        "--url",
+        "http://web.agendor.com.br/",
+        "--json",
+    ]);
+    assert_eq!(v["status"], 200);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let cfg = config("phase1.yaml");
+    for args in [
+        vec!["explain", "--config", &cfg, "--url", "not a url"],
+        vec!["explain", "--config", &cfg, "--url", "/", "-H", "no-colon"],
+        vec!["explain", "--config", "/nonexistent/x.yaml", "--url", "/"],
+        vec!["simulate", "--config", &cfg, "--url", "/", "--vary", "body:x"],
+        vec!["explain", "--config", &cfg],
+        vec!["check"],
+    ] {
+        let out = splitway(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+}
+
+/// Every file of the bad-input corpus: exit 2, every stderr line located, never a panic.
+#[test]
+fn bad_corpus_gives_exit_2_with_located_errors() {
+    let dir = root().join("crates/splitway/tests/corpus/bad");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("corpus directory")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "yaml" || e == "yml" || e == "toml")
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 40, "only {} corpus files", files.len());
+    for file in &files {
+        let name = file.display().to_string();
+        let out = splitway(&["check", &name]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(stdout(&out).is_empty(), "{name}");
+        let errors: Vec<&str> = err.lines().filter(|l| l.contains(": error: ")).collect();
+        assert!(!errors.is_empty(), "{name}: no error line in {err:?}");
+        for line in err.lines() {
+            let rest = line
+                .strip_prefix(&format!("{name}:"))
+                .unwrap_or_else(|| panic!("{name}: unlocated line {line:?}"));
+            let mut parts = rest.splitn(3, ':');
+            let line_no: usize = parts.next().unwrap().parse().expect("line number");
+            let col: usize = parts.next().unwrap().parse().expect("column");
+            assert!(line_no >= 1 && col >= 1, "{line}");
+            let tail = parts.next().unwrap();
+            assert!(
+                tail.starts_with(" error: ") || tail.starts_with(" warning: "),
+                "{line}"
+            );
+        }
+    }
+}
