@@ -36,15 +36,31 @@ pub(crate) fn to_json(e: &Explanation) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut out = json!({
         "route": d.route(),
         "backend": d.backend(),
         "server": server.map(|s| s.name()),
         "url": server.map(|s| s.url()),
         "status": d.status().code(),
-        "set_cookie": Value::Null,
+        "set_cookie": d.set_cookie(),
         "candidates": candidates,
-    })
+    });
+    if let (Some(cohort), Some(obj)) = (&e.cohort, out.as_object_mut()) {
+        let standings: Vec<Value> = cohort
+            .iter()
+            .map(|s| {
+                json!({
+                    "server": s.server,
+                    "weight": s.weight,
+                    "eligible": s.eligible,
+                    "score": s.score,
+                    "takeover_weight": s.takeover_weight,
+                })
+            })
+            .collect();
+        obj.insert("cohort".into(), Value::Array(standings));
+    }
+    out
 }
 
 fn print_text(e: &Explanation) {
@@ -67,6 +83,25 @@ fn print_text(e: &Explanation) {
         splitway::Status::NoServer => "no server available",
     };
     println!("status:  {} ({meaning})", status.code());
+    if let Some(cookie) = d.set_cookie() {
+        println!("set-cookie: {cookie}");
+    }
+    if let Some(cohort) = &e.cohort {
+        println!("cohort (weighted rendezvous hash of this user's key):");
+        for s in cohort {
+            let chosen = d.server().is_some_and(|c| c.name() == s.server);
+            let note = match (chosen, s.takeover_weight) {
+                (true, _) => "this user's server".to_owned(),
+                (false, Some(w)) => format!("would take this user at weight {w}"),
+                (false, None) if !s.eligible => "not taking users".to_owned(),
+                (false, None) => "would not take this user at any weight".to_owned(),
+            };
+            println!(
+                "  {} (weight {}): score {:.6}, {note}",
+                s.server, s.weight, s.score
+            );
+        }
+    }
     println!("tried:");
     if e.candidates.is_empty() {
         println!("  (no frontend can match this host)");

@@ -99,7 +99,13 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Fail> {
         }
         println!("{out}");
     } else {
-        print_text(args.n, &servers, &statuses, &routes, args.sequence.then_some(&sequence));
+        print_text(
+            args.n,
+            &servers,
+            &statuses,
+            &routes,
+            args.sequence.then_some(&sequence),
+        );
     }
     Ok(())
 }
@@ -135,7 +141,10 @@ fn apply(vary: &Vary, value: &str, req: &mut Request<()>) -> Result<(), Fail> {
     let bad = || usage(&format!("--vary gives an invalid value `{value}`"));
     match vary {
         Vary::Header(name) => {
-            headers.insert(name.clone(), HeaderValue::from_str(value).map_err(|_| bad())?);
+            headers.insert(
+                name.clone(),
+                HeaderValue::from_str(value).map_err(|_| bad())?,
+            );
         }
         Vary::Cookie(name) => {
             let pair = format!("{name}={value}");
@@ -143,7 +152,10 @@ fn apply(vary: &Vary, value: &str, req: &mut Request<()>) -> Result<(), Fail> {
                 Some(Ok(existing)) if !existing.is_empty() => format!("{existing}; {pair}"),
                 _ => pair,
             };
-            headers.insert(header::COOKIE, HeaderValue::from_str(&line).map_err(|_| bad())?);
+            headers.insert(
+                header::COOKIE,
+                HeaderValue::from_str(&line).map_err(|_| bad())?,
+            );
         }
     }
     Ok(())
@@ -156,11 +168,19 @@ fn print_text(
     routes: &Tally,
     sequence: Option<&Vec<Option<String>>>,
 ) {
-    let statuses: Vec<String> = statuses.0.iter().map(|(s, c)| format!("{s}: {c}")).collect();
+    let statuses: Vec<String> = statuses
+        .0
+        .iter()
+        .map(|(s, c)| format!("{s}: {c}"))
+        .collect();
     println!("{n} requests ({})", statuses.join(", "));
     let width = servers.0.iter().map(|(s, _)| s.len()).max().unwrap_or(0);
     for (server, count) in &servers.0 {
-        let share = if n == 0 { 0.0 } else { *count as f64 * 100.0 / n as f64 };
+        let share = if n == 0 {
+            0.0
+        } else {
+            *count as f64 * 100.0 / n as f64
+        };
         println!("  {server:width$}  {count:>10}  {share:6.2}%");
     }
     let routes: Vec<String> = routes.0.iter().map(|(r, c)| format!("{r}: {c}")).collect();

@@ -136,7 +136,10 @@ fn host_is_matched_without_case_and_port_from_header_or_authority() {
     let via_header = explain(
         "phase1.yaml",
         "/deals?x=1",
-        &["Host: WEB.Agendor.com.br:8080", "Cookie: a=b; _AUSER_TYPE=canary"],
+        &[
+            "Host: WEB.Agendor.com.br:8080",
+            "Cookie: a=b; _AUSER_TYPE=canary",
+        ],
     );
     assert_eq!(via_header["route"], "web_canary");
     let via_authority = explain("phase1.yaml", "http://WEB.AGENDOR.COM.BR:443/", &[]);
@@ -294,7 +297,9 @@ fn usage_errors_exit_2() {
         vec!["explain", "--config", &cfg, "--url", "not a url"],
         vec!["explain", "--config", &cfg, "--url", "/", "-H", "no-colon"],
         vec!["explain", "--config", "/nonexistent/x.yaml", "--url", "/"],
-        vec!["simulate", "--config", &cfg, "--url", "/", "--vary", "body:x"],
+        vec![
+            "simulate", "--config", &cfg, "--url", "/", "--vary", "body:x",
+        ],
         vec!["explain", "--config", &cfg],
         vec!["check"],
     ] {

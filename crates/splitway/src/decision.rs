@@ -41,11 +41,23 @@ impl fmt::Display for Status {
 pub struct Decision {
     table: Arc<Table>,
     outcome: Outcome,
+    set_cookie: Option<Box<str>>,
 }
 
 impl Decision {
-    pub(crate) fn new(table: Arc<Table>, outcome: Outcome) -> Self {
-        Decision { table, outcome }
+    pub(crate) fn new(table: Arc<Table>, outcome: Outcome, set_cookie: Option<Box<str>>) -> Self {
+        Decision {
+            table,
+            outcome,
+            set_cookie,
+        }
+    }
+
+    /// The whole `Set-Cookie` header value the response must carry (`NAME=VALUE; Path=/; ...`):
+    /// a sticky cookie naming the chosen server, or a cohort id issued by `issue_cookie`.
+    /// `None` when the request's own cookie was honoured.
+    pub fn set_cookie(&self) -> Option<&str> {
+        self.set_cookie.as_deref()
     }
 
     /// 200 (routed), 404 (no route) or 503 (no server).
@@ -104,6 +116,7 @@ impl fmt::Debug for Decision {
             .field("route", &self.route())
             .field("backend", &self.backend())
             .field("server", &self.server().map(|s| s.name))
+            .field("set_cookie", &self.set_cookie)
             .finish()
     }
 }
@@ -146,6 +159,27 @@ pub struct Explanation {
     pub decision: Decision,
     /// The frontends tried, in order, up to and including the one that matched.
     pub candidates: Vec<Candidate>,
+    /// For a backend with a cohort `hash` and a request that carries its key: every server's
+    /// standing for this user.
+    pub cohort: Option<Vec<CohortStanding>>,
+}
+
+/// One server's standing for one user of a cohort-hash backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CohortStanding {
+    /// The server's name.
+    pub server: String,
+    /// Its configured weight.
+    pub weight: u32,
+    /// Whether it can take new users (up, weight above 0).
+    pub eligible: bool,
+    /// Its rendezvous score for this user (weight × factor; the highest eligible one wins).
+    pub score: f64,
+    /// For a server that does not have this user: the smallest weight at which it would take
+    /// the user over, the others' weights unchanged ("at what canary weight does this account
+    /// join the canary?"). `None` for the chosen server, a server that is down, or when no
+    /// weight up to the maximum would do.
+    pub takeover_weight: Option<u32>,
 }
 
 /// One frontend tried while deciding.

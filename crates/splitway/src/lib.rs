@@ -50,9 +50,9 @@ mod decision;
 mod router;
 mod table;
 
-pub use decision::{Candidate, Decision, Explanation, ServerRef, Status};
+pub use decision::{Candidate, CohortStanding, Decision, Explanation, ServerRef, Status};
 pub use request::RequestView;
-pub use router::Router;
+pub use router::{Router, UnknownServer, WeightError};
 pub use table::{Shadowed, Table, TableError};
 
 /// The README's examples, compiled and run as doc-tests.

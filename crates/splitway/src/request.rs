@@ -77,9 +77,21 @@ impl<'a> RequestView<'a> {
         self.client_ip
     }
 
-    /// The values of every cookie named `name`, over all `Cookie` headers, in order.
-    pub fn cookies<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
-        let _ = name;
-        std::iter::empty()
+    /// The values of every cookie named `name`, over all `Cookie` header lines, in order.
+    /// Lines that are not UTF-8 are skipped. Nothing is allocated.
+    pub fn cookies<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a str> + 'n
+    where
+        'a: 'n,
+    {
+        let headers: &'a HeaderMap = self.headers;
+        headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
+            .flat_map(|line| line.split(';'))
+            .filter_map(move |pair| {
+                let (k, v) = pair.split_once('=')?;
+                (k.trim() == name).then_some(v.trim())
+            })
     }
 }

@@ -6,11 +6,55 @@ use arc_swap::ArcSwap;
 
 use std::path::Path;
 
+use crate::config::MAX_WEIGHT;
 use crate::config::{Config, Format, Loaded};
+use crate::decision::{Candidate, CohortStanding, Decision, Explanation};
 use crate::diag::{ConfigError, Diagnostic, Severity};
-use crate::decision::{Candidate, Decision, Explanation};
 use crate::request::RequestView;
 use crate::table::{Outcome, Table, TableError};
+
+/// A backend or server name that the table in service does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no server `{server}` in backend `{backend}`")]
+pub struct UnknownServer {
+    /// The backend named.
+    pub backend: String,
+    /// The server named.
+    pub server: String,
+}
+
+/// Why a weight change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WeightError {
+    /// No such backend or server.
+    #[error(transparent)]
+    Unknown(UnknownServer),
+    /// Above [`MAX_WEIGHT`].
+    #[error("weight {0} is above the maximum of 1000000")]
+    TooLarge(u32),
+    /// The edited configuration did not compile.
+    #[error(transparent)]
+    Table(TableError),
+}
+
+fn find_server(
+    table: &Table,
+    backend: &str,
+    server: &str,
+) -> Result<(usize, usize), UnknownServer> {
+    let unknown = || UnknownServer {
+        backend: backend.to_owned(),
+        server: server.to_owned(),
+    };
+    let b = table.backend_index(backend).ok_or_else(unknown)?;
+    let s = table
+        .backends
+        .get(b)
+        .and_then(|bk| bk.server_index(server))
+        .ok_or_else(unknown)?;
+    Ok((b, s))
+}
 
 /// A cheap-to-clone handle on the table in service.
 ///
@@ -38,8 +82,8 @@ impl Router {
     /// Decides where `req` goes.
     pub fn route(&self, req: &RequestView<'_>) -> Decision {
         let table = self.table.load_full();
-        let outcome = table.decide(req);
-        Decision::new(table, outcome)
+        let (outcome, set_cookie) = table.decide(req);
+        Decision::new(table, outcome, set_cookie)
     }
 
     /// Decides where `req` goes, listing the frontends tried and why each did not match.
@@ -66,21 +110,103 @@ impl Router {
                 break;
             }
         }
-        let outcome = match winner {
-            Some(frontend) => table.pick(frontend),
-            None => Outcome::NoRoute,
+        let (outcome, set_cookie) = match winner {
+            Some(frontend) => table.pick(frontend, req),
+            None => (Outcome::NoRoute, None),
         };
+        let cohort = winner
+            .and_then(|f| table.frontends.get(f))
+            .and_then(|f| table.backends.get(f.backend))
+            .and_then(|b| {
+                let scores = b.balancer.cohort_scores(req)?;
+                Some(
+                    scores
+                        .into_iter()
+                        .filter_map(|s| {
+                            let server = b.servers.get(s.server)?;
+                            Some(CohortStanding {
+                                server: server.name.clone(),
+                                weight: server.weight,
+                                eligible: s.eligible,
+                                score: s.score,
+                                takeover_weight: s.takeover_weight,
+                            })
+                        })
+                        .collect(),
+                )
+            });
         Explanation {
-            decision: Decision::new(table, outcome),
+            decision: Decision::new(table, outcome, set_cookie),
             candidates,
+            cohort,
         }
     }
 
-    /// Compiles `config` and puts it in service. On error the table in service is untouched.
+    /// Compiles `config` and puts it in service. Servers that keep their backend, name and
+    /// URL keep their health. On error the table in service is untouched.
     pub fn reload(&self, config: &Config) -> Result<(), TableError> {
-        let table = Table::compile(config)?;
+        let previous = self.table.load();
+        let table = Table::compile_after(config, Some(&previous))?;
         self.table.store(Arc::new(table));
         Ok(())
+    }
+
+    /// Marks a server up or down (what the proxy's health checks do). Every method skips
+    /// servers that are down, sticky cookies naming them included; with none left a decision
+    /// is a 503. Returns whether the mark changed anything.
+    pub fn set_health(
+        &self,
+        backend: &str,
+        server: &str,
+        healthy: bool,
+    ) -> Result<bool, UnknownServer> {
+        let table = self.table.load();
+        let (b, s) = find_server(&table, backend, server)?;
+        Ok(table
+            .backends
+            .get(b)
+            .is_some_and(|b| b.balancer.set_healthy(s, healthy)))
+    }
+
+    /// Whether a server is up.
+    pub fn is_healthy(&self, backend: &str, server: &str) -> Result<bool, UnknownServer> {
+        let table = self.table.load();
+        let (b, s) = find_server(&table, backend, server)?;
+        Ok(table
+            .backends
+            .get(b)
+            .and_then(|b| b.balancer.state(s))
+            .is_some_and(|st| st.is_healthy()))
+    }
+
+    /// Changes one server's weight (0 drains it: no new users, sticky ones stay) by swapping in
+    /// a table compiled from the current configuration with that one change. Concurrent
+    /// edits and reloads are serialised by compare-and-swap: none is lost.
+    pub fn set_weight(&self, backend: &str, server: &str, weight: u32) -> Result<(), WeightError> {
+        if weight > MAX_WEIGHT {
+            return Err(WeightError::TooLarge(weight));
+        }
+        loop {
+            let current = self.table.load_full();
+            find_server(&current, backend, server).map_err(WeightError::Unknown)?;
+            let mut config = current.config().clone();
+            for s in config
+                .backends
+                .iter_mut()
+                .filter(|b| b.name == backend)
+                .flat_map(|b| b.servers.iter_mut())
+                .filter(|s| s.name == server)
+            {
+                s.weight = weight;
+            }
+            let next = Arc::new(
+                Table::compile_after(&config, Some(&current)).map_err(WeightError::Table)?,
+            );
+            let swapped = self.table.compare_and_swap(&current, next);
+            if Arc::ptr_eq(&swapped, &current) {
+                return Ok(());
+            }
+        }
     }
 
     /// Loads, validates and compiles configuration text, then puts it in service. Returns the

@@ -11,8 +11,9 @@ mod index;
 mod lint;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use crate::balance::SmoothWrr;
+use crate::balance::{Balancer, Pick, ServerState};
 use crate::config::{Backend, Config, Server};
 use crate::request::RequestView;
 use crate::rule::Rule;
@@ -52,6 +53,8 @@ pub struct Table {
     pub(crate) frontends: Vec<CompiledFrontend>,
     pub(crate) backends: Vec<CompiledBackend>,
     hosts: index::HostIndex,
+    /// The configuration it was compiled from, for edits such as a weight change.
+    config: Config,
 }
 
 #[derive(Debug)]
@@ -66,7 +69,7 @@ pub(crate) struct CompiledFrontend {
 pub(crate) struct CompiledBackend {
     pub(crate) name: Box<str>,
     pub(crate) servers: Vec<Server>,
-    wrr: SmoothWrr,
+    pub(crate) balancer: Balancer,
 }
 
 /// What a table decided, by index into itself.
@@ -83,6 +86,13 @@ pub(crate) enum Outcome {
 impl Table {
     /// Compiles a configuration.
     pub fn compile(config: &Config) -> Result<Table, TableError> {
+        Table::compile_after(config, None)
+    }
+
+    /// Compiles a configuration that replaces `previous`: servers that keep their backend,
+    /// name and URL keep their state (health).
+    pub fn compile_after(config: &Config, previous: Option<&Table>) -> Result<Table, TableError> {
+        let inherited = previous.map(Table::server_states).unwrap_or_default();
         let mut backend_index: HashMap<&str, usize> = HashMap::new();
         let mut backends = Vec::with_capacity(config.backends.len());
         for (i, b) in config.backends.iter().enumerate() {
@@ -92,7 +102,7 @@ impl Table {
                     name: b.name.clone(),
                 });
             }
-            backends.push(CompiledBackend::new(b));
+            backends.push(CompiledBackend::new(b, &inherited));
         }
 
         let mut frontends = Vec::with_capacity(config.frontends.len());
@@ -126,7 +136,34 @@ impl Table {
             frontends,
             backends,
             hosts,
+            config: config.clone(),
         })
+    }
+
+    /// Every server's shared state, by (backend, server name, URL).
+    fn server_states(&self) -> HashMap<(&str, &str, &str), Arc<ServerState>> {
+        let mut out = HashMap::new();
+        for b in &self.backends {
+            for (i, s) in b.servers.iter().enumerate() {
+                if let Some(state) = b.balancer.state(i) {
+                    out.insert(
+                        (&*b.name, s.name.as_str(), s.url.as_str()),
+                        Arc::clone(state),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// The configuration this table was compiled from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The backend called `name`, by index.
+    pub(crate) fn backend_index(&self, name: &str) -> Option<usize> {
+        self.backends.iter().position(|b| &*b.name == name)
     }
 
     /// Number of frontends.
@@ -160,35 +197,57 @@ impl Table {
         self.hosts.candidates(req.host())
     }
 
-    /// The whole decision: frontend, then a server of its backend.
-    pub(crate) fn decide(&self, req: &RequestView<'_>) -> Outcome {
-        let Some(frontend) = self.find(req) else {
-            return Outcome::NoRoute;
-        };
-        self.pick(frontend)
+    /// The whole decision: frontend, then a server of its backend, and the cookie to set.
+    pub(crate) fn decide(&self, req: &RequestView<'_>) -> (Outcome, Option<Box<str>>) {
+        match self.find(req) {
+            Some(frontend) => self.pick(frontend, req),
+            None => (Outcome::NoRoute, None),
+        }
     }
 
-    /// Picks a server of `frontend`'s backend.
-    pub(crate) fn pick(&self, frontend: usize) -> Outcome {
-        let server = self
+    /// Picks a server of `frontend`'s backend for `req`.
+    pub(crate) fn pick(
+        &self,
+        frontend: usize,
+        req: &RequestView<'_>,
+    ) -> (Outcome, Option<Box<str>>) {
+        let pick = self
             .frontends
             .get(frontend)
             .and_then(|f| self.backends.get(f.backend))
-            .and_then(|b| b.wrr.pick());
-        match server {
-            Some(server) => Outcome::Server { frontend, server },
-            None => Outcome::NoServer { frontend },
+            .map(|b| b.balancer.pick(req))
+            .unwrap_or_default();
+        match pick {
+            Pick {
+                server: Some(server),
+                set_cookie,
+            } => (Outcome::Server { frontend, server }, set_cookie),
+            Pick { server: None, .. } => (Outcome::NoServer { frontend }, None),
         }
     }
 }
 
 impl CompiledBackend {
-    fn new(b: &Backend) -> Self {
-        let weights: Vec<u32> = b.servers.iter().map(|s| s.weight).collect();
+    fn new(b: &Backend, inherited: &HashMap<(&str, &str, &str), Arc<ServerState>>) -> Self {
+        let states = b
+            .servers
+            .iter()
+            .map(|s| {
+                inherited
+                    .get(&(b.name.as_str(), s.name.as_str(), s.url.as_str()))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
         CompiledBackend {
             name: b.name.as_str().into(),
             servers: b.servers.clone(),
-            wrr: SmoothWrr::new(&weights),
+            balancer: Balancer::new(b, states),
         }
+    }
+
+    /// The index of the server called `name`.
+    pub(crate) fn server_index(&self, name: &str) -> Option<usize> {
+        self.servers.iter().position(|s| s.name == name)
     }
 }
