@@ -382,3 +382,6 @@ fn new_id() -> String {
     let n: u128 = rand::rng().random();
     format!("{n:032x}")
 }
+
+#[cfg(test)]
+mod tests;
