@@ -10,6 +10,7 @@
 //! assert_eq!(v3.syntax(), Syntax::V3);
 //! ```
 
+mod build;
 mod expr;
 mod matcher;
 mod regex_go;
