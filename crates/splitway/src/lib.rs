@@ -41,6 +41,7 @@
 
 pub mod config;
 pub mod diag;
+pub mod guide;
 pub mod reference;
 pub mod request;
 pub mod rule;
