@@ -4,6 +4,8 @@
 //! request, lazily, and without allocating in the common case (a lowercase host, a path with
 //! no percent escapes and no dot segments).
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::net::IpAddr;
 
 use http::{HeaderMap, Method, Uri};
@@ -17,6 +19,10 @@ pub struct RequestView<'a> {
     uri: &'a Uri,
     headers: &'a HeaderMap,
     client_ip: Option<IpAddr>,
+    // Normalised forms, computed on first use and shared by every rule the request meets.
+    host: OnceCell<Option<Cow<'a, str>>>,
+    decoded_path: OnceCell<Cow<'a, str>>,
+    routing_path: OnceCell<Cow<'a, str>>,
 }
 
 impl<'a> RequestView<'a> {
@@ -32,6 +38,9 @@ impl<'a> RequestView<'a> {
             uri,
             headers,
             client_ip,
+            host: OnceCell::new(),
+            decoded_path: OnceCell::new(),
+            routing_path: OnceCell::new(),
         }
     }
 
@@ -53,13 +62,29 @@ impl<'a> RequestView<'a> {
     /// The host, from the URI authority when non-empty, else the `Host` header: lowercased,
     /// without port, `[]` or trailing dot. `None` when there is none (or it is not text).
     pub fn host(&self) -> Option<&str> {
-        todo!("rule helper")
+        self.host.get_or_init(|| self.compute_host()).as_deref()
+    }
+
+    fn compute_host(&self) -> Option<Cow<'a, str>> {
+        let uri: &'a Uri = self.uri;
+        let headers: &'a HeaderMap = self.headers;
+        let raw = match uri.authority().map(|a| a.as_str()) {
+            // Absolute-form target or HTTP/2 `:authority`: drop any userinfo.
+            Some(authority) if !authority.is_empty() => {
+                authority.rsplit('@').next().unwrap_or(authority)
+            }
+            _ => std::str::from_utf8(headers.get(http::header::HOST)?.as_bytes()).ok()?,
+        };
+        normalize_host(raw)
     }
 
     /// The path in the given form (SPEC.md 3.3).
     pub fn path(&self, form: PathForm) -> &str {
-        let _ = form;
-        todo!("rule helper")
+        let uri: &'a Uri = self.uri;
+        match form {
+            PathForm::Decoded => self.decoded_path.get_or_init(|| decode_all(uri.path())),
+            PathForm::Routing => self.routing_path.get_or_init(|| routing_path(uri.path())),
+        }
     }
 
     /// The raw query string (without `?`), if any.
@@ -78,8 +103,241 @@ impl<'a> RequestView<'a> {
     }
 
     /// The values of every cookie named `name`, over all `Cookie` headers, in order.
+    ///
+    /// Each `Cookie` header line is split on `;` and each piece trimmed, as Go's `net/http`
+    /// reads cookies; a value in double quotes is returned without them; a piece without `=`
+    /// is a cookie with an empty value; a value that is not UTF-8 is skipped.
     pub fn cookies<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
-        let _ = name;
-        std::iter::empty()
+        let headers: &'a HeaderMap = self.headers;
+        headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .flat_map(|line| line.as_bytes().split(|&b| b == b';'))
+            .filter_map(move |piece| {
+                let piece = piece.trim_ascii();
+                let (key, value) = match piece.iter().position(|&b| b == b'=') {
+                    Some(eq) => (piece.get(..eq)?, piece.get(eq + 1..)?),
+                    None => (piece, &[][..]),
+                };
+                if key != name.as_bytes() {
+                    return None;
+                }
+                let value = value
+                    .strip_prefix(b"\"")
+                    .and_then(|v| v.strip_suffix(b"\""))
+                    .unwrap_or(value);
+                std::str::from_utf8(value).ok()
+            })
+    }
+}
+
+/// Lowercased host without port, brackets or trailing dot; `None` when empty.
+fn normalize_host(raw: &str) -> Option<Cow<'_, str>> {
+    let host = raw.trim_matches([' ', '\t']);
+    let host = if let Some(bracketed) = host.strip_prefix('[') {
+        // `[v6]` or `[v6]:port`.
+        match bracketed.find(']') {
+            Some(end) => bracketed.get(..end).unwrap_or(bracketed),
+            None => bracketed,
+        }
+    } else {
+        // One colon separates a port; more than one is a bare IPv6 address, kept whole.
+        match host.split_once(':') {
+            Some((name, port)) if !port.contains(':') => name,
+            _ => host,
+        }
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.is_empty() {
+        None
+    } else if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Some(Cow::Owned(host.to_ascii_lowercase()))
+    } else {
+        Some(Cow::Borrowed(host))
+    }
+}
+
+/// The path with every valid `%XX` decoded (v1); invalid escapes are kept as written.
+fn decode_all(path: &str) -> Cow<'_, str> {
+    let decoder = percent_encoding::percent_decode_str(path);
+    match decoder.clone().decode_utf8() {
+        Ok(decoded) => decoded,
+        Err(_) => Cow::Owned(decoder.decode_utf8_lossy().into_owned()),
+    }
+}
+
+/// Percent escapes that stay encoded in the routing path (their decoding would change how the
+/// path splits or reads).
+const RESERVED: &[u8] = b":/?#[]@!$&'()*+,;=%";
+
+/// The v2/v3 routing path: unreserved escapes decoded, then `.`/`..`/`//` cleaned.
+fn routing_path(path: &str) -> Cow<'_, str> {
+    let decoded = if path.contains('%') {
+        Cow::Owned(decode_unreserved(path))
+    } else {
+        Cow::Borrowed(path)
+    };
+    if needs_clean(&decoded) {
+        Cow::Owned(clean(&decoded))
+    } else {
+        decoded
+    }
+}
+
+fn decode_unreserved(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = |j: usize| bytes.get(j).and_then(|&h| char::from(h).to_digit(16));
+            if let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) {
+                let value = u8::try_from(hi * 16 + lo).unwrap_or(b'%');
+                if RESERVED.contains(&value) {
+                    out.extend_from_slice(bytes.get(i..i + 3).unwrap_or_default());
+                } else {
+                    out.push(value);
+                }
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    match String::from_utf8(out) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
+fn needs_clean(path: &str) -> bool {
+    path.contains("//")
+        || path.contains("/./")
+        || path.contains("/../")
+        || path.ends_with("/.")
+        || path.ends_with("/..")
+}
+
+/// Go's `path.Clean`, keeping a trailing slash (as Traefik's entry points do).
+fn clean(path: &str) -> String {
+    let rooted = path.starts_with('/');
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                if segments.last().is_some_and(|s| *s != "..") {
+                    segments.pop();
+                } else if !rooted {
+                    segments.push("..");
+                }
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    if rooted {
+        out.push('/');
+    }
+    out.push_str(&segments.join("/"));
+    if out.is_empty() {
+        out.push('.');
+    }
+    if path.ends_with('/') && !out.ends_with('/') {
+        out.push('/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view_parts(uri: &str, host: Option<&str>) -> (Method, Uri, HeaderMap) {
+        let mut headers = HeaderMap::new();
+        if let Some(h) = host {
+            headers.insert(http::header::HOST, h.parse().unwrap());
+        }
+        (Method::GET, uri.parse().unwrap(), headers)
+    }
+
+    #[test]
+    fn host_from_header_normalised() {
+        for (raw, want) in [
+            ("WEB.agendor.com.br:8080", Some("web.agendor.com.br")),
+            ("a.com.", Some("a.com")),
+            ("[::1]:80", Some("::1")),
+            ("[::1]", Some("::1")),
+            ("::1", Some("::1")),
+            ("", None),
+            (":80", None),
+        ] {
+            let (m, u, h) = view_parts("/", Some(raw));
+            let v = RequestView::new(&m, &u, &h, None);
+            assert_eq!(v.host(), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn authority_wins_over_host_header() {
+        let (m, u, h) = view_parts("http://user@Abs.Example:81/x", Some("other.com"));
+        let v = RequestView::new(&m, &u, &h, None);
+        assert_eq!(v.host(), Some("abs.example"));
+    }
+
+    #[test]
+    fn common_case_borrows() {
+        let (m, u, h) = view_parts("/a/b", Some("a.com:8080"));
+        let v = RequestView::new(&m, &u, &h, None);
+        assert_eq!(v.host(), Some("a.com"));
+        assert!(matches!(v.host.get(), Some(Some(Cow::Borrowed(_)))));
+        assert_eq!(v.path(PathForm::Routing), "/a/b");
+        assert_eq!(v.path(PathForm::Decoded), "/a/b");
+        assert!(matches!(v.routing_path.get(), Some(Cow::Borrowed(_))));
+        assert!(matches!(v.decoded_path.get(), Some(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn path_forms() {
+        for (raw, decoded, routing) in [
+            ("/foo%20bar", "/foo bar", "/foo bar"),
+            ("/a%2Fb", "/a/b", "/a%2Fb"),
+            ("/a%2fb%3F", "/a/b?", "/a%2fb%3F"),
+            ("/a/./b/../c//d/", "/a/./b/../c//d/", "/a/c/d/"),
+            ("/a/%2E%2E/b", "/a/../b", "/b"),
+            ("/../..", "/../..", "/"),
+            ("/a/..", "/a/..", "/"),
+            ("/%zz%4", "/%zz%4", "/%zz%4"),
+            ("/%ff", "/\u{fffd}", "/\u{fffd}"),
+        ] {
+            let (m, u, h) = view_parts(raw, None);
+            let v = RequestView::new(&m, &u, &h, None);
+            assert_eq!(v.path(PathForm::Decoded), decoded, "{raw}");
+            assert_eq!(v.path(PathForm::Routing), routing, "{raw}");
+        }
+    }
+
+    #[test]
+    fn cookies_by_name_across_headers() {
+        let mut h = HeaderMap::new();
+        h.append(
+            http::header::COOKIE,
+            "a=1; X_AUSER_TYPE=canaryfoo".parse().unwrap(),
+        );
+        h.append(
+            http::header::COOKIE,
+            "_AUSER_TYPE=\"canary\";flag".parse().unwrap(),
+        );
+        h.append(
+            http::header::COOKIE,
+            http::HeaderValue::from_bytes(b"a=\xff; a=3").unwrap(),
+        );
+        let (m, u) = (Method::GET, Uri::from_static("/"));
+        let v = RequestView::new(&m, &u, &h, None);
+        assert_eq!(v.cookies("a").collect::<Vec<_>>(), ["1", "3"]);
+        assert_eq!(v.cookies("_AUSER_TYPE").collect::<Vec<_>>(), ["canary"]);
+        assert_eq!(v.cookies("flag").collect::<Vec<_>>(), [""]);
+        assert_eq!(v.cookies("AUSER_TYPE").count(), 0);
     }
 }

@@ -1,5 +1,8 @@
 //! Compiled matchers, the leaves of a rule's AST, and how each one looks at a request.
 
+use std::borrow::Cow;
+use std::net::IpAddr;
+
 use http::HeaderName;
 use ipnet::IpNet;
 use regex::Regex;
@@ -23,9 +26,155 @@ impl Matcher {
 
     /// Whether the request satisfies this matcher.
     pub fn matches(&self, req: &RequestView<'_>) -> bool {
-        let _ = req;
-        todo!("rule helper implements matcher evaluation")
+        match &self.kind {
+            MatcherKind::Host(patterns) => {
+                let host = req.host();
+                patterns.iter().any(|p| p.matches(host))
+            }
+            MatcherKind::HostRegex(regexes) => {
+                let host = req.host().unwrap_or("");
+                regexes.iter().any(|r| r.is_match(host))
+            }
+            MatcherKind::Path(form, paths) => {
+                let path = req.path(*form);
+                paths.iter().any(|p| p == path)
+            }
+            MatcherKind::PathPrefix(form, prefixes) => {
+                let path = req.path(*form);
+                prefixes.iter().any(|p| path.starts_with(p.as_str()))
+            }
+            MatcherKind::PathRegex(form, regexes) => {
+                let path = req.path(*form);
+                regexes.iter().any(|r| r.is_match(path))
+            }
+            MatcherKind::Method(methods) => methods.iter().any(|m| m == req.method()),
+            MatcherKind::Header { name, value } => {
+                if value.is_empty() {
+                    req.headers().contains_key(name)
+                } else {
+                    header_texts(req, name).any(|v| v == value)
+                }
+            }
+            MatcherKind::HeaderRegex { name, regex } => {
+                header_texts(req, name).any(|v| regex.is_match(v))
+            }
+            MatcherKind::Query {
+                key,
+                value,
+                occurrence,
+            } => req
+                .query()
+                .is_some_and(|q| query_matches(q, key, value, *occurrence)),
+            MatcherKind::ClientIp(nets) => req
+                .client_ip()
+                .is_some_and(|ip| nets.iter().any(|n| net_contains(n, ip))),
+            MatcherKind::Cookie { name, value } => req.cookies(name).any(|v| v == value),
+            MatcherKind::CookieRegex { name, regex } => {
+                req.cookies(name).any(|v| regex.is_match(v))
+            }
+            MatcherKind::Always => true,
+        }
     }
+}
+
+impl HostPattern {
+    /// Whether a normalised request host (lowercase, no port, no trailing dot) fits.
+    pub fn matches(&self, host: Option<&str>) -> bool {
+        match self {
+            HostPattern::Any => true,
+            HostPattern::Exact(h) => host == Some(h.as_str()),
+            HostPattern::OneLabelThen(suffix) => host
+                .and_then(|h| h.strip_suffix(suffix.as_str()))
+                .is_some_and(|label| !label.is_empty() && !label.contains('.')),
+        }
+    }
+}
+
+impl QueryValue {
+    /// Whether one decoded query value passes the test.
+    fn test(&self, value: &[u8]) -> bool {
+        match self {
+            QueryValue::Equals(want) => value == want.as_bytes(),
+            QueryValue::Regex(re) => std::str::from_utf8(value).is_ok_and(|v| re.is_match(v)),
+            QueryValue::Present => true,
+        }
+    }
+}
+
+/// The values of header `name` that are text (valid UTF-8), one per header line.
+fn header_texts<'r>(
+    req: &'r RequestView<'_>,
+    name: &HeaderName,
+) -> impl Iterator<Item = &'r str> + 'r {
+    req.headers()
+        .get_all(name)
+        .iter()
+        .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
+}
+
+/// Whether `ip` is in `net`; an IPv4-mapped IPv6 peer (`::ffff:a.b.c.d`) also counts as its
+/// IPv4 address, as Go's `IPNet.Contains` treats it.
+fn net_contains(net: &IpNet, ip: IpAddr) -> bool {
+    net.contains(&ip)
+        || match ip {
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .is_some_and(|v4| net.contains(&IpAddr::V4(v4))),
+            IpAddr::V4(_) => false,
+        }
+}
+
+fn query_matches(raw: &str, key: &str, value: &QueryValue, occurrence: QueryOccurrence) -> bool {
+    match occurrence {
+        QueryOccurrence::First => first_query_value(raw, key).is_some_and(|v| value.test(&v)),
+        QueryOccurrence::Any => raw
+            .split('&')
+            // Go's `url.ParseQuery` rejects (skips) a pair that holds a `;`.
+            .filter(|pair| !pair.is_empty() && !pair.contains(';'))
+            .filter_map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                let k = query_unescape(k)?;
+                (*k == *key.as_bytes()).then(|| query_unescape(v))?
+            })
+            .any(|v| value.test(&v)),
+    }
+}
+
+/// gorilla/mux's `findFirstQueryKey`: pairs split on `&` or `;`, the first whose decoded key
+/// is `key` gives the value (none when that value does not decode).
+fn first_query_value<'q>(raw: &'q str, key: &str) -> Option<Cow<'q, [u8]>> {
+    for pair in raw.split(['&', ';']).filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match query_unescape(k) {
+            Some(k) if *k == *key.as_bytes() => return query_unescape(v),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Go's `url.QueryUnescape`: `+` is a space, `%XX` a byte; a bad escape is an error (`None`).
+fn query_unescape(s: &str) -> Option<Cow<'_, [u8]>> {
+    if !s.contains(['%', '+']) {
+        return Some(Cow::Borrowed(s.as_bytes()));
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = |j: usize| bytes.get(j).and_then(|&h| char::from(h).to_digit(16));
+                let value = hex(i + 1)? * 16 + hex(i + 2)?;
+                out.push(u8::try_from(value).ok()?);
+                i += 2;
+            }
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    Some(Cow::Owned(out))
 }
 
 /// Which view of the request path a path matcher sees (SPEC.md 3.3).
@@ -98,7 +247,8 @@ pub enum MatcherKind {
     PathRegex(PathForm, Vec<Regex>),
     /// Method equal to any of these (upper-cased rule values; request compared as received).
     Method(Vec<String>),
-    /// Some value of header `name` equals `value`.
+    /// Some value of header `name` equals `value` (an empty `value`, which only v1
+    /// `Headers:Name, ` can give, asks for the header to be present, as gorilla/mux does).
     Header {
         /// Header name.
         name: HeaderName,

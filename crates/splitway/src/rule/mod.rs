@@ -10,6 +10,7 @@
 //! assert_eq!(v3.syntax(), Syntax::V3);
 //! ```
 
+mod build;
 mod expr;
 mod matcher;
 mod regex_go;
@@ -19,7 +20,9 @@ mod v1;
 use std::fmt;
 use std::ops::Range;
 
-pub use matcher::{HostPattern, Matcher, MatcherKind, PathForm, QueryOccurrence, QueryValue, Rewrite};
+pub use matcher::{
+    HostPattern, Matcher, MatcherKind, PathForm, QueryOccurrence, QueryValue, Rewrite,
+};
 
 use crate::request::RequestView;
 

@@ -1,13 +1,455 @@
-//! (in progress)
+//! Traefik 1.7 rule strings (`Host:a.com;PathPrefix:/api`), split exactly as Traefik splits
+//! them (TRAEFIK.md section 1): a string splitter, not a grammar.
+//!
+//! 1. Split on `;`, drop empty pieces: each piece is one matcher, all ANDed.
+//! 2. Split a piece on `:`, drop empty pieces: the first, trimmed, is the name
+//!    (case-sensitive); the others joined with one `:` are the argument text (`a::b` is `a:b`).
+//! 3. Split the argument text on `,`, drop empty pieces, trim each: the arguments.
 
-use super::{Rule, RuleError};
+use std::ops::Range;
+
+use super::build::{self, err};
+use super::expr::query_template_value;
+use super::template::TemplateKind;
+use super::{
+    Expr, Matcher, MatcherKind, PathForm, QueryOccurrence, Rewrite, Rule, RuleError, Syntax,
+};
+
+/// Every v1 matcher name.
+const NAMES: [&str; 15] = [
+    "Host",
+    "HostRegexp",
+    "Path",
+    "PathStrip",
+    "PathStripRegex",
+    "PathPrefix",
+    "PathPrefixStrip",
+    "PathPrefixStripRegex",
+    "Method",
+    "Headers",
+    "HeadersRegexp",
+    "Query",
+    "AddPrefix",
+    "ReplacePath",
+    "ReplacePathRegex",
+];
 
 pub(super) fn parse(texts: &[&str]) -> Result<Rule, RuleError> {
-    let _ = texts;
-    todo!("rule helper")
+    if texts.is_empty() {
+        return Err(err(
+            "no rule: give at least one rule string, e.g. `Host:example.com`",
+            0..0,
+        ));
+    }
+    let mut exprs = Vec::new();
+    let mut rewrites = Vec::new();
+    for (part, text) in texts.iter().enumerate() {
+        parse_one(text, &mut exprs, &mut rewrites).map_err(|mut e| {
+            e.part = part;
+            e
+        })?;
+    }
+    let expr = if exprs.len() == 1 {
+        exprs.pop().unwrap_or(Expr::And(Vec::new()))
+    } else {
+        Expr::And(exprs)
+    };
+    Ok(Rule {
+        syntax: Syntax::V1,
+        texts: texts.iter().map(|t| (*t).to_owned()).collect(),
+        expr,
+        rewrites,
+    })
 }
 
 pub(super) fn looks_like_v1(text: &str) -> bool {
-    let _ = text;
-    todo!("rule helper")
+    let text = text.trim_start();
+    let end = text
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (name, rest) = text.split_at(end);
+    NAMES.contains(&name) && rest.trim_start().starts_with(':')
+}
+
+/// Pieces of `text` between `sep`s, each with its byte offset, empty ones dropped.
+fn fields(text: &str, sep: char) -> impl Iterator<Item = (usize, &str)> {
+    let mut offset = 0;
+    text.split(sep)
+        .map(move |piece| {
+            let start = offset;
+            offset += piece.len() + sep.len_utf8();
+            (start, piece)
+        })
+        .filter(|(_, piece)| !piece.is_empty())
+}
+
+/// `piece` trimmed of white space, with its offset moved accordingly.
+fn trimmed(offset: usize, piece: &str) -> (Range<usize>, &str) {
+    let start = offset + (piece.len() - piece.trim_start().len());
+    let t = piece.trim();
+    (start..start + t.len(), t)
+}
+
+/// One argument, with its span in the rule string.
+struct Arg {
+    value: String,
+    span: Range<usize>,
+}
+
+fn parse_one(
+    text: &str,
+    exprs: &mut Vec<Expr>,
+    rewrites: &mut Vec<Rewrite>,
+) -> Result<(), RuleError> {
+    let before = exprs.len();
+    for (piece_start, piece) in fields(text, ';') {
+        // Traefik would call a blank piece an unknown matcher ``; a stray space after the
+        // last `;` is harmless, so it is dropped like an empty piece.
+        if piece.trim().is_empty() {
+            continue;
+        }
+        let mut colon_fields = fields(piece, ':');
+        let Some((name_off, name_raw)) = colon_fields.next() else {
+            continue;
+        };
+        let (name_span, name) = trimmed(piece_start + name_off, name_raw);
+        // The argument text, with each byte's offset in `text` (the `:` that rejoins two
+        // fields maps to the first colon before the second).
+        let mut joined = String::new();
+        let mut offsets: Vec<usize> = Vec::new();
+        for (off, field) in colon_fields {
+            let at = piece_start + off;
+            if !joined.is_empty() {
+                joined.push(':');
+                offsets.push(at.saturating_sub(1));
+            }
+            joined.push_str(field);
+            offsets.extend(at..at + field.len());
+        }
+        let span_of = |r: Range<usize>| -> Range<usize> {
+            match (
+                offsets.get(r.start),
+                r.end.checked_sub(1).and_then(|e| offsets.get(e)),
+            ) {
+                (Some(&s), Some(&e)) if r.end > r.start => s..e + 1,
+                (Some(&s), _) => s..s,
+                _ => name_span.clone(),
+            }
+        };
+        let args: Vec<Arg> = fields(&joined, ',')
+            .map(|(off, raw)| {
+                let (r, value) = trimmed(off, raw);
+                let span = if value.is_empty() {
+                    span_of(off..off + raw.len())
+                } else {
+                    span_of(r)
+                };
+                Arg {
+                    value: value.to_owned(),
+                    span,
+                }
+            })
+            .collect();
+        let piece_span = trimmed(piece_start, piece).0;
+        let source = text.get(piece_span.clone()).unwrap_or(piece);
+        if !NAMES.contains(&name) {
+            return Err(unknown_name(name, name_span));
+        }
+        if args.is_empty() {
+            return Err(err(
+                format!(
+                    "`{name}` needs at least one argument, e.g. `{}`",
+                    example(name)
+                ),
+                name_span,
+            ));
+        }
+        matcher(name, source, &args, piece_span, exprs, rewrites)?;
+    }
+    if exprs.len() == before {
+        return Err(err(
+            "rule has no matcher: write at least one, e.g. `Host:example.com`",
+            0..text.len(),
+        ));
+    }
+    Ok(())
+}
+
+fn example(name: &str) -> &'static str {
+    match name {
+        "Host" => "Host:example.com",
+        "HostRegexp" => "HostRegexp:{sub:[a-z]+}.example.com",
+        "Method" => "Method:GET,POST",
+        "Headers" => "Headers:X-Canary,on",
+        "HeadersRegexp" => "HeadersRegexp:Cookie,beta=1",
+        "Query" => "Query:beta=1",
+        "ReplacePathRegex" => "ReplacePathRegex:^/api/(.*) /$1",
+        _ => "PathPrefix:/api",
+    }
+}
+
+fn unknown_name(name: &str, span: Range<usize>) -> RuleError {
+    let message = if name.is_empty() {
+        "missing matcher name before `:`".to_owned()
+    } else if let Some(c) = NAMES.iter().find(|c| c.eq_ignore_ascii_case(name)) {
+        format!("unknown matcher `{name}` (matcher names are case-sensitive; did you mean `{c}`?)")
+    } else if name.contains('(') {
+        format!(
+            "`{name}` looks like an expression matcher; a v1 rule is `Name:value` \
+             (e.g. `Host:example.com`)"
+        )
+    } else {
+        let hint = build::closest(name, &NAMES)
+            .map(|c| format!(" (did you mean `{c}`?)"))
+            .unwrap_or_default();
+        format!(
+            "unknown matcher `{name}`{hint}; v1 matchers are: {}",
+            NAMES.join(", ")
+        )
+    };
+    err(message, span)
+}
+
+fn push(exprs: &mut Vec<Expr>, kind: MatcherKind, text: &str) {
+    exprs.push(Expr::Match(Matcher {
+        kind,
+        text: text.into(),
+    }));
+}
+
+fn one_arg<'a>(name: &str, args: &'a [Arg], span: Range<usize>) -> Result<&'a Arg, RuleError> {
+    match args {
+        [only] => Ok(only),
+        _ => Err(err(
+            format!(
+                "`{name}` takes exactly one value, found {} (commas cannot occur inside it)",
+                args.len()
+            ),
+            span,
+        )),
+    }
+}
+
+fn slash(name: &str, a: &Arg) -> Result<(), RuleError> {
+    if a.value.starts_with('/') {
+        Ok(())
+    } else {
+        Err(err(
+            format!("`{name}` value `{}` must start with `/`", a.value),
+            a.span.clone(),
+        ))
+    }
+}
+
+fn matcher(
+    name: &str,
+    source: &str,
+    args: &[Arg],
+    piece_span: Range<usize>,
+    exprs: &mut Vec<Expr>,
+    rewrites: &mut Vec<Rewrite>,
+) -> Result<(), RuleError> {
+    match name {
+        "Host" => {
+            let mut hosts = Vec::with_capacity(args.len());
+            for a in args {
+                build::ascii_host(&a.value, name, a.span.clone())?;
+                hosts.push(build::exact_host(&a.value));
+            }
+            push(exprs, MatcherKind::Host(hosts), source);
+        }
+        "HostRegexp" => {
+            let mut regexes = Vec::with_capacity(args.len());
+            for a in args {
+                build::ascii_host(&a.value, name, a.span.clone())?;
+                regexes.push(build::template(
+                    &a.value,
+                    TemplateKind::Host,
+                    a.span.clone(),
+                )?);
+            }
+            push(exprs, MatcherKind::HostRegex(regexes), source);
+        }
+        "Path" | "PathStrip" | "PathStripRegex" => {
+            let templated = name == "PathStripRegex" || args.iter().any(|a| a.value.contains('{'));
+            let kind = if templated {
+                let mut regexes = Vec::with_capacity(args.len());
+                for a in args {
+                    slash(name, a)?;
+                    regexes.push(build::template(
+                        &a.value,
+                        TemplateKind::Path,
+                        a.span.clone(),
+                    )?);
+                }
+                MatcherKind::PathRegex(PathForm::Decoded, regexes)
+            } else {
+                for a in args {
+                    slash(name, a)?;
+                }
+                MatcherKind::Path(
+                    PathForm::Decoded,
+                    args.iter().map(|a| a.value.clone()).collect(),
+                )
+            };
+            push(exprs, kind, source);
+            if name != "Path" {
+                rewrites.push(Rewrite::StripMatchedPrefix);
+            }
+        }
+        "PathPrefix" | "PathPrefixStrip" | "PathPrefixStripRegex" => {
+            let always_template = name == "PathPrefixStripRegex";
+            let mut plain = Vec::new();
+            let mut regexes = Vec::new();
+            for a in args {
+                if always_template || a.value.contains('{') {
+                    slash(name, a)?;
+                    regexes.push(build::template(
+                        &a.value,
+                        TemplateKind::PathPrefix,
+                        a.span.clone(),
+                    )?);
+                } else if a.value.starts_with('/') {
+                    plain.push(a.value.clone());
+                }
+                // A plain prefix without a leading `/` never matches in Traefik 1.7, and is
+                // not an error: it adds nothing.
+            }
+            let mut alternatives = Vec::new();
+            if !plain.is_empty() || regexes.is_empty() {
+                push(
+                    &mut alternatives,
+                    MatcherKind::PathPrefix(PathForm::Decoded, plain),
+                    source,
+                );
+            }
+            if !regexes.is_empty() {
+                push(
+                    &mut alternatives,
+                    MatcherKind::PathRegex(PathForm::Decoded, regexes),
+                    source,
+                );
+            }
+            match alternatives.len() {
+                1 => exprs.extend(alternatives),
+                _ => exprs.push(Expr::Or(alternatives)),
+            }
+            if name != "PathPrefix" {
+                rewrites.push(Rewrite::StripMatchedPrefix);
+            }
+        }
+        "Method" => {
+            let methods = args.iter().map(|a| a.value.to_ascii_uppercase()).collect();
+            push(exprs, MatcherKind::Method(methods), source);
+        }
+        "Headers" | "HeadersRegexp" => {
+            if args.len() % 2 != 0 {
+                return Err(err(
+                    format!(
+                        "`{name}` takes `Name,value` pairs, found {} values (commas cannot occur \
+                         inside a value)",
+                        args.len()
+                    ),
+                    piece_span,
+                ));
+            }
+            let pairs: Vec<(&Arg, &Arg)> = args
+                .chunks_exact(2)
+                .filter_map(|c| Some((c.first()?, c.get(1)?)))
+                .collect();
+            for (i, (k, v)) in pairs.iter().enumerate() {
+                // gorilla/mux keeps the pairs in a map keyed by the name as written: the last
+                // pair for one spelling wins.
+                if pairs
+                    .iter()
+                    .skip(i + 1)
+                    .any(|(later, _)| later.value == k.value)
+                {
+                    continue;
+                }
+                let header = build::header_name(&k.value, k.span.clone())?;
+                let text = format!("{name}:{},{}", k.value, v.value);
+                let kind = if name == "Headers" {
+                    MatcherKind::Header {
+                        name: header,
+                        value: v.value.clone(),
+                    }
+                } else {
+                    MatcherKind::HeaderRegex {
+                        name: header,
+                        regex: build::regex(&v.value, v.span.clone())?,
+                    }
+                };
+                push(exprs, kind, &text);
+            }
+        }
+        "Query" => {
+            // Every `=` splits, and the pieces of all arguments form one key, value list.
+            let mut items: Vec<(&str, &Arg)> = Vec::new();
+            for a in args {
+                items.extend(a.value.split('=').map(|s| (s, a)));
+            }
+            if items.len() % 2 != 0 {
+                return Err(err(
+                    format!(
+                        "`Query` takes `key=value` pairs (`key=` for any value), and a value \
+                         cannot contain `=` or `,`; `{}` splits into {} pieces",
+                        args.iter()
+                            .map(|a| a.value.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        items.len()
+                    ),
+                    piece_span,
+                ));
+            }
+            for pair in items.chunks_exact(2) {
+                let (Some((key, ka)), Some((value, va))) = (pair.first(), pair.get(1)) else {
+                    continue;
+                };
+                let span = ka.span.start.min(va.span.start)..ka.span.end.max(va.span.end);
+                let value_test = query_template_value(value, span)?;
+                push(
+                    exprs,
+                    MatcherKind::Query {
+                        key: (*key).to_owned(),
+                        value: value_test,
+                        occurrence: QueryOccurrence::First,
+                    },
+                    &format!("Query:{key}={value}"),
+                );
+            }
+        }
+        "AddPrefix" | "ReplacePath" => {
+            let a = one_arg(name, args, piece_span)?;
+            rewrites.push(if name == "AddPrefix" {
+                Rewrite::AddPrefix(a.value.clone())
+            } else {
+                Rewrite::ReplacePath(a.value.clone())
+            });
+            push(exprs, MatcherKind::Always, source);
+        }
+        _ => {
+            // ReplacePathRegex: `REGEX REPLACEMENT`.
+            let a = one_arg(name, args, piece_span)?;
+            let Some((re, replacement)) = a.value.split_once(' ') else {
+                return Err(err(
+                    format!(
+                        "`ReplacePathRegex` takes a regex and a replacement separated by a \
+                         space, e.g. `{}`",
+                        example(name)
+                    ),
+                    a.span.clone(),
+                ));
+            };
+            let re_span = a.span.start..a.span.start + re.len();
+            let regex = build::regex(re, re_span)?;
+            rewrites.push(Rewrite::ReplacePathRegex(
+                regex,
+                replacement.trim().to_owned(),
+            ));
+            push(exprs, MatcherKind::Always, source);
+        }
+    }
+    Ok(())
 }
