@@ -147,6 +147,8 @@ pub(crate) fn decode(root: Option<&Node>, sink: &mut Sink) -> Option<Config> {
 /// The keys of one map that the decoder knows, after unknown and ignored keys were reported.
 struct Fields<'n> {
     found: Vec<(&'static str, &'n Key, &'n Node)>,
+    /// How many unknown keys were reported (a missing key may just be misspelt).
+    unknown: usize,
 }
 
 impl<'n> Fields<'n> {
@@ -199,6 +201,7 @@ impl Decoder<'_> {
     ) -> Option<Fields<'n>> {
         let entries = self.map(node, expected)?;
         let mut found = Vec::new();
+        let mut unknown = 0;
         for (key, value) in entries {
             if let Some(name) = known.iter().find(|k| **k == key.text) {
                 found.push((*name, key, value));
@@ -216,9 +219,10 @@ impl Decoder<'_> {
                     key.span.start,
                     format!("unknown key `{}` in {place}{hint}", key.text),
                 );
+                unknown += 1;
             }
         }
-        Some(Fields { found })
+        Some(Fields { found, unknown })
     }
 
     fn string<'n>(&mut self, node: &'n Node, expected: &str) -> Option<&'n str> {
@@ -451,10 +455,13 @@ impl Decoder<'_> {
             .collect();
         let rule = match sources.as_slice() {
             [] => {
-                self.sink.error(
-                    name.span.start,
-                    format!("{place} has no rule: give `rules`, `rule` or `routes`"),
-                );
+                // A misspelt `rules` was reported already; "no rule" would only repeat it.
+                if fields.unknown == 0 {
+                    self.sink.error(
+                        name.span.start,
+                        format!("{place} has no rule: give `rules`, `rule` or `routes`"),
+                    );
+                }
                 None
             }
             [(key, value)] => match key.text.as_str() {
@@ -590,8 +597,10 @@ impl Decoder<'_> {
                     ok = false;
                 }
                 None => {
-                    self.sink
-                        .error(key.span.start, format!("{route_place} has no `rule`"));
+                    if fields.unknown == 0 {
+                        self.sink
+                            .error(key.span.start, format!("{route_place} has no `rule`"));
+                    }
                     ok = false;
                 }
             }
@@ -931,6 +940,9 @@ impl Decoder<'_> {
             );
         }
         if !url_seen {
+            ok = false;
+        }
+        if !url_seen && fields.unknown == 0 {
             self.sink
                 .error(node.span.start, format!("{server_place} has no `url`"));
             ok = false;
@@ -1039,8 +1051,10 @@ impl Decoder<'_> {
                     .string(n, "a URL string")
                     .and_then(|s| self.uri(s, n.content_start).map(|u| (s.to_owned(), u))),
                 None => {
-                    self.sink
-                        .error(name.span.start, format!("{server_place} has no `url`"));
+                    if fields.unknown == 0 {
+                        self.sink
+                            .error(name.span.start, format!("{server_place} has no `url`"));
+                    }
                     None
                 }
             };
