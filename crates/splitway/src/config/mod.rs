@@ -22,8 +22,13 @@
 //! assert_eq!(loaded.config.backends[0].servers[0].weight, 1);
 //! ```
 
+mod decode;
 mod load;
+mod sink;
+mod suggest;
+mod toml;
 mod tree;
+mod yaml;
 
 use std::path::Path;
 use std::time::Duration;
@@ -195,6 +200,31 @@ pub struct HealthCheck {
     pub hostname: Option<String>,
     /// Extra headers to send.
     pub headers: Vec<(String, String)>,
+}
+
+/// The cookie name Traefik v1 uses for a backend's stickiness: `cookie_name` with every
+/// character that may not appear in a cookie name replaced by `_`, or, when `cookie_name` is
+/// empty, `_` and the first 5 hex digits of SHA-1(`"_TRAEFIK_BACKEND_" + backend`).
+///
+/// ```
+/// use splitway::config::traefik_cookie_name;
+///
+/// assert_eq!(traefik_cookie_name("", "backend"), "_76eb3");
+/// assert_eq!(traefik_cookie_name("my cookie", "backend"), "my_cookie");
+/// ```
+pub fn traefik_cookie_name(cookie_name: &str, backend: &str) -> String {
+    if cookie_name.is_empty() {
+        let digest = sha1_smol::Sha1::from(format!("_TRAEFIK_BACKEND_{backend}"))
+            .digest()
+            .to_string();
+        let short: String = digest.chars().take(5).collect();
+        format!("_{short}")
+    } else {
+        cookie_name
+            .chars()
+            .map(|c| if decode::is_tchar(c) { c } else { '_' })
+            .collect()
+    }
 }
 
 impl Config {
