@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 cargo build -q --release -p splitway-cli
 splitway() { ./target/release/splitway "$@"; }
 C=examples/config
-run() { echo; echo "\$ splitway $*"; splitway "$@"; }
+run() { echo; echo "\$ splitway $(printf '%q ' "$@")"; splitway "$@"; }
 
 echo "== Every configuration of the talk passes the check"
 run check $C/phase1.yaml $C/phase2.yaml $C/phase3.yaml $C/canary-host.yaml $C/traefik-v1.toml
