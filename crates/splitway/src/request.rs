@@ -281,6 +281,17 @@ mod tests {
     }
 
     #[test]
+    fn host_header_that_is_not_text_is_no_host() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::HOST,
+            http::HeaderValue::from_bytes(b"a\xff.com").unwrap(),
+        );
+        let (m, u) = (Method::GET, Uri::from_static("/"));
+        assert_eq!(RequestView::new(&m, &u, &h, None).host(), None);
+    }
+
+    #[test]
     fn authority_wins_over_host_header() {
         let (m, u, h) = view_parts("http://user@Abs.Example:81/x", Some("other.com"));
         let v = RequestView::new(&m, &u, &h, None);
