@@ -14,13 +14,16 @@ pub struct Shadowed {
     pub by: String,
 }
 
+/// An earlier frontend's position and top-level conditions.
+type Earlier = (usize, HashSet<String>);
+
 /// Finds frontends shadowed by an earlier one whose top-level conditions are a subset of
 /// theirs (identical rules being the plain case): whatever the later one matches, the earlier
 /// one matches too, and it is tried first.
 pub(super) fn shadowed(frontends: &[CompiledFrontend]) -> Vec<Shadowed> {
     // Earlier frontends, keyed by one of their conditions (the smallest), so that each
     // frontend is compared only with those that share at least one condition with it.
-    let mut by_key: HashMap<(Syntax, String), Vec<(usize, HashSet<String>)>> = HashMap::new();
+    let mut by_key: HashMap<(Syntax, String), Vec<Earlier>> = HashMap::new();
     let mut unconditional: Option<usize> = None;
     let mut found = Vec::new();
     for (pos, f) in frontends.iter().enumerate() {
