@@ -251,6 +251,7 @@ fn clean(path: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -277,6 +278,17 @@ mod tests {
             let v = RequestView::new(&m, &u, &h, None);
             assert_eq!(v.host(), want, "{raw}");
         }
+    }
+
+    #[test]
+    fn host_header_that_is_not_text_is_no_host() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::HOST,
+            http::HeaderValue::from_bytes(b"a\xff.com").unwrap(),
+        );
+        let (m, u) = (Method::GET, Uri::from_static("/"));
+        assert_eq!(RequestView::new(&m, &u, &h, None).host(), None);
     }
 
     #[test]

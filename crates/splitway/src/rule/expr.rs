@@ -443,10 +443,10 @@ impl<'t> Parser<'t> {
 
 /// Joins parsed operands, splicing in operands that are already the same operator.
 fn flatten(mut items: Vec<Expr>, and: bool) -> Expr {
-    if items.len() == 1 {
-        if let Some(only) = items.pop() {
-            return only;
-        }
+    if items.len() == 1
+        && let Some(only) = items.pop()
+    {
+        return only;
     }
     let mut out = Vec::with_capacity(items.len());
     for item in items {

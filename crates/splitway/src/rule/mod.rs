@@ -6,7 +6,7 @@
 //!
 //! let v1 = Rule::parse_v1(&["Host:web.agendor.com.br", "HeadersRegexp:Cookie,_AUSER_TYPE=canary"]).unwrap();
 //! let v3 = Rule::parse("Host(`web.agendor.com.br`) && Cookie(`_AUSER_TYPE`, `canary`)", Syntax::V3).unwrap();
-//! assert_eq!(v1.default_priority(), 23 + 41);
+//! assert_eq!(v1.default_priority(), 23 + 39);
 //! assert_eq!(v3.syntax(), Syntax::V3);
 //! ```
 

@@ -89,12 +89,12 @@ pub(crate) fn translate(re: &str) -> Cow<'_, str> {
             }
             b'[' => {
                 // `[:alpha:]` keeps its meaning; any other `[` is a literal in Go.
-                if bytes.get(i + 1) == Some(&b':') {
-                    if let Some(end) = re.get(i..).and_then(|s| s.find(":]")) {
-                        out.push_str(re.get(i..i + end + 2).unwrap_or(""));
-                        i += end + 2;
-                        continue;
-                    }
+                if bytes.get(i + 1) == Some(&b':')
+                    && let Some(end) = re.get(i..).and_then(|s| s.find(":]"))
+                {
+                    out.push_str(re.get(i..i + end + 2).unwrap_or(""));
+                    i += end + 2;
+                    continue;
                 }
                 out.push_str("\\[");
             }
@@ -150,6 +150,7 @@ fn repetition_len(s: &[u8]) -> Option<usize> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

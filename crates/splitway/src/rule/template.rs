@@ -90,6 +90,7 @@ fn braces(template: &str) -> Result<Vec<(usize, usize)>, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -343,7 +343,7 @@ fn matcher(
             push(exprs, MatcherKind::Method(methods), source);
         }
         "Headers" | "HeadersRegexp" => {
-            if args.len() % 2 != 0 {
+            if !args.len().is_multiple_of(2) {
                 return Err(err(
                     format!(
                         "`{name}` takes `Name,value` pairs, found {} values (commas cannot occur \
@@ -389,7 +389,7 @@ fn matcher(
             for a in args {
                 items.extend(a.value.split('=').map(|s| (s, a)));
             }
-            if items.len() % 2 != 0 {
+            if !items.len().is_multiple_of(2) {
                 return Err(err(
                     format!(
                         "`Query` takes `key=value` pairs (`key=` for any value), and a value \
