@@ -21,6 +21,35 @@
 //! assert_eq!(loaded.config.frontends[0].name, "web");
 //! assert_eq!(loaded.config.backends[0].servers[0].weight, 1);
 //! ```
+//!
+//! # How loading behaves where SPEC.md is silent
+//!
+//! - **Order of work.** The size limit ([`MAX_CONFIG_BYTES`]) is checked first, then UTF-8
+//!   (the first invalid byte is located), then the format's syntax. A file with syntax errors
+//!   is not decoded further: its recovered tree would only add noise. Otherwise every
+//!   decoding and validation error is collected; diagnostics come errors first, each kind in
+//!   file order.
+//! - **YAML**: one document (a second one is an error); YAML 1.2 core schema (`yes` is a
+//!   string); quoted scalars are always strings; aliases are expanded within a budget of
+//!   1,000,000 values and nesting within 128 levels; duplicate keys are errors at the second
+//!   key; map keys must be plain scalars; `<<` merge keys are not supported (YAML 1.1).
+//! - **Keys are case-sensitive**, spelt as the seed and Traefik's documentation spell them;
+//!   a key equal but for case, or within edit distance 2, gets "did you mean".
+//! - **Empty configurations are errors**: an empty file, no `frontends` or no `backends`
+//!   ("a configuration that routes nothing is a mistake"), so a truncated deploy never
+//!   replaces a working table. A backend no frontend uses is a warning.
+//! - **Servers**: `name` and `url` are required; URLs must be absolute `http`/`https` with a
+//!   host. In the Traefik shape a missing weight is 1 and weight 0 drains the server (SPEC)
+//!   with a warning that Traefik 1.7 treated 0 as 1.
+//! - **Traefik v1 keys splitway does not use** (e.g. `entryPoints`, `basicAuth`, `redirect`,
+//!   `maxConn`, `circuitBreaker`, `stickiness.secure`, `healthCheck.scheme`, top-level
+//!   `logLevel`, `[file]`) are warnings. A Traefik `healthCheck` without `path` runs no
+//!   checks (as in Traefik) with a warning; our `health_check` requires `path`.
+//! - **Stickiness**: `sticky.cookie` defaults to Traefik's generated name for the backend
+//!   ([`traefik_cookie_name`]); Traefik's `cookieName` is sanitised, ours must be a token.
+//! - **Durations**: Go syntax (`"30s"`, `"1m30s"`, `"500ms"`) or a whole number of seconds.
+//! - **Files**: the format comes from the extension (`.yaml`, `.yml`, `.toml`); any other
+//!   extension is an error rather than a guess. I/O errors are diagnostics at 1:1.
 
 mod decode;
 mod load;

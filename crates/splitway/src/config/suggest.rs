@@ -1,13 +1,13 @@
 //! "Did you mean ...?" for misspelt keys and names.
 
 /// The candidate closest to `word`: equal ignoring case, or within edit distance 2 (1 for
-/// words of up to 3 characters), the first of equals winning.
+/// words of up to 2 characters), the first of equals winning.
 pub(crate) fn closest<'c>(
     word: &str,
     candidates: impl IntoIterator<Item = &'c str>,
 ) -> Option<&'c str> {
     let mut best: Option<(usize, &'c str)> = None;
-    let limit = if word.chars().count() <= 3 { 1 } else { 2 };
+    let limit = if word.chars().count() <= 2 { 1 } else { 2 };
     for candidate in candidates {
         let distance = if candidate.eq_ignore_ascii_case(word) {
             0
@@ -73,6 +73,7 @@ mod tests {
         );
         assert_eq!(closest("zzzzzz", ["rules", "backend"]), None);
         assert_eq!(closest("ab", ["url"]), None);
+        assert_eq!(closest("ulr", ["name", "url"]), Some("url"));
         assert_eq!(levenshtein("kitten", "sitting", 5), 3);
     }
 }
