@@ -2,6 +2,8 @@
 //! reference interpreter scanning frontends in priority order), in one group so both figures
 //! come from the same run.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};

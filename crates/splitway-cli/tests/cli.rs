@@ -1,5 +1,7 @@
 //! The CLI contract of SPEC.md section 5, run as a user runs it, on the talk's configurations.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -1,6 +1,8 @@
 //! No heap allocation per decision: matching and picking (wrr, random, hash, honoured sticky
 //! cookie) on a warmed-up router, measured with a counting global allocator (per thread).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use splitway::config::{Config, Format};
 use splitway::{RequestView, Router};
 
@@ -9,7 +11,9 @@ const COOKIES: &str = "_ga=GA1.2.1234567890.1700000000; _gid=GA1.2.987654321.170
      session_id=3f9a1c2b7e6d4f5a8b9c0d1e2f3a4b5c; locale=pt-BR; _AUSER_TYPE=canary";
 
 fn router(yaml: &str) -> Router {
-    let config = Config::from_str(yaml, Format::Yaml, "t.yaml").unwrap().config;
+    let config = Config::from_str(yaml, Format::Yaml, "t.yaml")
+        .unwrap()
+        .config;
     Router::from_config(&config).unwrap()
 }
 
@@ -82,8 +86,17 @@ backends:
     assert_eq!(allocations(&r, &hash, 1000), 0);
     // sticky: the first pick sets a cookie (that allocates the header text); a request
     // carrying a valid cookie is honoured without allocating.
-    let first = r.route(&RequestView::from_request(&seed_request("sticky.test", ""), None));
-    let cookie = first.set_cookie().unwrap().split(';').next().unwrap().to_owned();
+    let first = r.route(&RequestView::from_request(
+        &seed_request("sticky.test", ""),
+        None,
+    ));
+    let cookie = first
+        .set_cookie()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let stuck = seed_request("sticky.test", &format!("_ga=1; {cookie}"));
     assert_eq!(allocations(&r, &stuck, 1000), 0);
     let d = r.route(&RequestView::from_request(&stuck, None));

@@ -110,7 +110,10 @@ fn frontends(config: &Config) -> Vec<(String, String, Vec<String>, i64)> {
 }
 
 /// (backend, [(server, url, weight)]) in file order.
-fn backends(config: &Config) -> Vec<(String, Vec<(String, String, u32)>)> {
+/// (backend, [(server, url, weight)]).
+type Summary = Vec<(String, Vec<(String, String, u32)>)>;
+
+fn backends(config: &Config) -> Summary {
     config
         .backends
         .iter()

@@ -1,5 +1,7 @@
 //! Router: decisions, atomic reloads, and failed reloads that change nothing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -1,6 +1,8 @@
 //! Property: on random rule sets and random requests, the compiled Table decides exactly as
 //! the reference interpreter (frontends in priority order, AST walked for each).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use proptest::prelude::*;
 use splitway::config::{Backend, Balance, Config, Frontend, Server};
 use splitway::reference;
