@@ -348,3 +348,77 @@ fn bad_corpus_gives_exit_2_with_located_errors() {
         }
     }
 }
+
+#[test]
+fn simulate_vary_cookie_on_a_cohort_is_reproducible_and_near_its_weights() {
+    let cfg = config("cohort.yaml");
+    let args = [
+        "simulate",
+        "--config",
+        &cfg,
+        "--url",
+        "http://web.agendor.com.br/",
+        "-n",
+        "10000",
+        "--vary",
+        "cookie:agendor_uid",
+        "--json",
+    ];
+    let one = json_of(&args);
+    let two = json_of(&args);
+    assert_eq!(one, two, "the same users land in the same places");
+    let k8s = one["counts"]["k8s"].as_u64().unwrap();
+    let legacy = one["counts"]["legacy"].as_u64().unwrap();
+    assert_eq!(k8s + legacy, 10_000);
+    assert!((900..=1100).contains(&k8s), "k8s got {k8s} of 10000");
+}
+
+#[test]
+fn simulate_vary_header_sets_the_header() {
+    let cfg = config("phase1.yaml");
+    // Varying the Cookie header itself: `user-i` is never the canary cookie.
+    let v = json_of(&[
+        "simulate",
+        "--config",
+        &cfg,
+        "--url",
+        "http://web.agendor.com.br/",
+        "-n",
+        "3",
+        "--vary",
+        "header:X-User",
+        "--json",
+    ]);
+    assert_eq!(v["counts"], json!({"legacy_1": 2, "legacy_2": 1}));
+}
+
+#[test]
+fn explain_cohort_fields_and_issued_cookie() {
+    let with_id = explain(
+        "cohort.yaml",
+        "http://web.agendor.com.br/",
+        &["Cookie: agendor_uid=account-42"],
+    );
+    let cohort = with_id["cohort"].as_array().expect("cohort field");
+    assert_eq!(cohort.len(), 2);
+    let chosen = with_id["server"].as_str().unwrap();
+    for s in cohort {
+        assert!(s["score"].as_f64().unwrap() > 0.0);
+        let takeover = &s["takeover_weight"];
+        if s["server"] == chosen {
+            assert!(takeover.is_null());
+        } else {
+            assert!(takeover.as_u64().unwrap() >= 1);
+        }
+    }
+    assert!(with_id["set_cookie"].is_null());
+
+    let anonymous = explain("cohort.yaml", "http://web.agendor.com.br/", &[]);
+    let cookie = anonymous["set_cookie"].as_str().expect("an id is issued");
+    assert!(cookie.starts_with("agendor_uid="), "{cookie}");
+    assert!(
+        cookie.ends_with("; Path=/; Max-Age=31536000; SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(anonymous.get("cohort").is_none());
+}

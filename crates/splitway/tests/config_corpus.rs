@@ -37,6 +37,7 @@ const EXPECTED: &[(&str, usize, usize, &str, &str)] = &[
     ("duplicate_table.toml", 8, 23, "TOML syntax error: duplicate key", ""),
     ("empty.yaml", 1, 1, "the configuration is empty: it needs `frontends` and `backends`", ""),
     ("frontend_without_rule.yaml", 2, 3, "frontend `web` has no rule: give `rules`, `rule` or `routes`", ""),
+    ("hash_and_sticky.yaml", 12, 5, "backend `web` has both `hash` and sticky cookies: use one", ""),
     ("hash_bad_header_name.yaml", 11, 20, "`X User` is not a valid header name", ""),
     ("hash_cookie_without_name.yaml", 11, 20, "hash key `cookie:` has no name: write `cookie:NAME`", ""),
     ("hash_issue_cookie_without_cookie.yaml", 12, 7, "`issue_cookie: true` needs a cookie key (`key: cookie:NAME`)", ""),

@@ -806,10 +806,23 @@ impl Decoder<'_> {
                 None => ok = false,
             }
         }
-        if let Some(node) = fields.get("hash") {
+        if let Some((key, node)) = fields.entry("hash") {
             match self.hash(place, node, &backend.name) {
                 Some(h) => backend.hash = Some(h),
                 None => ok = false,
+            }
+            // A cohort already keeps each user on one server; a sticky cookie on top would
+            // pin users against the cohort when weights change, and both would want to set a
+            // cookie on the same response.
+            if backend.sticky.is_some() {
+                self.sink.error(
+                    key.span.start,
+                    format!(
+                        "{place} has both `hash` and sticky cookies: use one (a cohort hash \
+                         already keeps each user on one server)"
+                    ),
+                );
+                ok = false;
             }
         }
         let health = match (fields.entry("health_check"), fields.entry("healthCheck")) {
