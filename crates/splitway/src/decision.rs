@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::table::{Outcome, Table};
 
@@ -91,6 +92,23 @@ impl Decision {
     pub fn backend(&self) -> Option<&str> {
         let f = self.table.frontends.get(self.frontend_index()?)?;
         Some(&self.table.backends.get(f.backend)?.name)
+    }
+
+    /// Records the response to this request in the chosen server's counters (see
+    /// [`crate::Router::stats`]). Does nothing when no server was chosen.
+    pub fn record(&self, status: u16, elapsed: Duration) {
+        let Outcome::Server { frontend, server } = self.outcome else {
+            return;
+        };
+        let state = self
+            .table
+            .frontends
+            .get(frontend)
+            .and_then(|f| self.table.backends.get(f.backend))
+            .and_then(|b| b.balancer.state(server));
+        if let Some(state) = state {
+            state.counters.record(status, elapsed);
+        }
     }
 
     /// The chosen server.

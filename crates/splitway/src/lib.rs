@@ -45,6 +45,7 @@ pub mod guide;
 pub mod reference;
 pub mod request;
 pub mod rule;
+pub mod stats;
 
 mod balance;
 mod decision;
@@ -54,6 +55,7 @@ mod table;
 pub use decision::{Candidate, CohortStanding, Decision, Explanation, ServerRef, Status};
 pub use request::RequestView;
 pub use router::{Router, UnknownServer, WeightError};
+pub use stats::ServerStats;
 pub use table::{Shadowed, Table, TableError};
 
 /// The README's examples, compiled and run as doc-tests.

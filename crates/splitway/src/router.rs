@@ -11,6 +11,7 @@ use crate::config::{Config, Format, Loaded};
 use crate::decision::{Candidate, CohortStanding, Decision, Explanation};
 use crate::diag::{ConfigError, Diagnostic, Severity};
 use crate::request::RequestView;
+use crate::stats::ServerStats;
 use crate::table::{Outcome, Table, TableError};
 
 /// A backend or server name that the table in service does not have.
@@ -166,6 +167,35 @@ impl Router {
             .backends
             .get(b)
             .is_some_and(|b| b.balancer.set_healthy(s, healthy)))
+    }
+
+    /// The outcome counters of one server (see [`crate::stats`]).
+    pub fn stats(&self, backend: &str, server: &str) -> Result<ServerStats, UnknownServer> {
+        let table = self.table.load();
+        let (b, s) = find_server(&table, backend, server)?;
+        Ok(table
+            .backends
+            .get(b)
+            .and_then(|b| b.balancer.state(s))
+            .map(|st| st.counters.snapshot())
+            .unwrap_or_default())
+    }
+
+    /// Every server's counters, as `(backend, server, stats)` in configuration order.
+    pub fn all_stats(&self) -> Vec<(String, String, ServerStats)> {
+        let table = self.table.load();
+        let mut out = Vec::new();
+        for b in &table.backends {
+            for (i, s) in b.servers.iter().enumerate() {
+                let stats = b
+                    .balancer
+                    .state(i)
+                    .map(|st| st.counters.snapshot())
+                    .unwrap_or_default();
+                out.push((b.name.to_string(), s.name.clone(), stats));
+            }
+        }
+        out
     }
 
     /// Whether a server is up.

@@ -28,6 +28,7 @@ use rand::RngExt;
 
 use crate::config::{Backend, Balance, HashKey};
 use crate::request::RequestView;
+use crate::stats::Counters;
 
 pub(crate) use wrr::SmoothWrr;
 
@@ -39,12 +40,15 @@ pub(crate) const ISSUED_COOKIE_MAX_AGE: u32 = 365 * 24 * 3600;
 #[derive(Debug)]
 pub(crate) struct ServerState {
     healthy: AtomicBool,
+    /// Outcome counters (recorded by whoever forwards the request).
+    pub(crate) counters: Counters,
 }
 
 impl Default for ServerState {
     fn default() -> Self {
         ServerState {
             healthy: AtomicBool::new(true),
+            counters: Counters::default(),
         }
     }
 }

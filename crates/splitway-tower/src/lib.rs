@@ -1,0 +1,69 @@
+//! splitway inside a tower stack: canary releases in the service itself, no proxy in front.
+//!
+//! ```text
+//! request ──▶ SplitwayLayer ──▶ Dispatch ──"legacy"──▶ v1 handlers (axum::Router)
+//!             takes the          by server   ──"k8s"────▶ v2 handlers (axum::Router)
+//!             Decision, puts     name
+//!             it in extensions,
+//!             sets the cookie
+//! ```
+//!
+//! [`SplitwayLayer`] takes the routing decision once per request, puts it into the request's
+//! extensions as a [`splitway::Decision`] (handlers, logs and metrics read which route and
+//! server serve the request), writes the sticky or cohort cookie on the response, and answers
+//! 404/503 itself. [`Dispatch`] maps server names to inner services. Both are plain tower
+//! services: they work with `axum::Router::layer`, `tower::ServiceBuilder` and hyper-util's
+//! `TowerToHyperService`, with any body type.
+//!
+//! ```
+//! use axum::{Router, routing::get, extract::Extension};
+//! use splitway::config::{Config, Format};
+//! use splitway_tower::{Dispatch, SplitwayLayer};
+//! use tower::{ServiceBuilder, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let yaml = r#"
+//! frontends:
+//!   web:        {rules: ["PathPrefix:/"]}
+//!   web_canary: {rules: ["PathPrefix:/", "HeadersRegexp:Cookie,_AUSER_TYPE=canary"]}
+//! backends:
+//!   web:        [{name: legacy, url: "http://legacy.internal"}]
+//!   web_canary: [{name: k8s, url: "http://k8s.internal"}]
+//! "#;
+//! let config = Config::from_str(yaml, Format::Yaml, "inline.yaml").unwrap().config;
+//! let router = splitway::Router::from_config(&config).unwrap();
+//!
+//! let v1 = Router::new().route("/", get(|| async { "v1" }));
+//! let v2 = Router::new().route(
+//!     "/",
+//!     get(|Extension(d): Extension<splitway::Decision>| async move {
+//!         format!("v2 via {}", d.route().unwrap_or("?"))
+//!     }),
+//! );
+//! let app = ServiceBuilder::new()
+//!     .layer(SplitwayLayer::new(router))
+//!     .service(Dispatch::new().server("legacy", v1).server("k8s", v2));
+//!
+//! let request = http::Request::get("/")
+//!     .header("cookie", "_AUSER_TYPE=canary")
+//!     .body(axum::body::Body::empty())
+//!     .unwrap();
+//! let response = app.oneshot(request).await.unwrap();
+//! let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+//! assert_eq!(&body[..], b"v2 via web_canary");
+//! # }
+//! ```
+//!
+//! Observability: a `tracing` span `splitway` per request (fields `route`, `backend`,
+//! `server`, `status`), metrics through the `metrics` facade (see [`SplitwayLayer::metrics`]),
+//! and per-server counters readable with [`splitway::Router::stats`].
+
+mod dispatch;
+mod layer;
+mod service;
+mod telemetry;
+
+pub use dispatch::{Dispatch, DispatchFuture};
+pub use layer::{ClientAddr, SplitwayLayer};
+pub use service::{ResponseFuture, Splitway};

@@ -1,0 +1,254 @@
+//! One axum binary that ships two versions of its handlers and moves users between them by
+//! the talk's three phases, with no proxy in front.
+//!
+//! ```text
+//! cargo run -p splitway-examples --bin axum_canary                # listens on 127.0.0.1:3000
+//! curl -i localhost:3000/                                          # v1 (phase 1)
+//! curl -i localhost:3000/ -H 'Cookie: _AUSER_TYPE=canary'          # v2: a beta tester
+//! curl -X POST localhost:3000/admin/phase/2                        # 5:5:1 for everyone else
+//! curl -X POST localhost:3000/admin/weight/web/k8s/5               # more canary
+//! curl -X POST localhost:3000/admin/phase/1                        # roll back at once
+//! curl localhost:3000/admin/stats                                  # requests, 5xx, latency per server
+//! ```
+//!
+//! Options: `--listen ADDR` (default 127.0.0.1:3000), `--phase N` (1, 2 or 3; default 1),
+//! `--config-dir DIR` (default: this package's `config/axum`). `RUST_LOG=splitway=debug`
+//! shows the routing span of each request.
+
+#![allow(clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Extension, Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use splitway::Decision;
+use splitway_tower::{Dispatch, SplitwayLayer};
+use tower::ServiceBuilder;
+
+/// What the admin routes need.
+#[derive(Clone)]
+struct Admin {
+    router: splitway::Router,
+    config_dir: PathBuf,
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let args = Args::parse();
+    let router = load_phase(&args.config_dir, args.phase).expect("the phase config loads");
+    let app = app(router, args.config_dir);
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .expect("bind the listen address");
+    let addr = listener.local_addr().expect("local address");
+    // Tests read this line to find the port when started with `--listen 127.0.0.1:0`.
+    println!(
+        "axum_canary listening on http://{addr} (phase {})",
+        args.phase
+    );
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .expect("serve");
+}
+
+/// The whole application: admin routes, and everything else routed by splitway between the
+/// v1 and v2 handler sets.
+fn app(router: splitway::Router, config_dir: PathBuf) -> Router {
+    let canary = ServiceBuilder::new()
+        .layer(
+            SplitwayLayer::new(router.clone())
+                .tag_responses(http::HeaderName::from_static("x-splitway"))
+                .client_ip(|ext| {
+                    ext.get::<ConnectInfo<SocketAddr>>()
+                        .map(|ConnectInfo(addr)| addr.ip())
+                }),
+        )
+        .service(
+            Dispatch::new()
+                .server("legacy_1", v1())
+                .server("legacy_2", v1())
+                .server("k8s", v2()),
+        );
+    Router::new()
+        .route("/admin/phase/{n}", post(set_phase))
+        .route(
+            "/admin/weight/{backend}/{server}/{weight}",
+            post(set_weight),
+        )
+        .route("/admin/health/{backend}/{server}/{state}", post(set_health))
+        .route("/admin/stats", get(stats))
+        .with_state(Admin { router, config_dir })
+        .fallback_service(canary)
+}
+
+/// The legacy handlers (the talk's PHP app).
+fn v1() -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|d: Extension<Decision>| async move { page("v1", &d) }),
+        )
+        .route(
+            "/deals",
+            get(|d: Extension<Decision>| async move { page("v1 deals", &d) }),
+        )
+}
+
+/// The new handlers (the talk's Rails + React on Kubernetes).
+fn v2() -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|d: Extension<Decision>| async move { page("v2", &d) }),
+        )
+        .route(
+            "/deals",
+            get(|d: Extension<Decision>| async move { page("v2 deals", &d) }),
+        )
+}
+
+/// Every page says which version, route and server served it: the question the talk's team
+/// could not answer when a customer reported a bug.
+fn page(version: &str, Extension(d): &Extension<Decision>) -> String {
+    format!(
+        "{version} (route {}, server {})\n",
+        d.route().unwrap_or("-"),
+        d.server().map_or("-", |s| s.name())
+    )
+}
+
+fn load_phase(dir: &Path, phase: u8) -> Result<splitway::Router, String> {
+    let path = dir.join(format!("phase{phase}.yaml"));
+    let loaded = splitway::config::Config::from_file(&path).map_err(|e| e.to_string())?;
+    splitway::Router::from_config(&loaded.config).map_err(|e| e.to_string())
+}
+
+async fn set_phase(State(admin): State<Admin>, UrlPath(n): UrlPath<u8>) -> (StatusCode, String) {
+    if !(1..=3).contains(&n) {
+        return (StatusCode::NOT_FOUND, "phases are 1, 2 and 3\n".into());
+    }
+    let path = admin.config_dir.join(format!("phase{n}.yaml"));
+    match admin.router.reload_file(&path) {
+        Ok(_) => {
+            tracing::info!("switched to phase {n}");
+            (StatusCode::OK, format!("phase {n}\n"))
+        }
+        // The table in service is untouched.
+        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")),
+    }
+}
+
+async fn set_weight(
+    State(admin): State<Admin>,
+    UrlPath((backend, server, weight)): UrlPath<(String, String, u32)>,
+) -> (StatusCode, String) {
+    match admin.router.set_weight(&backend, &server, weight) {
+        Ok(()) => (
+            StatusCode::OK,
+            format!("{backend}/{server} weight {weight}\n"),
+        ),
+        Err(e) => (StatusCode::NOT_FOUND, format!("{e}\n")),
+    }
+}
+
+async fn set_health(
+    State(admin): State<Admin>,
+    UrlPath((backend, server, state)): UrlPath<(String, String, String)>,
+) -> (StatusCode, String) {
+    let up = match state.as_str() {
+        "up" => true,
+        "down" => false,
+        _ => return (StatusCode::NOT_FOUND, "state is `up` or `down`\n".into()),
+    };
+    match admin.router.set_health(&backend, &server, up) {
+        Ok(_) => (StatusCode::OK, format!("{backend}/{server} {state}\n")),
+        Err(e) => (StatusCode::NOT_FOUND, format!("{e}\n")),
+    }
+}
+
+async fn stats(State(admin): State<Admin>) -> axum::Json<Value> {
+    let servers: Vec<Value> = admin
+        .router
+        .all_stats()
+        .into_iter()
+        .map(|(backend, server, s)| {
+            json!({
+                "backend": backend,
+                "server": server,
+                "weight": admin.router.snapshot().config().backend(&backend)
+                    .and_then(|b| b.servers.iter().find(|x| x.name == server))
+                    .map(|x| x.weight),
+                "healthy": admin.router.is_healthy(&backend, &server).unwrap_or(false),
+                "requests": s.requests,
+                "server_errors": s.server_errors,
+                "mean_latency_ms": if s.requests == 0 { 0.0 } else {
+                    s.latency_sum.as_secs_f64() * 1000.0 / s.requests as f64
+                },
+            })
+        })
+        .collect();
+    axum::Json(json!({ "servers": servers }))
+}
+
+struct Args {
+    listen: SocketAddr,
+    phase: u8,
+    config_dir: PathBuf,
+}
+
+impl Args {
+    fn parse() -> Args {
+        let mut args = Args {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            phase: 1,
+            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config/axum"),
+        };
+        let mut it = std::env::args().skip(1);
+        while let Some(flag) = it.next() {
+            let value = it
+                .next()
+                .unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+            match flag.as_str() {
+                "--listen" => {
+                    args.listen = value
+                        .parse()
+                        .unwrap_or_else(|_| usage("--listen takes ADDR:PORT"))
+                }
+                "--phase" => {
+                    args.phase = value
+                        .parse()
+                        .ok()
+                        .filter(|p| (1..=3).contains(p))
+                        .unwrap_or_else(|| usage("--phase is 1, 2 or 3"))
+                }
+                "--config-dir" => args.config_dir = value.into(),
+                _ => usage(&format!("unknown option {flag}")),
+            }
+        }
+        args
+    }
+}
+
+fn usage(message: &str) -> ! {
+    eprintln!(
+        "axum_canary: {message}\nusage: axum_canary [--listen ADDR] [--phase 1|2|3] [--config-dir DIR]"
+    );
+    std::process::exit(2)
+}

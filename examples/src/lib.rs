@@ -1,0 +1,1 @@
+//! Runnable examples: `cargo run -p splitway-examples --bin axum_canary`.
