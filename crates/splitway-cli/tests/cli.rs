@@ -65,6 +65,15 @@ fn explain(file: &str, url: &str, headers: &[&str]) -> Value {
     json_of(&args)
 }
 
+/// `splitway simulate --config FILE --url URL EXTRA... --json`, parsed.
+fn simulate(file: &str, url: &str, extra: &[&str]) -> Value {
+    let cfg = config(file);
+    let mut args = vec!["simulate", "--config", &cfg, "--url", url];
+    args.extend_from_slice(extra);
+    args.push("--json");
+    json_of(&args)
+}
+
 const SEED: [&str; 4] = [
     "phase1.yaml",
     "phase2.yaml",
@@ -177,17 +186,11 @@ fn canary_host_reaches_the_canary_without_a_cookie() {
 
 #[test]
 fn phase2_simulate_11000_gives_exactly_5000_5000_1000() {
-    let cfg = config("phase2.yaml");
-    let v = json_of(&[
-        "simulate",
-        "--config",
-        &cfg,
-        "--url",
+    let v = simulate(
+        "phase2.yaml",
         "http://web.agendor.com.br/",
-        "-n",
-        "11000",
-        "--json",
-    ]);
+        &["-n", "11000"],
+    );
     assert_eq!(
         v["counts"],
         json!({"legacy_1": 5000, "legacy_2": 5000, "k8s": 1000})
@@ -198,38 +201,22 @@ fn phase2_simulate_11000_gives_exactly_5000_5000_1000() {
 
 #[test]
 fn phase2_sequence_is_interleaved_not_in_runs() {
-    let cfg = config("phase2.yaml");
-    let v = json_of(&[
-        "simulate",
-        "--config",
-        &cfg,
-        "--url",
+    let v = simulate(
+        "phase2.yaml",
         "http://web.agendor.com.br/",
-        "-n",
-        "11",
-        "--sequence",
-        "--json",
-    ]);
+        &["-n", "11", "--sequence"],
+    );
     let (a, b, c) = ("legacy_1", "legacy_2", "k8s");
     assert_eq!(v["sequence"], json!([a, b, a, b, c, a, b, a, b, a, b]));
 }
 
 #[test]
 fn simulate_vary_cookie_gives_each_request_its_own_user() {
-    let cfg = config("phase1.yaml");
-    let v = json_of(&[
-        "simulate",
-        "--config",
-        &cfg,
-        "--url",
+    let v = simulate(
+        "phase1.yaml",
         "http://web.agendor.com.br/",
-        "-n",
-        "4",
-        "--vary",
-        "cookie:_AUSER_TYPE",
-        "--sequence",
-        "--json",
-    ]);
+        &["-n", "4", "--vary", "cookie:_AUSER_TYPE", "--sequence"],
+    );
     // user-1.. never equals `canary`, so the legacy servers alternate.
     assert_eq!(
         v["sequence"],
@@ -239,18 +226,11 @@ fn simulate_vary_cookie_gives_each_request_its_own_user() {
 
 #[test]
 fn simulate_counts_statuses_for_unrouted_requests() {
-    let cfg = config("phase3.yaml");
-    let v = json_of(&[
-        "simulate",
-        "--config",
-        &cfg,
-        "--url",
+    let v = simulate(
+        "phase3.yaml",
         "http://nope.example/",
-        "-n",
-        "3",
-        "--sequence",
-        "--json",
-    ]);
+        &["-n", "3", "--sequence"],
+    );
     assert_eq!(v["counts"], json!({}));
     assert_eq!(v["statuses"], json!({"404": 3}));
     assert_eq!(v["sequence"], json!([null, null, null]));
@@ -351,21 +331,14 @@ fn bad_corpus_gives_exit_2_with_located_errors() {
 
 #[test]
 fn simulate_vary_cookie_on_a_cohort_is_reproducible_and_near_its_weights() {
-    let cfg = config("cohort.yaml");
-    let args = [
-        "simulate",
-        "--config",
-        &cfg,
-        "--url",
-        "http://web.agendor.com.br/",
-        "-n",
-        "10000",
-        "--vary",
-        "cookie:agendor_uid",
-        "--json",
-    ];
-    let one = json_of(&args);
-    let two = json_of(&args);
+    let run = || {
+        simulate(
+            "cohort.yaml",
+            "http://web.agendor.com.br/",
+            &["-n", "10000", "--vary", "cookie:agendor_uid"],
+        )
+    };
+    let (one, two) = (run(), run());
     assert_eq!(one, two, "the same users land in the same places");
     let k8s = one["counts"]["k8s"].as_u64().unwrap();
     let legacy = one["counts"]["legacy"].as_u64().unwrap();
@@ -374,22 +347,50 @@ fn simulate_vary_cookie_on_a_cohort_is_reproducible_and_near_its_weights() {
 }
 
 #[test]
-fn simulate_vary_header_sets_the_header() {
-    let cfg = config("phase1.yaml");
-    // Varying the Cookie header itself: `user-i` is never the canary cookie.
+fn simulate_vary_header_gives_request_i_the_header_user_i() {
+    let dir = std::env::temp_dir().join(format!("splitway-cli-vary-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("by-account.yaml");
+    std::fs::write(
+        &file,
+        r#"
+frontends:
+  web: {rule: "PathPrefix(`/`)"}
+backends:
+  web:
+    hash: {key: "header:X-Account"}
+    servers:
+      - {name: a, url: "http://a.internal"}
+      - {name: b, url: "http://b.internal"}
+      - {name: c, url: "http://c.internal"}
+"#,
+    )
+    .unwrap();
+    let cfg = file.display().to_string();
     let v = json_of(&[
         "simulate",
         "--config",
         &cfg,
         "--url",
-        "http://web.agendor.com.br/",
+        "/",
+        "-H",
+        "Host: x",
         "-n",
-        "3",
+        "5",
         "--vary",
-        "header:X-User",
+        "header:X-Account",
+        "--sequence",
         "--json",
     ]);
-    assert_eq!(v["counts"], json!({"legacy_1": 2, "legacy_2": 1}));
+    // Each request i is routed as an explain with `X-Account: user-i` is.
+    for i in 1..=5 {
+        let header = format!("X-Account: user-{i}");
+        let e = json_of(&[
+            "explain", "--config", &cfg, "--url", "/", "-H", "Host: x", "-H", &header, "--json",
+        ]);
+        assert_eq!(v["sequence"][i - 1], e["server"], "user-{i}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -12,7 +12,7 @@ use crate::decision::{Candidate, CohortStanding, Decision, Explanation};
 use crate::diag::{ConfigError, Diagnostic, Severity};
 use crate::request::RequestView;
 use crate::stats::ServerStats;
-use crate::table::{Outcome, Table, TableError};
+use crate::table::{CompiledBackend, Outcome, Table, TableError};
 
 /// A backend or server name that the table in service does not have.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,21 +39,21 @@ pub enum WeightError {
     Table(TableError),
 }
 
-fn find_server(
-    table: &Table,
+/// The backend called `backend` and the index of its server called `server`.
+fn find_server<'t>(
+    table: &'t Table,
     backend: &str,
     server: &str,
-) -> Result<(usize, usize), UnknownServer> {
+) -> Result<(&'t CompiledBackend, usize), UnknownServer> {
     let unknown = || UnknownServer {
         backend: backend.to_owned(),
         server: server.to_owned(),
     };
-    let b = table.backend_index(backend).ok_or_else(unknown)?;
-    let s = table
-        .backends
-        .get(b)
-        .and_then(|bk| bk.server_index(server))
+    let b = table
+        .backend_index(backend)
+        .and_then(|i| table.backends.get(i))
         .ok_or_else(unknown)?;
+    let s = b.server_index(server).ok_or_else(unknown)?;
     Ok((b, s))
 }
 
@@ -163,20 +163,15 @@ impl Router {
     ) -> Result<bool, UnknownServer> {
         let table = self.table.load();
         let (b, s) = find_server(&table, backend, server)?;
-        Ok(table
-            .backends
-            .get(b)
-            .is_some_and(|b| b.balancer.set_healthy(s, healthy)))
+        Ok(b.balancer.set_healthy(s, healthy))
     }
 
     /// The outcome counters of one server (see [`crate::stats`]).
     pub fn stats(&self, backend: &str, server: &str) -> Result<ServerStats, UnknownServer> {
         let table = self.table.load();
         let (b, s) = find_server(&table, backend, server)?;
-        Ok(table
-            .backends
-            .get(b)
-            .and_then(|b| b.balancer.state(s))
+        Ok(b.balancer
+            .state(s)
             .map(|st| st.counters.snapshot())
             .unwrap_or_default())
     }
@@ -202,11 +197,7 @@ impl Router {
     pub fn is_healthy(&self, backend: &str, server: &str) -> Result<bool, UnknownServer> {
         let table = self.table.load();
         let (b, s) = find_server(&table, backend, server)?;
-        Ok(table
-            .backends
-            .get(b)
-            .and_then(|b| b.balancer.state(s))
-            .is_some_and(|st| st.is_healthy()))
+        Ok(b.balancer.state(s).is_some_and(|st| st.is_healthy()))
     }
 
     /// Changes one server's weight (0 drains it: no new users, sticky ones stay) by swapping in
