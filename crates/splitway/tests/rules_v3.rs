@@ -567,7 +567,12 @@ fn host_value_must_be_a_host_name() {
         let e = err(bad, Syntax::V3);
         assert!(e.message.contains("is not a host name"), "{bad}: {e:?}");
     }
-    for good in ["Host(`10::10`)", "Host(`[::1]`)", "Host(`*.a-b_c.com.`)", "Host(`*`)"] {
+    for good in [
+        "Host(`10::10`)",
+        "Host(`[::1]`)",
+        "Host(`*.a-b_c.com.`)",
+        "Host(`*`)",
+    ] {
         v3(good);
     }
 }
