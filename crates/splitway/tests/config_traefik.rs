@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use splitway::config::{Balance, Config, Format, HealthCheck, Loaded, Sticky, traefik_cookie_name};
+use splitway::config::{
+    Balance, Config, Format, HealthCheck, Loaded, SameSite, Sticky, traefik_cookie_name,
+};
 use splitway::diag::Severity;
 
 const TRAEFIK: &str = r#"logLevel = "INFO"
@@ -287,4 +289,114 @@ url = "http://b.local"
     assert_eq!(loaded.warnings.len(), 1);
     assert_eq!((loaded.warnings[0].line, loaded.warnings[0].col), (8, 10));
     assert!(loaded.warnings[0].message.contains("weight 0"));
+}
+
+/// A Traefik v1 backend with stickiness `secure`, `httpOnly` and `sameSite` (TRAEFIK.md
+/// section 4: Traefik 1.7 supports them).
+fn stickiness(attributes: &str) -> String {
+    format!(
+        r#"
+[frontends.f]
+backend = "b"
+[frontends.f.routes.r]
+rule = "Host:a.com"
+[backends.b.servers.s]
+url = "http://a.local"
+[backends.b.loadBalancer.stickiness]
+cookieName = "lb"
+{attributes}
+"#
+    )
+}
+
+#[test]
+fn traefik_stickiness_attributes_are_mapped() {
+    let loaded = load(
+        &stickiness("secure = true\nhttpOnly = true\nsameSite = \"lax\""),
+        Format::Toml,
+    );
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(
+        loaded.config.backends[0].sticky,
+        Some(Sticky {
+            cookie: "lb".into(),
+            secure: true,
+            http_only: true,
+            same_site: Some(SameSite::Lax),
+            max_age: None,
+        })
+    );
+    // The cookie the router sets carries them.
+    let router = splitway::Router::from_config(&loaded.config).unwrap();
+    let req = http::Request::builder()
+        .uri("/")
+        .header("host", "a.com")
+        .body(())
+        .unwrap();
+    let decision = router.route(&splitway::RequestView::from_request(&req, None));
+    let cookie = decision.set_cookie().unwrap();
+    assert!(
+        cookie.ends_with("; Path=/; Secure; HttpOnly; SameSite=Lax"),
+        "{cookie}"
+    );
+}
+
+#[test]
+fn traefik_same_site_values_are_case_insensitive() {
+    for (text, want) in [
+        ("none", SameSite::None),
+        ("Lax", SameSite::Lax),
+        ("STRICT", SameSite::Strict),
+        ("sTrIcT", SameSite::Strict),
+    ] {
+        let loaded = load(&stickiness(&format!("sameSite = \"{text}\"")), Format::Toml);
+        let sticky = loaded.config.backends[0].sticky.clone().unwrap();
+        assert_eq!(sticky.same_site, Some(want), "{text}");
+        assert!(!sticky.secure && !sticky.http_only, "{text}");
+    }
+}
+
+#[test]
+fn traefik_stickiness_attributes_default_off() {
+    let loaded = load(&stickiness(""), Format::Toml);
+    let sticky = loaded.config.backends[0].sticky.clone().unwrap();
+    assert_eq!(
+        (sticky.secure, sticky.http_only, sticky.same_site),
+        (false, false, None)
+    );
+}
+
+#[test]
+fn traefik_unknown_same_site_is_a_warning_and_no_attribute() {
+    let loaded = load(&stickiness("sameSite = \"default\""), Format::Toml);
+    assert_eq!(
+        loaded.config.backends[0].sticky.as_ref().unwrap().same_site,
+        None
+    );
+    let got: Vec<(usize, usize, &str)> = loaded
+        .warnings
+        .iter()
+        .map(|d| (d.line, d.col, d.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [(
+            10,
+            13,
+            "sameSite `default` is not `none`, `lax` or `strict`; as in Traefik, the cookie gets no SameSite attribute"
+        )]
+    );
+}
+
+#[test]
+fn traefik_stickiness_attribute_of_the_wrong_type_is_an_error() {
+    let err = Config::from_str(&stickiness("secure = \"yes\""), Format::Toml, "t.toml")
+        .expect_err("a string is not a boolean");
+    let d = &err.diagnostics[0];
+    assert_eq!((d.line, d.col), (10, 10));
+    assert!(
+        d.message.contains("expected `true` or `false`"),
+        "{}",
+        d.message
+    );
 }

@@ -559,3 +559,20 @@ fn length_is_limited() {
     assert!(flat.len() < MAX_RULE_LEN);
     assert!(hits(&v3(&flat), &get("a", "/")));
 }
+
+#[test]
+fn host_value_must_be_a_host_name() {
+    // Traefik v3 matcher_test.go: `Host(`/`)` is "not a hostname", a config error.
+    for bad in ["Host(`/`)", "Host(`a.com/x`)", "Host(`a b`)", "Host(`a,b`)"] {
+        let e = err(bad, Syntax::V3);
+        assert!(e.message.contains("is not a host name"), "{bad}: {e:?}");
+    }
+    for good in [
+        "Host(`10::10`)",
+        "Host(`[::1]`)",
+        "Host(`*.a-b_c.com.`)",
+        "Host(`*`)",
+    ] {
+        v3(good);
+    }
+}

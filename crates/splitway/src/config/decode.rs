@@ -122,10 +122,8 @@ const SERVER_KEYS: &[&str] = &["name", "url", "weight", "values"];
 const TRAEFIK_SERVER_KEYS: &[&str] = &["url", "weight"];
 const VALUES_KEYS: &[&str] = &["weight", "url"];
 const LOAD_BALANCER_KEYS: &[&str] = &["method", "sticky", "stickiness"];
-const STICKINESS_KEYS: &[&str] = &["cookieName"];
-/// Cookie attributes of later Traefik versions' stickiness that splitway's Traefik v1 shape
-/// does not read (use the `sticky` map for them).
-const STICKINESS_TRAEFIK: &[&str] = &["secure", "httpOnly", "sameSite"];
+/// Traefik 1.7's `stickiness` keys: the cookie name and its attributes (TRAEFIK.md section 4).
+const STICKINESS_KEYS: &[&str] = &["cookieName", "secure", "httpOnly", "sameSite"];
 const STICKY_KEYS: &[&str] = &["cookie", "secure", "http_only", "same_site", "max_age"];
 const HASH_KEYS: &[&str] = &["key", "seed", "issue_cookie"];
 const HEALTH_KEYS: &[&str] = &["path", "interval", "timeout", "port", "hostname", "headers"];
@@ -768,37 +766,18 @@ impl Decoder<'_> {
                             self.conflict(key, first, "stickiness");
                             ok = false;
                         }
-                        let cookie_name = match stickiness {
-                            Some(n) => {
-                                let st_place = format!("`stickiness` of {place}");
-                                match self.fields(
-                                    n,
-                                    "a map",
-                                    &st_place,
-                                    STICKINESS_KEYS,
-                                    STICKINESS_TRAEFIK,
-                                ) {
-                                    Some(st) => match st.get("cookieName") {
-                                        Some(c) => {
-                                            self.string(c, "a cookie name").map(str::to_owned)
-                                        }
-                                        None => Some(String::new()),
-                                    },
-                                    None => None,
-                                }
-                            }
-                            None => Some(String::new()),
+                        let sticky = match stickiness {
+                            Some(n) => self.stickiness(place, n, &backend.name),
+                            None => Some(Sticky {
+                                cookie: super::traefik_cookie_name("", &backend.name),
+                                secure: false,
+                                http_only: false,
+                                same_site: None,
+                                max_age: None,
+                            }),
                         };
-                        match cookie_name {
-                            Some(c) => {
-                                backend.sticky = Some(Sticky {
-                                    cookie: super::traefik_cookie_name(&c, &backend.name),
-                                    secure: false,
-                                    http_only: false,
-                                    same_site: None,
-                                    max_age: None,
-                                });
-                            }
+                        match sticky {
+                            Some(st) => backend.sticky = Some(st),
                             None => ok = false,
                         }
                     }
@@ -1220,6 +1199,55 @@ impl Decoder<'_> {
             http_only,
             same_site,
             max_age,
+        })
+    }
+
+    /// Traefik 1.7's `[backends.X.loadBalancer.stickiness]`: `cookieName` (sanitised as
+    /// Traefik does), `secure`, `httpOnly` and `sameSite` (`none`, `lax` or `strict`, any case;
+    /// Traefik sets no SameSite for another value, so that is a warning, not an error).
+    fn stickiness(&mut self, place: &str, node: &Node, backend: &str) -> Option<Sticky> {
+        let st_place = format!("`stickiness` of {place}");
+        let fields = self.fields(node, "a map", &st_place, STICKINESS_KEYS, &[])?;
+        let mut ok = fields.unknown == 0;
+        let cookie = match fields.get("cookieName") {
+            Some(c) => self.string(c, "a cookie name").map(str::to_owned),
+            None => Some(String::new()),
+        };
+        let mut flag = |d: &mut Self, key: &str| match fields.get(key) {
+            Some(n) => d.boolean(n, "`true` or `false`").unwrap_or_else(|| {
+                ok = false;
+                false
+            }),
+            None => false,
+        };
+        let secure = flag(self, "secure");
+        let http_only = flag(self, "httpOnly");
+        let same_site = match fields.get("sameSite") {
+            Some(n) => match self.string(n, "`none`, `lax` or `strict`") {
+                Some(s) if s.eq_ignore_ascii_case("none") => Some(Some(SameSite::None)),
+                Some(s) if s.eq_ignore_ascii_case("lax") => Some(Some(SameSite::Lax)),
+                Some(s) if s.eq_ignore_ascii_case("strict") => Some(Some(SameSite::Strict)),
+                Some(s) => {
+                    self.sink.warn(
+                        n.content_start,
+                        format!(
+                            "sameSite `{s}` is not `none`, `lax` or `strict`; as in Traefik, the \
+                             cookie gets no SameSite attribute"
+                        ),
+                    );
+                    Some(None)
+                }
+                None => None,
+            },
+            None => Some(None),
+        };
+        let (cookie, same_site) = (cookie?, same_site?);
+        ok.then(|| Sticky {
+            cookie: super::traefik_cookie_name(&cookie, backend),
+            secure,
+            http_only,
+            same_site,
+            max_age: None,
         })
     }
 

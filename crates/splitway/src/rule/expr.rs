@@ -604,12 +604,29 @@ fn slash_path<'a>(call: &Call<'_>, a: &'a Arg) -> Result<&'a str, RuleError> {
     }
 }
 
+/// Refuses a v3 `Host` value that cannot be a host name or IP literal (Traefik v3's
+/// `Host(`/`)` is a config error): letters, digits, `-`, `.`, `_`, the `:` and `[]` of IPv6
+/// literals and the `*` of wildcards only.
+fn hostname_chars(host: &str, span: Range<usize>) -> Result<(), RuleError> {
+    match host
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-._:[]*".contains(*c)))
+    {
+        None => Ok(()),
+        Some(c) => Err(err(
+            format!("`Host` value `{host}` is not a host name (`{c}` cannot appear in one)"),
+            span,
+        )),
+    }
+}
+
 fn build_v3(call: Call<'_>) -> Result<Expr, RuleError> {
     let kind = match call.name {
         "Host" => {
             arity(&call, 1, 1, "a host name")?;
             let a = arg(&call, 0)?;
             build::ascii_host(&a.value, call.name, a.span.clone())?;
+            hostname_chars(&a.value, a.span.clone())?;
             let pattern = if a.value == "*" {
                 HostPattern::Any
             } else if let Some(rest) = a.value.strip_prefix("*.") {
