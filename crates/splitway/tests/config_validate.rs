@@ -123,9 +123,12 @@ backends:
 
 #[test]
 fn backend_maps_read_balance_sticky_hash_and_health_check() {
+    // `sticky` and `hash` exclude each other: one backend each.
     let text = r#"frontends:
   web:
     rules: ["Host:a.com"]
+  cohort:
+    rules: ["Host:b.com"]
 backends:
   web:
     servers:
@@ -138,17 +141,21 @@ backends:
       http_only: true
       same_site: Lax
       max_age: 3600
-    hash:
-      key: "cookie:uid"
-      issue_cookie: true
     health_check:
       path: /healthz
       interval: 1m30s
       timeout: 2
       port: 8080
       headers: {X-Probe: yes}
+  cohort:
+    servers:
+      - {name: stable, url: "http://s.local", weight: 9}
+    hash:
+      key: "cookie:uid"
+      issue_cookie: true
 "#;
-    let b = &ok(text).config.backends[0];
+    let config = ok(text).config;
+    let b = &config.backends[0];
     assert_eq!(b.balance, Balance::Random);
     assert_eq!(
         b.sticky,
@@ -161,10 +168,10 @@ backends:
         })
     );
     assert_eq!(
-        b.hash,
+        config.backends[1].hash,
         Some(Hash {
             key: HashKey::Cookie("uid".into()),
-            seed: "web".into(),
+            seed: "cohort".into(),
             issue_cookie: true,
         })
     );
