@@ -423,3 +423,56 @@ fn explain_cohort_fields_and_issued_cookie() {
     );
     assert!(anonymous.get("cohort").is_none());
 }
+
+#[test]
+fn check_warns_about_frontends_that_can_never_win() {
+    let dir = std::env::temp_dir().join(format!("splitway-cli-shadow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("shadow.yaml");
+    std::fs::write(
+        &file,
+        r#"
+frontends:
+  web:
+    rules: ["Host:a.com"]
+  web_again:
+    rules: ["Host:a.com"]
+  api:
+    rules: ["Host:a.com", "PathPrefix:/api"]
+  api_v1:
+    priority: 1
+    rules: ["Host:a.com", "PathPrefix:/api", "Method:GET"]
+  other:
+    rules: ["Host:b.com"]
+backends:
+  web: [{name: s, url: "http://s.internal"}]
+  web_again: [{name: s, url: "http://s.internal"}]
+  api: [{name: s, url: "http://s.internal"}]
+  api_v1: [{name: s, url: "http://s.internal"}]
+  other: [{name: s, url: "http://s.internal"}]
+"#,
+    )
+    .unwrap();
+    let name = file.display().to_string();
+    let out = splitway(&["check", &name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let warnings: Vec<String> = stderr(&out).lines().map(str::to_owned).collect();
+    assert_eq!(
+        warnings,
+        [
+            format!(
+                "{name}: warning: frontend `web_again` can never win: `web` is tried first and \
+                 matches every request it matches"
+            ),
+            format!(
+                "{name}: warning: frontend `api_v1` can never win: `api` is tried first and \
+                 matches every request it matches"
+            ),
+        ]
+    );
+    assert_eq!(
+        stdout(&out),
+        format!("{name}: ok: 5 frontends, 5 backends, 5 servers, 2 warnings\n")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
