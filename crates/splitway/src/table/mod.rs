@@ -1,14 +1,18 @@
 //! The compiled, immutable route table.
 //!
 //! Frontends are sorted once by priority (highest first; ties by name, the name that sorts
-//! first winning) so that "first match wins" is the whole decision rule. Frontends whose rule
-//! requires an exact host (`Host:a.com` in a v1 list, `Host(`a.com`) && ...` at the top of an
-//! expression) are indexed by that host: a decision looks only at the frontends of the
-//! request's host plus those that do not name a host, merged in priority order, so the number
-//! of exact-host routes does not change its cost.
+//! first winning) so that "first match wins" is the whole decision rule. An index (see
+//! `index.rs`) then narrows the frontends a request can match: by the exact host a rule
+//! requires (`Host:a.com` in a v1 list, `Host(`a.com`) && ...` at the top of an expression),
+//! then, inside one host, by the path prefix it requires (`paths.rs`) or by the header or
+//! cookie regex it requires (one automaton per header, `regex_set.rs`). A decision evaluates
+//! only those frontends, smallest position first, so the number of routes does not change its
+//! cost, and it allocates nothing and takes no lock.
 
 mod index;
 mod lint;
+mod paths;
+mod regex_set;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,7 +56,7 @@ pub struct Table {
     /// Sorted by priority, highest first, ties by name.
     pub(crate) frontends: Vec<CompiledFrontend>,
     pub(crate) backends: Vec<CompiledBackend>,
-    hosts: index::HostIndex,
+    index: index::Index,
     /// The configuration it was compiled from, for edits such as a weight change.
     config: Config,
 }
@@ -131,11 +135,11 @@ impl Table {
         if u32::try_from(frontends.len()).is_err() {
             return Err(TableError::TooMany("frontends"));
         }
-        let hosts = index::HostIndex::build(frontends.iter().map(|f| &f.rule));
+        let index = index::Index::build(frontends.iter().map(|f| &f.rule));
         Ok(Table {
             frontends,
             backends,
-            hosts,
+            index,
             config: config.clone(),
         })
     }
@@ -188,13 +192,19 @@ impl Table {
 
     /// The first matching frontend, by index, without picking a server.
     pub(crate) fn find(&self, req: &RequestView<'_>) -> Option<usize> {
-        self.candidates(req)
-            .find(|&i| self.frontends.get(i).is_some_and(|f| f.rule.matches(req)))
+        self.index
+            .find(req, |i| {
+                self.frontends
+                    .get(i as usize)
+                    .is_some_and(|f| f.rule.matches(req))
+            })
+            .map(|i| i as usize)
     }
 
-    /// Frontend positions in the order they are tried for this request.
-    pub(crate) fn candidates(&self, req: &RequestView<'_>) -> index::Candidates<'_> {
-        self.hosts.candidates(req.host())
+    /// Frontend positions that `req` can match, in the order they are tried (for
+    /// explanations: this allocates, [`Table::find`] does not).
+    pub(crate) fn candidates(&self, req: &RequestView<'_>) -> Vec<usize> {
+        self.index.candidates(req)
     }
 
     /// The whole decision: frontend, then a server of its backend, and the cookie to set.
