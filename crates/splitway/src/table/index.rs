@@ -100,7 +100,8 @@ impl Visitor for Collect {
 impl Index {
     /// Indexes rules given in priority order (at most `u32::MAX` of them).
     pub(super) fn build<'r>(rules: impl Iterator<Item = &'r Rule>) -> Self {
-        let mut by_host: HashMap<Box<str>, Vec<(u32, &Expr)>> = HashMap::new();
+        let mut by_host: HashMap<&str, Vec<(u32, &Expr)>, HostHasher> =
+            HashMap::with_hasher(HostHasher::new());
         let mut hostless = Vec::new();
         for (pos, rule) in rules.enumerate() {
             let Ok(pos) = u32::try_from(pos) else {
@@ -110,7 +111,7 @@ impl Index {
             match required_hosts(expr) {
                 Some(hosts) => {
                     for host in hosts {
-                        let list = by_host.entry(host.into()).or_default();
+                        let list = by_host.entry(host).or_default();
                         // A host listed twice in one rule must not list the frontend twice.
                         if list.last().map(|m| m.0) != Some(pos) {
                             list.push((pos, expr));
@@ -120,9 +121,9 @@ impl Index {
                 None => hostless.push((pos, expr)),
             }
         }
-        let mut map = HashMap::with_capacity_and_hasher(by_host.len(), HostHasher::new());
+        let mut map = HashMap::with_capacity_and_hasher(by_host.len(), by_host.hasher().clone());
         for (host, members) in by_host {
-            map.insert(host, Group::build(&members));
+            map.insert(host.into(), Group::build(&members));
         }
         Index {
             by_host: map,
@@ -162,6 +163,11 @@ impl Group {
     /// Builds the group of `members` (positions ascending, with their rules' expressions).
     fn build(members: &[(u32, &Expr)]) -> Self {
         let mut group = Group::default();
+        if members.len() < MIN_PATH_INDEXED.min(MIN_REGEX_INDEXED) {
+            // Too few for any sub-index (the common case of a host with a route or two).
+            group.rest = members.iter().map(|m| m.0).collect();
+            return group;
+        }
 
         // Paths first: a path prefix is cheap to test and usually the most selective.
         let path_reqs: Vec<Option<Vec<(PathForm, &str)>>> =
@@ -285,13 +291,13 @@ impl Group {
 /// The exact hosts one of which a request must have for `expr` to hold, if the rule says so
 /// in a way that can be seen from its shape: a host matcher of exact names at the top level,
 /// or inside a top-level conjunction, or in every branch of a disjunction.
-fn required_hosts(expr: &Expr) -> Option<Vec<String>> {
+fn required_hosts(expr: &Expr) -> Option<Vec<&str>> {
     match expr {
         Expr::Match(m) => match &m.kind {
             MatcherKind::Host(patterns) => patterns
                 .iter()
                 .map(|p| match p {
-                    HostPattern::Exact(h) => Some(h.clone()),
+                    HostPattern::Exact(h) => Some(h.as_str()),
                     HostPattern::OneLabelThen(_) | HostPattern::Any => None,
                 })
                 .collect(),

@@ -64,7 +64,9 @@ pub struct Table {
 #[derive(Debug)]
 pub(crate) struct CompiledFrontend {
     pub(crate) name: Box<str>,
-    pub(crate) rule: Rule,
+    /// Its position in the table's [`Config`], where its rule is (the rule is not cloned
+    /// again: a clone of a rule's regexes allocates a cache pool per regex).
+    pub(crate) source: usize,
     pub(crate) priority: i64,
     pub(crate) backend: usize,
 }
@@ -111,7 +113,7 @@ impl Table {
 
         let mut frontends = Vec::with_capacity(config.frontends.len());
         let mut seen = HashMap::new();
-        for f in &config.frontends {
+        for (source, f) in config.frontends.iter().enumerate() {
             if seen.insert(f.name.as_str(), ()).is_some() {
                 return Err(TableError::DuplicateName {
                     what: "frontend",
@@ -126,7 +128,7 @@ impl Table {
             })?;
             frontends.push(CompiledFrontend {
                 name: f.name.as_str().into(),
-                rule: f.rule.clone(),
+                source,
                 priority: f.priority,
                 backend,
             });
@@ -135,12 +137,17 @@ impl Table {
         if u32::try_from(frontends.len()).is_err() {
             return Err(TableError::TooMany("frontends"));
         }
-        let index = index::Index::build(frontends.iter().map(|f| &f.rule));
+        let config = config.clone();
+        let index = index::Index::build(
+            frontends
+                .iter()
+                .filter_map(|f| config.frontends.get(f.source).map(|c| &c.rule)),
+        );
         Ok(Table {
             frontends,
             backends,
             index,
-            config: config.clone(),
+            config,
         })
     }
 
@@ -158,6 +165,11 @@ impl Table {
             }
         }
         out
+    }
+
+    /// The rule of a frontend of this table.
+    pub(crate) fn rule(&self, f: &CompiledFrontend) -> Option<&Rule> {
+        self.config.frontends.get(f.source).map(|c| &c.rule)
     }
 
     /// The configuration this table was compiled from.
@@ -187,7 +199,12 @@ impl Table {
 
     /// Frontends that can never win, as far as can be seen without a request.
     pub fn shadowed(&self) -> Vec<Shadowed> {
-        lint::shadowed(&self.frontends)
+        let rules: Vec<(&str, &Rule)> = self
+            .frontends
+            .iter()
+            .filter_map(|f| Some((&*f.name, self.rule(f)?)))
+            .collect();
+        lint::shadowed(&rules)
     }
 
     /// The first matching frontend, by index, without picking a server.
@@ -196,7 +213,8 @@ impl Table {
             .find(req, |i| {
                 self.frontends
                     .get(i as usize)
-                    .is_some_and(|f| f.rule.matches(req))
+                    .and_then(|f| self.rule(f))
+                    .is_some_and(|r| r.matches(req))
             })
             .map(|i| i as usize)
     }
