@@ -155,7 +155,8 @@ impl RegexIndex {
                     }
                 }
             }
-            for pattern in slot.set.iter() {
+            // The set is a flag per pattern: stop at the last one set rather than scan them all.
+            for pattern in slot.set.iter().take(slot.set.len()) {
                 if let Some(list) = self.by_pattern.get(pattern.as_usize()) {
                     visit(list);
                 }
