@@ -215,12 +215,18 @@ fn decode_unreserved(path: &str) -> String {
     }
 }
 
+/// Whether the path holds `//`, `/./` or `/../`, or ends with `/.` or `/..`: a segment after
+/// a `/` that is `.` or `..`, or empty and followed by another `/`. One pass over the path
+/// (five substring searches cost more than the rest of a decision on a short path).
 fn needs_clean(path: &str) -> bool {
-    path.contains("//")
-        || path.contains("/./")
-        || path.contains("/../")
-        || path.ends_with("/.")
-        || path.ends_with("/..")
+    let mut segments = path.split('/').skip(1).peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        if segment == "." || segment == ".." || (segment.is_empty() && !last) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Go's `path.Clean`, keeping a trailing slash (as Traefik's entry points do).
@@ -312,6 +318,24 @@ mod tests {
         assert_eq!(v.path(PathForm::Decoded), "/a/b");
         assert!(matches!(v.routing_path.get(), Some(Cow::Borrowed(_))));
         assert!(matches!(v.decoded_path.get(), Some(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn needs_clean_finds_dot_and_empty_segments() {
+        let by_substrings = |p: &str| {
+            p.contains("//")
+                || p.contains("/./")
+                || p.contains("/../")
+                || p.ends_with("/.")
+                || p.ends_with("/..")
+        };
+        for p in [
+            "", "/", "//", "/a", "/a/", "/a//b", "/./", "/.", "/..", "/../a", "/a/.", "/a/..",
+            "/a/.b", "/a/..b", "/.a/", "a/./b", "a", ".", "..", "./a", "/a/b/c/", "/...", "///",
+            "/a/b//", "x//",
+        ] {
+            assert_eq!(needs_clean(p), by_substrings(p), "{p:?}");
+        }
     }
 
     #[test]

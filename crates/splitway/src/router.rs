@@ -96,10 +96,14 @@ impl Router {
         let mut candidates = Vec::new();
         let mut winner = None;
         for pos in table.candidates(req) {
-            let Some(f) = table.frontends.get(pos) else {
+            let Some((f, rule)) = table
+                .frontends
+                .get(pos)
+                .and_then(|f| Some((f, table.rule(f)?)))
+            else {
                 continue;
             };
-            let m = f.rule.explain(req);
+            let m = rule.explain(req);
             candidates.push(Candidate {
                 route: f.name.to_string(),
                 priority: f.priority,

@@ -102,3 +102,49 @@ backends:
     let d = r.route(&RequestView::from_request(&stuck, None));
     assert_eq!(d.set_cookie(), None);
 }
+
+#[test]
+fn path_trie_and_header_automaton_decisions_do_not_allocate() {
+    // Enough path routes under one host for a trie, and enough regex routes on one header
+    // and one cookie for an automaton each (a warmed-up thread reuses its search scratch).
+    let mut yaml = String::from("frontends:\n");
+    for i in 0..12 {
+        yaml += &format!(
+            "  p{i}: {{rule: \"Host(`api.test`) && PathPrefix(`/svc{i}/`)\", backend: b}}\n"
+        );
+        yaml += &format!(
+            "  h{i}: {{rules: [\"HeadersRegexp:Cookie,_BETA=feature{i}\\\\b\"], backend: b}}\n"
+        );
+        yaml += &format!("  c{i}: {{rule: \"CookieRegexp(`tenant`, `^t{i}$`)\", backend: b}}\n");
+    }
+    yaml += "backends:\n  b:\n    - {name: a, url: \"http://a.internal\"}\n";
+    let r = router(&yaml);
+    let path = http::Request::get("/svc7/items")
+        .header("host", "api.test")
+        .header("cookie", COOKIES)
+        .body(())
+        .unwrap();
+    assert_eq!(
+        r.route(&RequestView::from_request(&path, None)).route(),
+        Some("p7")
+    );
+    assert_eq!(allocations(&r, &path, 1000), 0);
+    let header = seed_request("web.test", &format!("{COOKIES}; _BETA=feature5"));
+    assert_eq!(
+        r.route(&RequestView::from_request(&header, None)).route(),
+        Some("h5")
+    );
+    assert_eq!(allocations(&r, &header, 1000), 0);
+    let cookie = seed_request("web.test", &format!("{COOKIES}; tenant=t11"));
+    assert_eq!(
+        r.route(&RequestView::from_request(&cookie, None)).route(),
+        Some("c11")
+    );
+    assert_eq!(allocations(&r, &cookie, 1000), 0);
+    let miss = seed_request("web.test", COOKIES);
+    assert_eq!(
+        r.route(&RequestView::from_request(&miss, None)).route(),
+        None
+    );
+    assert_eq!(allocations(&r, &miss, 1000), 0);
+}

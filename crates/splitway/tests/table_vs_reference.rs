@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use splitway::config::{Backend, Balance, Config, Frontend, Server};
 use splitway::reference;
 use splitway::rule::{Rule, Syntax};
@@ -174,6 +175,181 @@ fn build(r: &Req) -> http::Request<()> {
     b.body(()).unwrap()
 }
 
+// Dense tables: many path and same-header regex routes, so that the path tries and the
+// per-header automata are built (a group needs 4 path routes or 8 regex routes on one header)
+// and an indexing bug (a skipped or misfiled frontend) changes a decision.
+
+const DENSE_PATHS: &[&str] = &[
+    "/",
+    "/api",
+    "/api/",
+    "/api/v1",
+    "/apiary",
+    "/s",
+    "/static/a",
+];
+const DENSE_REGEXES: &[&str] = &[
+    "^t1$", "t1", "^t[12]$", "^t2", "eu$", "t", "^$", "x|y", r"\bt1\b", "T1", "(?i)t1",
+];
+
+fn primary() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(DENSE_PATHS).prop_map(|p| format!("PathPrefix(`{p}`)")),
+        1 => prop::sample::select(DENSE_PATHS).prop_map(|p| format!("Path(`{p}`)")),
+        3 => prop::sample::select(DENSE_REGEXES)
+            .prop_map(|r| format!("HeaderRegexp(`X-Tenant`, `{r}`)")),
+        2 => prop::sample::select(DENSE_REGEXES)
+            .prop_map(|r| format!("CookieRegexp(`beta`, `{r}`)")),
+        1 => Just("HeaderRegexp(`Cookie`, `_AUSER_TYPE=canary`)".to_owned()),
+    ]
+}
+
+fn dense_rule() -> impl Strategy<Value = RuleText> {
+    let extra = prop_oneof![
+        Just("Method(`GET`)".to_owned()),
+        Just("!Method(`POST`)".to_owned()),
+        Just("Header(`X-Tenant`, `t1`)".to_owned()),
+        primary(),
+    ];
+    let v3 = (
+        prop::option::of(prop::sample::select(&["a.com", "b.com"][..])),
+        primary(),
+        prop::option::of((any::<bool>(), extra)),
+    )
+        .prop_map(|(host, first, second)| {
+            let mut e = first;
+            if let Some((or, m)) = second {
+                e = if or {
+                    format!("({e} || {m})")
+                } else {
+                    format!("{e} && {m}")
+                };
+            }
+            match host {
+                Some(h) => RuleText::V3(format!("Host(`{h}`) && {e}")),
+                None => RuleText::V3(e),
+            }
+        });
+    let v1 = (
+        prop::option::of(Just("Host:a.com".to_owned())),
+        prop_oneof![
+            prop::sample::select(DENSE_PATHS).prop_map(|p| format!("PathPrefix:{p}")),
+            prop::sample::select(&["^t1$", "t1", "eu$", "^t[12]$"][..])
+                .prop_map(|r| format!("HeadersRegexp:X-Tenant,{r}")),
+        ],
+    )
+        .prop_map(|(host, m)| RuleText::V1(host.into_iter().chain([m]).collect()));
+    prop_oneof![4 => v3, 1 => v1]
+}
+
+/// X-Tenant header values (one not UTF-8: regexes must see no match in it).
+const TENANTS: &[&[u8]] = &[
+    b"t1", b"t2", b"t1-eu", b"x", b"", b"T1", b"t1\xff", b"a t1 b",
+];
+
+#[derive(Debug, Clone)]
+struct DenseReq {
+    host: &'static str,
+    path: &'static str,
+    tenants: Vec<&'static [u8]>,
+    cookies: Vec<&'static str>,
+}
+
+fn dense_request() -> impl Strategy<Value = DenseReq> {
+    (
+        prop::sample::select(&["a.com", "b.com", "c.com"][..]),
+        prop::sample::select(
+            &[
+                "/",
+                "/api",
+                "/api/v1/x",
+                "/apiary/x",
+                "/s",
+                "/static/a",
+                "/static/%61",
+                "/x",
+            ][..],
+        ),
+        prop::collection::vec(prop::sample::select(TENANTS), 0..3),
+        prop::collection::vec(
+            prop::sample::select(
+                &[
+                    "beta=t1",
+                    "beta=\"t2\"; beta=x",
+                    "_AUSER_TYPE=canary; beta=eu",
+                    "beta=",
+                ][..],
+            ),
+            0..3,
+        ),
+    )
+        .prop_map(|(host, path, tenants, cookies)| DenseReq {
+            host,
+            path,
+            tenants,
+            cookies,
+        })
+}
+
+fn build_dense(r: &DenseReq) -> http::Request<()> {
+    let mut b = http::Request::get(r.path).header("host", r.host);
+    for t in &r.tenants {
+        b = b.header("x-tenant", http::HeaderValue::from_bytes(t).unwrap());
+    }
+    for c in &r.cookies {
+        b = b.header("cookie", *c);
+    }
+    b.body(()).unwrap()
+}
+
+/// The table's decision and explanation agree with the reference interpreter for `req`.
+fn check(
+    router: &Router,
+    ordered: &[&Frontend],
+    view: &RequestView<'_>,
+    what: &dyn std::fmt::Debug,
+) -> Result<(), TestCaseError> {
+    let expected = reference::route(ordered, view).map(|f| f.name.as_str());
+    let decision = router.route(view);
+    prop_assert_eq!(decision.route(), expected, "request {:?}", what);
+
+    // explain decides the same, and its last candidate is the winner.
+    let explained = router.explain(view);
+    prop_assert_eq!(explained.decision.route(), expected);
+    if let Some(winner) = expected {
+        let last = explained.candidates.last().unwrap();
+        prop_assert_eq!((last.route.as_str(), last.matched), (winner, true));
+    }
+    prop_assert!(
+        explained
+            .candidates
+            .iter()
+            .rev()
+            .skip(1)
+            .all(|c| !c.matched)
+    );
+    Ok(())
+}
+
+proptest! {
+    // Fewer cases than below: each builds automata, slow in a debug build.
+    #![proptest_config(ProptestConfig::with_cases(160))]
+
+    #[test]
+    fn dense_path_and_regex_tables_decide_as_the_reference_interpreter(
+        rules in prop::collection::vec((dense_rule(), prop::option::of(-5i64..50)), 8..40),
+        requests in prop::collection::vec(dense_request(), 1..16),
+    ) {
+        let config = config(&rules);
+        let router = Router::from_config(&config).unwrap();
+        let ordered = reference::ordered(&config);
+        for r in &requests {
+            let req = build_dense(r);
+            check(&router, &ordered, &RequestView::from_request(&req, None), r)?;
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -188,19 +364,7 @@ proptest! {
         for r in &requests {
             let req = build(r);
             let ip = r.ip.map(std::net::IpAddr::from);
-            let view = RequestView::from_request(&req, ip);
-            let expected = reference::route(&ordered, &view).map(|f| f.name.as_str());
-            let decision = router.route(&view);
-            prop_assert_eq!(decision.route(), expected, "request {:?}", r);
-
-            // explain decides the same, and its last candidate is the winner.
-            let explained = router.explain(&view);
-            prop_assert_eq!(explained.decision.route(), expected);
-            if let Some(winner) = expected {
-                let last = explained.candidates.last().unwrap();
-                prop_assert_eq!((last.route.as_str(), last.matched), (winner, true));
-            }
-            prop_assert!(explained.candidates.iter().rev().skip(1).all(|c| !c.matched));
+            check(&router, &ordered, &RequestView::from_request(&req, ip), r)?;
         }
     }
 }

@@ -14,6 +14,7 @@
 //! recursing, so no input can overflow the stack.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use super::build::{self, err};
 use super::template::TemplateKind;
@@ -58,9 +59,9 @@ pub(super) fn parse(text: &str, syntax: Syntax) -> Result<Rule, RuleError> {
     }
     Ok(Rule {
         syntax,
-        texts: vec![text.to_owned()],
-        expr,
-        rewrites: Vec::new(),
+        texts: Arc::from([text.to_owned()]),
+        expr: Arc::new(expr),
+        rewrites: Arc::from([]),
     })
 }
 

@@ -19,6 +19,7 @@ mod v1;
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 
 pub use matcher::{
     HostPattern, Matcher, MatcherKind, PathForm, QueryOccurrence, QueryValue, Rewrite,
@@ -80,13 +81,16 @@ pub struct RuleError {
 }
 
 /// A parsed, compiled rule: its source text, its syntax, its AST and its rewrites.
+///
+/// Cloning is cheap and allocates nothing: the parts are shared (a table compiled from a
+/// configuration copies every rule, and a copied regex would allocate a cache pool).
 #[derive(Debug, Clone)]
 pub struct Rule {
     syntax: Syntax,
     /// The rule strings as written (one for expressions, one or more for v1 lists).
-    texts: Vec<String>,
-    expr: Expr,
-    rewrites: Vec<Rewrite>,
+    texts: Arc<[String]>,
+    expr: Arc<Expr>,
+    rewrites: Arc<[Rewrite]>,
 }
 
 /// Why a rule did or did not match one request (see [`Rule::explain`]).

@@ -7,6 +7,7 @@
 //! 3. Split the argument text on `,`, drop empty pieces, trim each: the arguments.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use super::build::{self, err};
 use super::expr::query_template_value;
@@ -57,8 +58,8 @@ pub(super) fn parse(texts: &[&str]) -> Result<Rule, RuleError> {
     Ok(Rule {
         syntax: Syntax::V1,
         texts: texts.iter().map(|t| (*t).to_owned()).collect(),
-        expr,
-        rewrites,
+        expr: Arc::new(expr),
+        rewrites: rewrites.into(),
     })
 }
 

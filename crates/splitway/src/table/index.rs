@@ -1,87 +1,303 @@
-//! The exact-host index: which frontends a request with a given host can match.
+//! Candidate selection: which frontends a request can possibly match, so that a decision
+//! looks at a number of rules that does not grow with the table.
+//!
+//! Two levels, each only a filter built from what a rule *requires* (a condition every
+//! request it matches must meet, read from the rule's shape):
+//!
+//! 1. the exact host: frontends whose rule requires one of some exact hosts are filed under
+//!    each of them (a hash map); the others are "hostless";
+//! 2. inside the group of one host (and inside the hostless group), a frontend that requires a
+//!    path prefix (or exact path) is filed in a [`PathTrie`]; one that requires a header or
+//!    cookie regex is filed in that source's [`RegexIndex`]; the rest are kept in a list.
+//!    A sub-index is only built where a group has enough such frontends to pay for it.
+//!
+//! The decision is "the first frontend in priority order whose rule matches", that is the
+//! smallest matching position. Each structure yields lists of positions in ascending order;
+//! scanning a list stops at its first match or at the best position found so far, and the
+//! answer is the smallest position found over all lists. No list is merged or copied, so
+//! nothing is allocated; an index can only skip frontends that cannot match, never reorder.
 
 use std::collections::HashMap;
-use std::iter::Peekable;
-use std::slice;
+use std::hash::{BuildHasher, Hasher};
 
-use crate::rule::{Expr, HostPattern, MatcherKind, Rule};
+use regex::Regex;
 
-/// Frontend positions (in priority order) by the exact host their rule requires, plus the
-/// positions of frontends that require none.
-#[derive(Debug, Default)]
-pub(super) struct HostIndex {
-    by_host: HashMap<Box<str>, Vec<usize>>,
-    hostless: Vec<usize>,
+use super::paths::PathTrie;
+use super::regex_set::{RegexIndex, Source};
+use crate::request::RequestView;
+use crate::rule::{Expr, HostPattern, MatcherKind, PathForm, Rule};
+
+/// A group needs this many frontends that require a path before it gets a trie.
+const MIN_PATH_INDEXED: usize = 4;
+
+/// A header (or cookie) needs this many regex frontends in a group before they get an
+/// automaton; below it, running each regex is as cheap as the combined search.
+const MIN_REGEX_INDEXED: usize = 8;
+
+/// The two-level index of a table.
+#[derive(Debug)]
+pub(super) struct Index {
+    by_host: HashMap<Box<str>, Group, HostHasher>,
+    hostless: Group,
 }
 
-impl HostIndex {
-    /// Indexes rules given in priority order.
+/// The frontends of one host (or of no host).
+#[derive(Debug, Default)]
+struct Group {
+    /// Positions that no sub-index holds, ascending.
+    rest: Vec<u32>,
+    /// Frontends by the path prefix they require, one trie per path form.
+    paths: Vec<(PathForm, PathTrie)>,
+    /// Frontends by the header or cookie regex they require.
+    regexes: Vec<RegexIndex>,
+}
+
+/// What an index walk does with each list of positions it yields.
+trait Visitor {
+    /// Positions at or above this cannot change the answer.
+    fn bound(&self) -> u32;
+    /// One ascending list of candidate positions.
+    fn list(&mut self, positions: &[u32]);
+}
+
+/// Finds the smallest position whose rule matches.
+struct FirstMatch<F> {
+    best: u32,
+    test: F,
+}
+
+impl<F: FnMut(u32) -> bool> Visitor for FirstMatch<F> {
+    fn bound(&self) -> u32 {
+        self.best
+    }
+
+    fn list(&mut self, positions: &[u32]) {
+        for &p in positions {
+            if p >= self.best {
+                return;
+            }
+            if (self.test)(p) {
+                self.best = p;
+                return;
+            }
+        }
+    }
+}
+
+/// Collects every candidate (for explanations, which list what was tried).
+struct Collect(Vec<u32>);
+
+impl Visitor for Collect {
+    fn bound(&self) -> u32 {
+        u32::MAX
+    }
+
+    fn list(&mut self, positions: &[u32]) {
+        self.0.extend_from_slice(positions);
+    }
+}
+
+impl Index {
+    /// Indexes rules given in priority order (at most `u32::MAX` of them).
     pub(super) fn build<'r>(rules: impl Iterator<Item = &'r Rule>) -> Self {
-        let mut index = HostIndex::default();
+        let mut by_host: HashMap<&str, Vec<(u32, &Expr)>, HostHasher> =
+            HashMap::with_hasher(HostHasher::new());
+        let mut hostless = Vec::new();
         for (pos, rule) in rules.enumerate() {
-            match required_hosts(rule.expr()) {
+            let Ok(pos) = u32::try_from(pos) else {
+                break;
+            };
+            let expr = rule.expr();
+            match required_hosts(expr) {
                 Some(hosts) => {
                     for host in hosts {
-                        let list = index.by_host.entry(host.into()).or_default();
+                        let list = by_host.entry(host).or_default();
                         // A host listed twice in one rule must not list the frontend twice.
-                        if list.last() != Some(&pos) {
-                            list.push(pos);
+                        if list.last().map(|m| m.0) != Some(pos) {
+                            list.push((pos, expr));
                         }
                     }
                 }
-                None => index.hostless.push(pos),
+                None => hostless.push((pos, expr)),
             }
         }
-        index
-    }
-
-    /// Positions to try, in priority order, for a request whose normalised host is `host`.
-    pub(super) fn candidates(&self, host: Option<&str>) -> Candidates<'_> {
-        let for_host: &[usize] = host
-            .and_then(|h| self.by_host.get(h))
-            .map_or(&[], Vec::as_slice);
-        Candidates {
-            a: for_host.iter().peekable(),
-            b: self.hostless.iter().peekable(),
+        let mut map = HashMap::with_capacity_and_hasher(by_host.len(), by_host.hasher().clone());
+        for (host, members) in by_host {
+            map.insert(host.into(), Group::build(&members));
+        }
+        Index {
+            by_host: map,
+            hostless: Group::build(&hostless),
         }
     }
+
+    /// The first position, in priority order, for which `test` holds among the frontends
+    /// `req` can match.
+    pub(super) fn find(&self, req: &RequestView<'_>, test: impl FnMut(u32) -> bool) -> Option<u32> {
+        let mut v = FirstMatch {
+            best: u32::MAX,
+            test,
+        };
+        if let Some(group) = req.host().and_then(|h| self.by_host.get(h)) {
+            group.visit(req, &mut v);
+        }
+        self.hostless.visit(req, &mut v);
+        (v.best != u32::MAX).then_some(v.best)
+    }
+
+    /// Every position `req` can match, in priority order.
+    pub(super) fn candidates(&self, req: &RequestView<'_>) -> Vec<usize> {
+        let mut v = Collect(Vec::new());
+        if let Some(group) = req.host().and_then(|h| self.by_host.get(h)) {
+            group.visit(req, &mut v);
+        }
+        self.hostless.visit(req, &mut v);
+        let mut all = v.0;
+        all.sort_unstable();
+        all.dedup();
+        all.into_iter().map(|p| p as usize).collect()
+    }
 }
 
-/// The merge of two ascending position lists.
-#[derive(Debug, Clone)]
-pub(crate) struct Candidates<'t> {
-    a: Peekable<slice::Iter<'t, usize>>,
-    b: Peekable<slice::Iter<'t, usize>>,
-}
+impl Group {
+    /// Builds the group of `members` (positions ascending, with their rules' expressions).
+    fn build(members: &[(u32, &Expr)]) -> Self {
+        let mut group = Group::default();
+        if members.len() < MIN_PATH_INDEXED.min(MIN_REGEX_INDEXED) {
+            // Too few for any sub-index (the common case of a host with a route or two).
+            group.rest = members.iter().map(|m| m.0).collect();
+            return group;
+        }
 
-impl Iterator for Candidates<'_> {
-    type Item = usize;
+        // Paths first: a path prefix is cheap to test and usually the most selective.
+        let path_reqs: Vec<Option<Vec<(PathForm, &str)>>> =
+            members.iter().map(|(_, e)| required_paths(e)).collect();
+        let use_paths = path_reqs.iter().flatten().count() >= MIN_PATH_INDEXED;
 
-    fn next(&mut self) -> Option<usize> {
-        match (self.a.peek(), self.b.peek()) {
-            (Some(&&a), Some(&&b)) => {
-                if a < b {
-                    self.a.next().copied()
-                } else {
-                    self.b.next().copied()
+        // Regexes, for the frontends the tries do not take: count per source, then keep the
+        // sources with enough frontends.
+        let regex_reqs: Vec<Option<Vec<(Source, &Regex)>>> = members
+            .iter()
+            .zip(&path_reqs)
+            .map(|((_, e), p)| match p {
+                Some(_) if use_paths => None,
+                _ => required_regexes(e),
+            })
+            .collect();
+        let mut per_source: HashMap<&Source, usize> = HashMap::new();
+        for reqs in regex_reqs.iter().flatten() {
+            let mut seen: Vec<&Source> = Vec::new();
+            for (s, _) in reqs {
+                if !seen.contains(&s) {
+                    seen.push(s);
+                    *per_source.entry(s).or_default() += 1;
                 }
             }
-            (Some(_), None) => self.a.next().copied(),
-            (None, _) => self.b.next().copied(),
         }
+        let mut kept: Vec<&Source> = per_source
+            .into_iter()
+            .filter(|&(_, n)| n >= MIN_REGEX_INDEXED)
+            .map(|(s, _)| s)
+            .collect();
+        // Deterministic order (HashMap iteration is not).
+        kept.sort_by_key(|s| s.sort_key());
+        // Only a frontend whose every alternative is on a kept source can be filed.
+        let fileable = |reqs: &Option<Vec<(Source, &Regex)>>| {
+            reqs.as_ref()
+                .is_some_and(|r| r.iter().all(|(s, _)| kept.contains(&s)))
+        };
+        let mut automata: Vec<RegexIndex> = Vec::new();
+        for &source in &kept {
+            let filed: Vec<(u32, Vec<&Regex>)> = members
+                .iter()
+                .zip(&regex_reqs)
+                .filter(|(_, reqs)| fileable(reqs))
+                .filter_map(|((pos, _), reqs)| {
+                    let mine: Vec<&Regex> = reqs
+                        .iter()
+                        .flatten()
+                        .filter(|(s, _)| s == source)
+                        .map(|(_, r)| *r)
+                        .collect();
+                    (!mine.is_empty()).then_some((*pos, mine))
+                })
+                .collect();
+            // An automaton that cannot be built leaves its frontends to the list below.
+            if let Some(index) = RegexIndex::build(source.clone(), &filed) {
+                automata.push(index);
+            }
+        }
+
+        for (((pos, _), paths), regexes) in members.iter().zip(&path_reqs).zip(&regex_reqs) {
+            match (paths, regexes) {
+                (Some(paths), _) if use_paths => {
+                    for &(form, prefix) in paths {
+                        let trie = match group.paths.iter_mut().position(|(f, _)| *f == form) {
+                            Some(i) => group.paths.get_mut(i).map(|(_, t)| t),
+                            None => {
+                                group.paths.push((form, PathTrie::new()));
+                                group.paths.last_mut().map(|(_, t)| t)
+                            }
+                        };
+                        if let Some(trie) = trie {
+                            trie.insert(prefix, *pos);
+                        }
+                    }
+                }
+                // Filed in every automaton of its alternatives.
+                (_, Some(reqs))
+                    if reqs
+                        .iter()
+                        .all(|(s, _)| automata.iter().any(|a| a.source() == s)) => {}
+                _ => group.rest.push(*pos),
+            }
+        }
+        group.regexes = automata;
+        for (_, trie) in &mut group.paths {
+            trie.shrink();
+        }
+        group.rest.shrink_to_fit();
+        group
+    }
+
+    fn visit(&self, req: &RequestView<'_>, v: &mut impl Visitor) {
+        v.list(&self.rest);
+        for (form, trie) in &self.paths {
+            trie.for_each_prefix(req.path(*form), |l| v.list(l));
+        }
+        for index in &self.regexes {
+            if index.first() < v.bound() {
+                index.for_each_candidate(req, |l| v.list(l));
+            }
+        }
+    }
+
+    /// Every position filed anywhere in the group.
+    #[cfg(test)]
+    fn all(&self) -> Vec<u32> {
+        let mut all = self.rest.clone();
+        for (_, trie) in &self.paths {
+            trie.all().for_each(|l| all.extend_from_slice(l));
+        }
+        for index in &self.regexes {
+            index.all().for_each(|l| all.extend_from_slice(l));
+        }
+        all.sort_unstable();
+        all.dedup();
+        all
     }
 }
 
 /// The exact hosts one of which a request must have for `expr` to hold, if the rule says so
 /// in a way that can be seen from its shape: a host matcher of exact names at the top level,
 /// or inside a top-level conjunction, or in every branch of a disjunction.
-fn required_hosts(expr: &Expr) -> Option<Vec<String>> {
+fn required_hosts(expr: &Expr) -> Option<Vec<&str>> {
     match expr {
         Expr::Match(m) => match &m.kind {
             MatcherKind::Host(patterns) => patterns
                 .iter()
                 .map(|p| match p {
-                    HostPattern::Exact(h) => Some(h.clone()),
+                    HostPattern::Exact(h) => Some(h.as_str()),
                     HostPattern::OneLabelThen(_) | HostPattern::Any => None,
                 })
                 .collect(),
@@ -96,5 +312,150 @@ fn required_hosts(expr: &Expr) -> Option<Vec<String>> {
             Some(all)
         }
         Expr::Or(_) | Expr::Not(_) => None,
+    }
+}
+
+/// The path prefixes (with the path form they look at) one of which the request path must
+/// start with for `expr` to hold: `PathPrefix` values, and `Path` values (a path equal to a
+/// value starts with it), found as [`required_hosts`] finds hosts.
+fn required_paths(expr: &Expr) -> Option<Vec<(PathForm, &str)>> {
+    match expr {
+        Expr::Match(m) => match &m.kind {
+            MatcherKind::PathPrefix(form, values) | MatcherKind::Path(form, values) => {
+                Some(values.iter().map(|v| (*form, v.as_str())).collect())
+            }
+            _ => None,
+        },
+        Expr::And(children) => children.iter().find_map(required_paths),
+        Expr::Or(children) if !children.is_empty() => {
+            let mut all = Vec::new();
+            for child in children {
+                all.extend(required_paths(child)?);
+            }
+            Some(all)
+        }
+        Expr::Or(_) | Expr::Not(_) => None,
+    }
+}
+
+/// The header or cookie regexes one of which must occur in a value of its source for `expr`
+/// to hold, found as [`required_hosts`] finds hosts.
+fn required_regexes(expr: &Expr) -> Option<Vec<(Source, &Regex)>> {
+    match expr {
+        Expr::Match(m) => match &m.kind {
+            MatcherKind::HeaderRegex { name, regex } => {
+                Some(vec![(Source::Header(name.clone()), regex)])
+            }
+            MatcherKind::CookieRegex { name, regex } => {
+                Some(vec![(Source::Cookie(name.as_str().into()), regex)])
+            }
+            _ => None,
+        },
+        Expr::And(children) => children.iter().find_map(required_regexes),
+        Expr::Or(children) if !children.is_empty() => {
+            let mut all = Vec::new();
+            for child in children {
+                all.extend(required_regexes(child)?);
+            }
+            Some(all)
+        }
+        Expr::Or(_) | Expr::Not(_) => None,
+    }
+}
+
+/// Hashes request hosts with xxh3 in one shot, seeded per table so that a client cannot
+/// choose hosts that collide (SipHash, the std default, costs several times as much on a
+/// short host, and this lookup is on every decision).
+#[derive(Debug, Clone)]
+struct HostHasher {
+    seed: u64,
+}
+
+impl HostHasher {
+    fn new() -> Self {
+        HostHasher {
+            seed: rand::random(),
+        }
+    }
+}
+
+impl BuildHasher for HostHasher {
+    type Hasher = OneShot;
+
+    fn build_hasher(&self) -> OneShot {
+        OneShot(self.seed)
+    }
+}
+
+/// A hasher for keys hashed as one byte string (`str` writes its bytes, then `0xff`).
+#[derive(Debug)]
+struct OneShot(u64);
+
+impl Hasher for OneShot {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::rule::Syntax;
+
+    fn rules(texts: &[&str]) -> Vec<Rule> {
+        texts
+            .iter()
+            .map(|t| Rule::parse(t, Syntax::V3).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn path_routes_of_one_host_go_to_a_trie() {
+        let mut texts: Vec<String> = (0..10)
+            .map(|i| format!("Host(`a.com`) && PathPrefix(`/svc{i}/`)"))
+            .collect();
+        texts.push("Host(`a.com`) && Method(`GET`)".into());
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let rules = rules(&texts);
+        let index = Index::build(rules.iter());
+        let group = index.by_host.get("a.com").unwrap();
+        assert_eq!(group.rest, [10]);
+        assert_eq!(group.paths.len(), 1);
+        assert_eq!(group.all(), (0..11).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn few_path_routes_stay_in_the_list() {
+        let rules = rules(&["PathPrefix(`/a`)", "PathPrefix(`/b`)", "Method(`GET`)"]);
+        let index = Index::build(rules.iter());
+        assert_eq!(index.hostless.rest, [0, 1, 2]);
+        assert!(index.hostless.paths.is_empty());
+    }
+
+    #[test]
+    fn same_header_regexes_share_one_automaton_and_identical_ones_one_pattern() {
+        let mut texts: Vec<String> = (0..10)
+            .map(|i| format!("HeaderRegexp(`X-Tenant`, `^t{}$`)", i % 5))
+            .collect();
+        // An alternative on another, small source keeps its frontend in the list.
+        texts.push("HeaderRegexp(`X-Tenant`, `^z$`) || HeaderRegexp(`X-Other`, `y`)".into());
+        texts.push("CookieRegexp(`beta`, `on`)".into());
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let rules = rules(&texts);
+        let index = Index::build(rules.iter());
+        let g = &index.hostless;
+        assert_eq!(g.regexes.len(), 1);
+        assert_eq!(g.regexes.first().unwrap().pattern_len(), 5);
+        assert_eq!(g.rest, [10, 11]);
+        assert_eq!(g.all(), (0..12).collect::<Vec<u32>>());
     }
 }

@@ -2,8 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::CompiledFrontend;
-use crate::rule::{Expr, MatcherKind, Syntax};
+use crate::rule::{Expr, MatcherKind, Rule, Syntax};
 
 /// A frontend that can never win, and the frontend that always beats it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,15 +19,15 @@ type Earlier = (usize, HashSet<String>);
 /// Finds frontends shadowed by an earlier one whose top-level conditions are a subset of
 /// theirs (identical rules being the plain case): whatever the later one matches, the earlier
 /// one matches too, and it is tried first.
-pub(super) fn shadowed(frontends: &[CompiledFrontend]) -> Vec<Shadowed> {
+pub(super) fn shadowed(frontends: &[(&str, &Rule)]) -> Vec<Shadowed> {
     // Earlier frontends, keyed by one of their conditions (the smallest), so that each
     // frontend is compared only with those that share at least one condition with it.
     let mut by_key: HashMap<(Syntax, String), Vec<Earlier>> = HashMap::new();
     let mut unconditional: Option<usize> = None;
     let mut found = Vec::new();
-    for (pos, f) in frontends.iter().enumerate() {
-        let syntax = f.rule.syntax();
-        let conds = conditions(f.rule.expr());
+    for (pos, &(name, rule)) in frontends.iter().enumerate() {
+        let syntax = rule.syntax();
+        let conds = conditions(rule.expr());
         let by = unconditional.or_else(|| {
             conds.iter().find_map(|c| {
                 by_key
@@ -38,10 +37,10 @@ pub(super) fn shadowed(frontends: &[CompiledFrontend]) -> Vec<Shadowed> {
                     .map(|(p, _)| *p)
             })
         });
-        if let Some(by) = by.and_then(|p| frontends.get(p)) {
+        if let Some((by, _)) = by.and_then(|p| frontends.get(p)) {
             found.push(Shadowed {
-                frontend: f.name.to_string(),
-                by: by.name.to_string(),
+                frontend: name.to_owned(),
+                by: (*by).to_owned(),
             });
             continue;
         }

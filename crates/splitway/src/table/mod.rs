@@ -1,14 +1,18 @@
 //! The compiled, immutable route table.
 //!
 //! Frontends are sorted once by priority (highest first; ties by name, the name that sorts
-//! first winning) so that "first match wins" is the whole decision rule. Frontends whose rule
-//! requires an exact host (`Host:a.com` in a v1 list, `Host(`a.com`) && ...` at the top of an
-//! expression) are indexed by that host: a decision looks only at the frontends of the
-//! request's host plus those that do not name a host, merged in priority order, so the number
-//! of exact-host routes does not change its cost.
+//! first winning) so that "first match wins" is the whole decision rule. An index (see
+//! `index.rs`) then narrows the frontends a request can match: by the exact host a rule
+//! requires (`Host:a.com` in a v1 list, `Host(`a.com`) && ...` at the top of an expression),
+//! then, inside one host, by the path prefix it requires (`paths.rs`) or by the header or
+//! cookie regex it requires (one automaton per header, `regex_set.rs`). A decision evaluates
+//! only those frontends, smallest position first, so the number of routes does not change its
+//! cost, and it allocates nothing and takes no lock.
 
 mod index;
 mod lint;
+mod paths;
+mod regex_set;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,7 +56,7 @@ pub struct Table {
     /// Sorted by priority, highest first, ties by name.
     pub(crate) frontends: Vec<CompiledFrontend>,
     pub(crate) backends: Vec<CompiledBackend>,
-    hosts: index::HostIndex,
+    index: index::Index,
     /// The configuration it was compiled from, for edits such as a weight change.
     config: Config,
 }
@@ -60,7 +64,9 @@ pub struct Table {
 #[derive(Debug)]
 pub(crate) struct CompiledFrontend {
     pub(crate) name: Box<str>,
-    pub(crate) rule: Rule,
+    /// Its position in the table's [`Config`], where its rule is (the rule is not cloned
+    /// again: a clone of a rule's regexes allocates a cache pool per regex).
+    pub(crate) source: usize,
     pub(crate) priority: i64,
     pub(crate) backend: usize,
 }
@@ -107,7 +113,7 @@ impl Table {
 
         let mut frontends = Vec::with_capacity(config.frontends.len());
         let mut seen = HashMap::new();
-        for f in &config.frontends {
+        for (source, f) in config.frontends.iter().enumerate() {
             if seen.insert(f.name.as_str(), ()).is_some() {
                 return Err(TableError::DuplicateName {
                     what: "frontend",
@@ -122,7 +128,7 @@ impl Table {
             })?;
             frontends.push(CompiledFrontend {
                 name: f.name.as_str().into(),
-                rule: f.rule.clone(),
+                source,
                 priority: f.priority,
                 backend,
             });
@@ -131,12 +137,17 @@ impl Table {
         if u32::try_from(frontends.len()).is_err() {
             return Err(TableError::TooMany("frontends"));
         }
-        let hosts = index::HostIndex::build(frontends.iter().map(|f| &f.rule));
+        let config = config.clone();
+        let index = index::Index::build(
+            frontends
+                .iter()
+                .filter_map(|f| config.frontends.get(f.source).map(|c| &c.rule)),
+        );
         Ok(Table {
             frontends,
             backends,
-            hosts,
-            config: config.clone(),
+            index,
+            config,
         })
     }
 
@@ -154,6 +165,11 @@ impl Table {
             }
         }
         out
+    }
+
+    /// The rule of a frontend of this table.
+    pub(crate) fn rule(&self, f: &CompiledFrontend) -> Option<&Rule> {
+        self.config.frontends.get(f.source).map(|c| &c.rule)
     }
 
     /// The configuration this table was compiled from.
@@ -183,18 +199,30 @@ impl Table {
 
     /// Frontends that can never win, as far as can be seen without a request.
     pub fn shadowed(&self) -> Vec<Shadowed> {
-        lint::shadowed(&self.frontends)
+        let rules: Vec<(&str, &Rule)> = self
+            .frontends
+            .iter()
+            .filter_map(|f| Some((&*f.name, self.rule(f)?)))
+            .collect();
+        lint::shadowed(&rules)
     }
 
     /// The first matching frontend, by index, without picking a server.
     pub(crate) fn find(&self, req: &RequestView<'_>) -> Option<usize> {
-        self.candidates(req)
-            .find(|&i| self.frontends.get(i).is_some_and(|f| f.rule.matches(req)))
+        self.index
+            .find(req, |i| {
+                self.frontends
+                    .get(i as usize)
+                    .and_then(|f| self.rule(f))
+                    .is_some_and(|r| r.matches(req))
+            })
+            .map(|i| i as usize)
     }
 
-    /// Frontend positions in the order they are tried for this request.
-    pub(crate) fn candidates(&self, req: &RequestView<'_>) -> index::Candidates<'_> {
-        self.hosts.candidates(req.host())
+    /// Frontend positions that `req` can match, in the order they are tried (for
+    /// explanations: this allocates, [`Table::find`] does not).
+    pub(crate) fn candidates(&self, req: &RequestView<'_>) -> Vec<usize> {
+        self.index.candidates(req)
     }
 
     /// The whole decision: frontend, then a server of its backend, and the cookie to set.
