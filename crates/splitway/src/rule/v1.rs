@@ -12,7 +12,8 @@ use super::build::{self, err};
 use super::expr::query_template_value;
 use super::template::TemplateKind;
 use super::{
-    Expr, Matcher, MatcherKind, PathForm, QueryOccurrence, Rewrite, Rule, RuleError, Syntax,
+    Expr, MAX_RULE_LEN, Matcher, MatcherKind, PathForm, QueryOccurrence, Rewrite, Rule, RuleError,
+    Syntax,
 };
 
 /// Every v1 matcher name.
@@ -44,6 +45,18 @@ pub(super) fn parse(texts: &[&str]) -> Result<Rule, RuleError> {
     let mut exprs = Vec::new();
     let mut rewrites = Vec::new();
     for (part, text) in texts.iter().enumerate() {
+        if text.len() > MAX_RULE_LEN {
+            return Err(RuleError {
+                part,
+                ..err(
+                    format!(
+                        "rule is {} bytes long, more than the limit of {MAX_RULE_LEN}",
+                        text.len()
+                    ),
+                    0..text.len(),
+                )
+            });
+        }
         parse_one(text, &mut exprs, &mut rewrites).map_err(|mut e| {
             e.part = part;
             e
