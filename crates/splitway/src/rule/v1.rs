@@ -6,6 +6,7 @@
 //!    (case-sensitive); the others joined with one `:` are the argument text (`a::b` is `a:b`).
 //! 3. Split the argument text on `,`, drop empty pieces, trim each: the arguments.
 
+use std::collections::HashMap;
 use std::ops::Range;
 
 use super::build::{self, err};
@@ -370,14 +371,15 @@ fn matcher(
                 .chunks_exact(2)
                 .filter_map(|c| Some((c.first()?, c.get(1)?)))
                 .collect();
+            // gorilla/mux keeps the pairs in a map keyed by the name as written: the last
+            // pair for one spelling wins. (A map here too: scanning the later pairs for each
+            // pair was quadratic, seconds for one long rule.)
+            let mut last: HashMap<&str, usize> = HashMap::with_capacity(pairs.len());
+            for (i, (k, _)) in pairs.iter().enumerate() {
+                last.insert(k.value.as_str(), i);
+            }
             for (i, (k, v)) in pairs.iter().enumerate() {
-                // gorilla/mux keeps the pairs in a map keyed by the name as written: the last
-                // pair for one spelling wins.
-                if pairs
-                    .iter()
-                    .skip(i + 1)
-                    .any(|(later, _)| later.value == k.value)
-                {
+                if last.get(k.value.as_str()) != Some(&i) {
                     continue;
                 }
                 let header = build::header_name(&k.value, k.span.clone())?;
