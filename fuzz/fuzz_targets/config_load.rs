@@ -17,14 +17,34 @@ fuzz_target!(|data: &[u8]| {
     } else {
         Format::Toml
     };
+    // Every diagnostic is located inside the file (lines and columns count from 1).
+    let lines = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+    let located = |d: &splitway::diag::Diagnostic| {
+        assert!(
+            d.line >= 1 && d.line <= lines && d.col >= 1,
+            "diagnostic outside the file ({lines} lines): {d:?}"
+        );
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            let width = text
+                .split('\n')
+                .nth(d.line - 1)
+                .map_or(0, |l| l.chars().count());
+            assert!(
+                d.col <= width + 1,
+                "diagnostic past the end of its line: {d:?}"
+            );
+        }
+    };
     let loaded = match Config::from_bytes(bytes, format, "fuzz") {
         Ok(loaded) => loaded,
         Err(e) => {
             assert!(!e.diagnostics.is_empty(), "an error without a diagnostic");
+            e.diagnostics.iter().for_each(located);
             let _ = e.to_string();
             return;
         }
     };
+    loaded.warnings.iter().for_each(located);
     let router = match Router::from_config(&loaded.config) {
         Ok(r) => r,
         Err(e) => panic!("a loaded configuration does not compile: {e}"),

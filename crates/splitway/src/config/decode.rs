@@ -6,7 +6,7 @@
 //! or an expression) or `routes` (Traefik v1's named routes, ANDed in route-name order).
 //! Keys are case-sensitive, written as the seed and Traefik's documentation write them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::sink::Sink;
@@ -139,7 +139,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Decodes `root` (the parsed file, `None` for a file with no content) into a `Config`;
 /// `None` when an error was found (all of them are in `sink`).
 pub(crate) fn decode(root: Option<&Node>, sink: &mut Sink) -> Option<Config> {
-    let mut d = Decoder { sink };
+    let mut d = Decoder {
+        sink,
+        backend_hints_left: MAX_BACKEND_HINTS,
+    };
     let config = d.config(root);
     if d.sink.has_errors() { None } else { config }
 }
@@ -164,8 +167,14 @@ impl<'n> Fields<'n> {
     }
 }
 
+/// How many "routes to backend `x`, which does not exist" errors get a "did you mean" hint.
+/// Each hint compares the name with every backend's: unbounded, a file of many frontends
+/// naming missing backends among many backends took minutes to reject.
+const MAX_BACKEND_HINTS: usize = 32;
+
 struct Decoder<'s> {
     sink: &'s mut Sink,
+    backend_hints_left: usize,
 }
 
 impl Decoder<'_> {
@@ -325,8 +334,10 @@ impl Decoder<'_> {
             }
         };
 
+        // Sets, not scans: a file may hold 100,000 frontends and as many backends.
+        let used: HashSet<&str> = frontends.iter().map(|f| f.backend.as_str()).collect();
         for (name, key) in &backend_names {
-            if !frontends.iter().any(|f| &f.backend == name) && !self.sink.has_errors() {
+            if !used.contains(name.as_str()) && !self.sink.has_errors() {
                 self.sink.warn(
                     key.span.start,
                     format!("backend `{name}` is not used by any frontend"),
@@ -387,9 +398,10 @@ impl Decoder<'_> {
             );
             return Vec::new();
         }
+        let known: HashSet<&str> = backends.iter().map(|(n, _)| n.as_str()).collect();
         let mut out = Vec::with_capacity(entries.len());
         for (name, value) in entries {
-            if let Some(f) = self.frontend(name, value, backends, default_syntax) {
+            if let Some(f) = self.frontend(name, value, backends, &known, default_syntax) {
                 out.push(f);
             }
         }
@@ -401,6 +413,7 @@ impl Decoder<'_> {
         name: &Key,
         node: &Node,
         backends: &[(String, &Key)],
+        known: &HashSet<&str>,
         default_syntax: Syntax,
     ) -> Option<Frontend> {
         let place = format!("frontend `{}`", name.text);
@@ -419,10 +432,15 @@ impl Decoder<'_> {
         };
         let mut ok = true;
         if let Some((backend, at)) = &backend
-            && !backends.iter().any(|(n, _)| n == backend)
+            && !known.contains(backend.as_str())
         {
             {
-                let hint = did_you_mean(backend, backends.iter().map(|(n, _)| n.as_str()));
+                let hint = if self.backend_hints_left > 0 {
+                    self.backend_hints_left -= 1;
+                    did_you_mean(backend, backends.iter().map(|(n, _)| n.as_str()))
+                } else {
+                    String::new()
+                };
                 let at = if fields.get("backend").is_some() {
                     at.content_start
                 } else {

@@ -1,0 +1,114 @@
+//! Inputs that broke a robustness property, kept as ordinary tests once fixed.
+//!
+//! The libFuzzer targets (fuzz/, see fuzz/README.md) found no crash in their 10-minute runs.
+//! What they cannot reach is size: their inputs are a few KiB, and the bugs below needed
+//! megabytes. They were found while fuzzing, by feeding the loader and the rule parser inputs
+//! at the size limits: each made loading time grow with the square of the input, so that a
+//! file well under `MAX_CONFIG_BYTES` took minutes (a hang, for a service reloading it).
+//! The bounds below are generous (debug build, shared machine); before the fixes each case
+//! took far longer than its bound even in release builds.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use splitway::config::{Config, Format};
+use splitway::diag::Severity;
+use splitway::rule::{MAX_RULE_LEN, Rule};
+
+fn timed<T>(bound: Duration, what: &str, f: impl FnOnce() -> T) -> T {
+    let start = Instant::now();
+    let out = f();
+    let took = start.elapsed();
+    assert!(took < bound, "{what} took {took:?} (bound {bound:?})");
+    out
+}
+
+/// Many frontends naming backends that do not exist, among many backends: every frontend
+/// scanned every backend name, and computed a "did you mean" over all of them, and every
+/// error made `has_errors` scan every diagnostic so far. 20,000 of each took 190 s (release).
+#[test]
+fn many_frontends_naming_missing_backends_are_rejected_quickly() {
+    let n = 5_000;
+    let mut text = String::from("frontends:\n");
+    for i in 0..n {
+        text.push_str(&format!("  f{i}: {{rule: \"Host:a\", backend: x{i}}}\n"));
+    }
+    text.push_str("backends:\n");
+    for i in 0..n {
+        text.push_str(&format!("  b{i}: [{{name: s, url: \"http://s\"}}]\n"));
+    }
+    let e = timed(Duration::from_secs(20), "loading", || {
+        Config::from_str(&text, Format::Yaml, "t").expect_err("backends are missing")
+    });
+    let errors: Vec<_> = e
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect();
+    assert_eq!(errors.len(), n);
+    // The first errors still say what was probably meant; later ones do not (bounded work).
+    assert_eq!(
+        errors[0].message,
+        "frontend `f0` routes to backend `x0`, which does not exist; did you mean `b0`?"
+    );
+    assert_eq!(
+        errors[n - 1].message,
+        format!(
+            "frontend `f{}` routes to backend `x{}`, which does not exist",
+            n - 1,
+            n - 1
+        )
+    );
+}
+
+/// Many backends no frontend uses: each one's warning scanned the frontends, and asked
+/// `has_errors`, which scanned the warnings so far.
+#[test]
+fn many_unused_backends_are_warned_about_quickly() {
+    let n = 40_000;
+    let mut text = String::from("frontends:\n");
+    for i in 0..n {
+        text.push_str(&format!("  f{i}: {{rule: \"Host:a\", backend: b0}}\n"));
+    }
+    text.push_str("backends:\n");
+    for i in 0..n {
+        text.push_str(&format!("  b{i}: [{{name: s, url: \"http://s\"}}]\n"));
+    }
+    let loaded = timed(Duration::from_secs(20), "loading", || {
+        Config::from_str(&text, Format::Yaml, "t").unwrap()
+    });
+    assert_eq!(loaded.warnings.len(), n - 1);
+}
+
+/// A v1 `Headers:` piece with thousands of distinct names: finding the last pair of each name
+/// scanned all later pairs, 0.26 s for one 64 KiB rule (release), 25 s for a config of 120.
+#[test]
+fn v1_headers_with_many_distinct_names_parse_quickly() {
+    let mut pairs = String::new();
+    let mut count = 0;
+    while pairs.len() < MAX_RULE_LEN - 100 {
+        pairs.push_str(&format!("h{count},v,"));
+        count += 1;
+    }
+    // The last pair for a name wins, as in gorilla/mux.
+    pairs.push_str("h0,last");
+    let text = format!("Headers:{pairs}");
+    let rules = timed(Duration::from_secs(20), "parsing", || {
+        (0..10)
+            .map(|_| Rule::parse_v1(&[&text]).unwrap())
+            .collect::<Vec<_>>()
+    });
+    let req = http::Request::get("/")
+        .header("h0", "last")
+        .header("h1", "v")
+        .body(())
+        .unwrap();
+    let view = splitway::RequestView::from_request(&req, None);
+    assert!(!rules[0].matches(&view), "all {count} headers are required");
+    let mut all = http::Request::get("/");
+    for i in 0..count {
+        all = all.header(format!("h{i}"), if i == 0 { "last" } else { "v" });
+    }
+    let all = all.body(()).unwrap();
+    assert!(rules[0].matches(&splitway::RequestView::from_request(&all, None)));
+}
