@@ -3,17 +3,18 @@
 //! The libFuzzer targets (fuzz/, see fuzz/README.md) found no crash in their 10-minute runs.
 //! What they cannot reach is size: their inputs are a few KiB, and the bugs below needed
 //! megabytes. They were found while fuzzing, by feeding the loader and the rule parser inputs
-//! at the size limits: each made loading time grow with the square of the input, so that a
-//! file well under `MAX_CONFIG_BYTES` took minutes (a hang, for a service reloading it).
-//! The bounds below are generous (debug build, shared machine); before the fixes each case
-//! took far longer than its bound even in release builds.
+//! at the size limits: three made loading time grow with the square of the input, so that a
+//! file well under `MAX_CONFIG_BYTES` took minutes (a hang, for a service reloading it), and
+//! one made memory grow with the square of a rule's length. The time bounds below are
+//! generous (debug build, shared machine); before the fixes each case went 2 to 6 times past
+//! its bound, and the memory case 18 times.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
 use splitway::config::{Config, Format};
 use splitway::diag::Severity;
-use splitway::rule::{MAX_RULE_LEN, Rule};
+use splitway::rule::{MAX_RULE_LEN, Rule, Syntax};
 
 fn timed<T>(bound: Duration, what: &str, f: impl FnOnce() -> T) -> T {
     let start = Instant::now();
@@ -111,4 +112,36 @@ fn v1_headers_with_many_distinct_names_parse_quickly() {
     }
     let all = all.body(()).unwrap();
     assert!(rules[0].matches(&splitway::RequestView::from_request(&all, None)));
+}
+
+/// A v2 `Query` call with many `key=value` arguments: each argument's matcher held a copy of
+/// the whole call's text, so a 60 KB rule of 10,000 pairs held 600 MB (and an 8 MB file of
+/// such rules, far more than any machine has).
+#[test]
+fn v2_query_with_many_pairs_does_not_copy_the_call_per_pair() {
+    let args = vec!["`a=b`"; 10_000].join(",");
+    let text = format!("Query({args})");
+    let mut rule = None;
+    let info = allocation_counter::measure(|| {
+        rule = Some(Rule::parse(&text, Syntax::V2).unwrap());
+    });
+    assert!(
+        info.bytes_max < 32 << 20,
+        "parsing a {} byte rule peaked at {} bytes",
+        text.len(),
+        info.bytes_max
+    );
+    // Each pair's matcher names its own argument.
+    let rule = rule.unwrap();
+    let req = http::Request::get("/?a=c").body(()).unwrap();
+    let explained = rule.explain(&splitway::RequestView::from_request(&req, None));
+    assert_eq!(explained.failed.as_deref(), Some("Query(`a=b`)"));
+    // A single pair keeps the call's text as written.
+    let one = Rule::parse("query( `a=b` )", Syntax::V2).unwrap();
+    assert_eq!(
+        one.explain(&splitway::RequestView::from_request(&req, None))
+            .failed
+            .as_deref(),
+        Some("query( `a=b` )")
+    );
 }

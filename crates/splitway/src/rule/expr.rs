@@ -805,14 +805,27 @@ fn build_v2(call: Call<'_>) -> Result<Expr, RuleError> {
                     ));
                 };
                 let value = query_template_value(value, a.span.clone())?;
-                all.push(matcher(
-                    &call,
-                    MatcherKind::Query {
+                // Each pair's matcher gets its own text, `Query(<this argument>)`: giving
+                // each one the whole call's text copied it once per argument, so a 60 KB
+                // rule of 10,000 pairs held 600 MB.
+                let arg_text = a
+                    .span
+                    .start
+                    .checked_sub(call.span.start)
+                    .zip(a.span.end.checked_sub(call.span.start))
+                    .and_then(|(s, e)| call.text.get(s..e))
+                    .filter(|_| call.args.len() > 1);
+                all.push(Expr::Match(Matcher {
+                    kind: MatcherKind::Query {
                         key: key.to_owned(),
                         value,
                         occurrence: QueryOccurrence::First,
                     },
-                ));
+                    text: match arg_text {
+                        Some(arg) => format!("{}({arg})", call.name).into(),
+                        None => call.text.into(),
+                    },
+                }));
             }
             return Ok(flatten(all, true));
         }
