@@ -5,9 +5,10 @@
 //! megabytes. They were found while fuzzing, by feeding the loader and the rule parser inputs
 //! at the size limits: three made loading time grow with the square of the input, so that a
 //! file well under `MAX_CONFIG_BYTES` took minutes (a hang, for a service reloading it), and
-//! one made memory grow with the square of a rule's length. The time bounds below are
-//! generous (debug build, shared machine); before the fixes each case went 2 to 6 times past
-//! its bound, and the memory case 18 times.
+//! two made memory grow far past the file's size (a v2 rule's length squared; a YAML alias
+//! of a long string). The time bounds below are generous (debug build, shared machine);
+//! before the fixes each case went 2 to 6 times past its time bound, and the memory cases 6
+//! and 18 times past theirs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -144,4 +145,50 @@ fn v2_query_with_many_pairs_does_not_copy_the_call_per_pair() {
             .as_deref(),
         Some("query( `a=b` )")
     );
+}
+
+/// YAML aliases of a long string: the alias budget counted values, not their size, so a
+/// 1 MB file aliasing a 1 MB string 400 times peaked at 400 MB, and a few thousand times
+/// (well within the value budget) at gigabytes. Now aliases may repeat at most 8 MiB of text.
+#[test]
+fn yaml_aliases_of_long_strings_are_refused_within_a_text_budget() {
+    let peak = |text: &str| {
+        let mut result = None;
+        let info = allocation_counter::measure(|| {
+            result = Some(Config::from_str(text, Format::Yaml, "t"));
+        });
+        (result.unwrap(), info.bytes_max)
+    };
+    // One long string, aliased many times: refused at the 9th alias.
+    let mut text = format!("x: &a \"{}\"\ny: [", "a".repeat(1 << 20));
+    text.push_str(&"*a,".repeat(400));
+    text.push_str("]\n");
+    let (result, bytes) = peak(&text);
+    assert!(bytes < 64 << 20, "peaked at {bytes} bytes");
+    let e = result.expect_err("refused");
+    assert_eq!(
+        (e.diagnostics[0].line, e.diagnostics[0].col),
+        (2, 29),
+        "{:?}",
+        e.diagnostics[0]
+    );
+    assert_eq!(
+        e.diagnostics[0].message,
+        "YAML aliases repeat more than 8388608 bytes of text: refusing to build it"
+    );
+    // Nested aliases: 10 KB of text repeated 1000 times by a 10 KB file of 1,111 values.
+    let text = format!(
+        "a: &a \"{}\"\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n\
+         c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n\
+         d: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n",
+        "a".repeat(10_000)
+    );
+    let (result, bytes) = peak(&text);
+    assert!(bytes < 64 << 20, "peaked at {bytes} bytes");
+    let e = result.expect_err("refused");
+    assert!(e.diagnostics[0].message.contains("bytes of text"), "{e}");
+    // Aliases of short values stay fine.
+    let ok = "frontends:\n  web: {rules: &r [\"Host:a\"]}\n  api: {rules: *r, backend: web}\n\
+              backends:\n  web: [{name: s, url: \"http://s\"}]\n";
+    Config::from_str(ok, Format::Yaml, "t").unwrap();
 }
