@@ -192,3 +192,20 @@ fn yaml_aliases_of_long_strings_are_refused_within_a_text_budget() {
               backends:\n  web: [{name: s, url: \"http://s\"}]\n";
     Config::from_str(ok, Format::Yaml, "t").unwrap();
 }
+
+/// Found by the `rule_parse` target: a bad escape whose fixed width (`\1` plus 3 octal digits,
+/// `\x` plus 2 hex, `\u` plus 4) ends inside a multi-byte character gave an error span that
+/// split that character, and showed the escape as just `\`. The span now covers the whole
+/// character.
+#[test]
+fn a_bad_escape_ending_inside_a_character_is_blamed_on_whole_characters() {
+    for (text, blamed) in [
+        ("He \"\\14\u{29d}ux\\e \"\\1)", "\\14\u{29d}"),
+        ("Host(\"\\x4\u{e9}\")", "\\x4\u{e9}"),
+        ("Host(\"\\u12\u{1f600}\")", "\\u12\u{1f600}"),
+    ] {
+        let e = Rule::parse(text, Syntax::V3).unwrap_err();
+        assert_eq!(text.get(e.span.clone()), Some(blamed), "{e:?}");
+        assert!(e.message.contains(&format!("`{blamed}`")), "{}", e.message);
+    }
+}

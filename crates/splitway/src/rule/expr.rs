@@ -196,7 +196,12 @@ fn quoted(text: &str, start: usize) -> Result<(String, usize), RuleError> {
                 let esc_start = i;
                 let code = bytes.get(i + 1).copied();
                 let bad = |len: usize| {
-                    let end = (esc_start + len).min(text.len());
+                    // The escape's bytes, widened to whole characters: `\14ʝ` takes 4 bytes
+                    // that end inside the `ʝ`, and a span must not split a character.
+                    let mut end = (esc_start + len).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end += 1;
+                    }
                     let shown = text.get(esc_start..end).unwrap_or("\\");
                     err(
                         format!(
