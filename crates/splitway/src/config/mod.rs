@@ -31,7 +31,7 @@
 //!   file order.
 //! - **YAML**: one document (a second one is an error); YAML 1.2 core schema (`yes` is a
 //!   string); quoted scalars are always strings; aliases are expanded within a budget of
-//!   1,000,000 values and nesting within 128 levels; duplicate keys are errors at the second
+//!   1,000,000 values and 8 MiB of repeated text, and nesting within 128 levels; duplicate keys are errors at the second
 //!   key; map keys must be plain scalars; `<<` merge keys are not supported (YAML 1.1).
 //! - **Keys are case-sensitive**, spelt as the seed and Traefik's documentation spell them;
 //!   a key equal but for case, or within edit distance 2, gets "did you mean".

@@ -15,11 +15,14 @@ struct Raw {
 #[derive(Debug, Default)]
 pub(crate) struct Sink {
     items: Vec<Raw>,
+    /// How many of `items` are errors, so that `has_errors` does not scan them all.
+    errors: usize,
 }
 
 impl Sink {
     /// An error at byte `offset`.
     pub(crate) fn error(&mut self, offset: usize, message: impl Into<String>) {
+        self.errors += 1;
         self.items.push(Raw {
             offset,
             severity: Severity::Error,
@@ -38,7 +41,7 @@ impl Sink {
 
     /// Whether any error was recorded.
     pub(crate) fn has_errors(&self) -> bool {
-        self.items.iter().any(|r| r.severity == Severity::Error)
+        self.errors > 0
     }
 
     /// The diagnostics, errors first, each kind in position order (ties keep the order they

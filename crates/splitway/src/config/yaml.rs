@@ -3,7 +3,8 @@
 //! We read events rather than use a serde deserializer because we want positions for every
 //! value and our own budgets: aliases are expanded, but the total number of values after
 //! expansion is capped ([`MAX_NODES`], against "billion laughs" alias bombs), and so is the
-//! nesting depth ([`MAX_DEPTH`]). The tree is built with an explicit stack, never recursion.
+//! text that aliases repeat ([`MAX_ALIAS_BYTES`], against a few aliases of a long string),
+//! and the nesting depth ([`MAX_DEPTH`]). The tree is built with an explicit stack, never recursion.
 //! Scalars are resolved with the YAML 1.2 core schema; quoted scalars are always strings.
 
 use std::collections::HashMap;
@@ -17,6 +18,10 @@ use crate::diag::LineIndex;
 
 /// Most values a YAML file may hold once its aliases are expanded.
 pub(crate) const MAX_NODES: usize = 1_000_000;
+/// Most bytes of text (strings and keys) that aliases may repeat, in all: as much as the
+/// largest file holds. Without it, a 1 MB file aliasing a 1 MB string a few thousand times
+/// asked for gigabytes within the value budget.
+pub(crate) const MAX_ALIAS_BYTES: usize = super::MAX_CONFIG_BYTES;
 /// Deepest nesting of lists and maps accepted.
 pub(crate) const MAX_DEPTH: usize = 128;
 
@@ -30,6 +35,7 @@ pub(crate) fn parse(text: &str, sink: &mut Sink) -> Option<Node> {
         stack: Vec::new(),
         anchors: HashMap::new(),
         total: 0,
+        alias_bytes: 0,
         doc: None,
     }
     .run(sink)
@@ -44,6 +50,8 @@ enum Frame {
         anchor: usize,
         items: Vec<Node>,
         count: usize,
+        /// Bytes of text (strings and keys) inside.
+        bytes: usize,
     },
     Map {
         start: usize,
@@ -54,6 +62,8 @@ enum Frame {
         /// value is dropped.
         pending: Option<Option<Key>>,
         count: usize,
+        /// Bytes of text (strings and keys) inside.
+        bytes: usize,
     },
 }
 
@@ -62,9 +72,11 @@ struct Builder<'a> {
     chars: CharMap<'a>,
     lines: LineIndex<'a>,
     stack: Vec<Frame>,
-    /// Finished anchored values and their number of values.
-    anchors: HashMap<usize, (Node, usize)>,
+    /// Finished anchored values, their number of values and their bytes of text.
+    anchors: HashMap<usize, (Node, usize, usize)>,
     total: usize,
+    /// Bytes of text repeated by aliases so far.
+    alias_bytes: usize,
     doc: Option<Node>,
 }
 
@@ -111,6 +123,7 @@ impl Builder<'_> {
                         anchor,
                         items: Vec::new(),
                         count: 1,
+                        bytes: 0,
                     });
                 }
                 Event::MappingStart(anchor, _) => {
@@ -122,19 +135,22 @@ impl Builder<'_> {
                         seen: HashMap::new(),
                         pending: None,
                         count: 1,
+                        bytes: 0,
                     });
                 }
                 Event::SequenceEnd | Event::MappingEnd => {
                     let end = self.byte(&span.end);
-                    let (node, count, anchor) = match self.stack.pop() {
+                    let (node, count, bytes, anchor) = match self.stack.pop() {
                         Some(Frame::Seq {
                             start,
                             anchor,
                             items,
                             count,
+                            bytes,
                         }) => (
                             Node::new(start..end.max(start), Kind::Seq(items)),
                             count,
+                            bytes,
                             anchor,
                         ),
                         Some(Frame::Map {
@@ -142,18 +158,20 @@ impl Builder<'_> {
                             anchor,
                             entries,
                             count,
+                            bytes,
                             ..
                         }) => (
                             Node::new(start..end.max(start), Kind::Map(entries)),
                             count,
+                            bytes,
                             anchor,
                         ),
                         None => continue,
                     };
                     if anchor != 0 {
-                        self.anchors.insert(anchor, (node.clone(), count));
+                        self.anchors.insert(anchor, (node.clone(), count, bytes));
                     }
-                    self.push(node, count);
+                    self.push(node, count, bytes);
                 }
             }
         }
@@ -205,19 +223,30 @@ impl Builder<'_> {
     fn alias(&mut self, id: usize, span: Span, sink: &mut Sink) -> Result<(), Stop> {
         let at = self.byte(&span.start);
         self.key_expected_error(at, "an alias", sink)?;
-        let Some(count) = self.anchors.get(&id).map(|(_, count)| *count) else {
+        let Some((count, bytes)) = self.anchors.get(&id).map(|(_, c, b)| (*c, *b)) else {
             sink.error(
                 at,
                 "alias to an anchor whose value is not finished (recursive alias)",
             );
             return Err(Stop);
         };
-        // Check the budget before cloning, so a bomb never allocates past it.
+        // Check the budgets before cloning, so a bomb never allocates past them.
         self.count(count, at, sink)?;
-        let Some(node) = self.anchors.get(&id).map(|(node, _)| node.clone()) else {
+        self.alias_bytes = self.alias_bytes.saturating_add(bytes);
+        if self.alias_bytes > MAX_ALIAS_BYTES {
+            sink.error(
+                at,
+                format!(
+                    "YAML aliases repeat more than {MAX_ALIAS_BYTES} bytes of text: refusing \
+                     to build it"
+                ),
+            );
+            return Err(Stop);
+        }
+        let Some(node) = self.anchors.get(&id).map(|(node, _, _)| node.clone()) else {
             return Err(Stop);
         };
-        self.push(node, count);
+        self.push(node, count, bytes);
         Ok(())
     }
 
@@ -236,9 +265,11 @@ impl Builder<'_> {
         if let Some(Frame::Map {
             pending: pending @ None,
             seen,
+            bytes,
             ..
         }) = self.stack.last_mut()
         {
+            *bytes = bytes.saturating_add(value.len());
             // A key.
             let key = Key {
                 text: value,
@@ -263,36 +294,45 @@ impl Builder<'_> {
             }
             return Ok(());
         }
+        let bytes = value.len();
         let node = if style == ScalarStyle::Plain && !is_str_tag {
             Node::new(start..end, resolve_plain(&value))
         } else {
             Node::string(self.text, start..end, value)
         };
         if anchor != 0 {
-            self.anchors.insert(anchor, (node.clone(), 1));
+            self.anchors.insert(anchor, (node.clone(), 1, bytes));
         }
-        self.push(node, 1);
+        self.push(node, 1, bytes);
         Ok(())
     }
 
     /// Puts a finished value into its parent (or makes it the document).
-    fn push(&mut self, node: Node, n: usize) {
+    fn push(&mut self, node: Node, n: usize, text: usize) {
         match self.stack.last_mut() {
             None => self.doc = Some(node),
-            Some(Frame::Seq { items, count, .. }) => {
+            Some(Frame::Seq {
+                items,
+                count,
+                bytes,
+                ..
+            }) => {
                 items.push(node);
                 *count = count.saturating_add(n);
+                *bytes = bytes.saturating_add(text);
             }
             Some(Frame::Map {
                 entries,
                 pending,
                 count,
+                bytes,
                 ..
             }) => {
                 if let Some(Some(key)) = pending.take() {
                     entries.push((key, node));
                 }
                 *count = count.saturating_add(n);
+                *bytes = bytes.saturating_add(text);
             }
         }
     }

@@ -197,7 +197,12 @@ fn quoted(text: &str, start: usize) -> Result<(String, usize), RuleError> {
                 let esc_start = i;
                 let code = bytes.get(i + 1).copied();
                 let bad = |len: usize| {
-                    let end = (esc_start + len).min(text.len());
+                    // The escape's bytes, widened to whole characters: `\14ʝ` takes 4 bytes
+                    // that end inside the `ʝ`, and a span must not split a character.
+                    let mut end = (esc_start + len).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end += 1;
+                    }
                     let shown = text.get(esc_start..end).unwrap_or("\\");
                     err(
                         format!(
@@ -823,14 +828,27 @@ fn build_v2(call: Call<'_>) -> Result<Expr, RuleError> {
                     ));
                 };
                 let value = query_template_value(value, a.span.clone())?;
-                all.push(matcher(
-                    &call,
-                    MatcherKind::Query {
+                // Each pair's matcher gets its own text, `Query(<this argument>)`: giving
+                // each one the whole call's text copied it once per argument, so a 60 KB
+                // rule of 10,000 pairs held 600 MB.
+                let arg_text = a
+                    .span
+                    .start
+                    .checked_sub(call.span.start)
+                    .zip(a.span.end.checked_sub(call.span.start))
+                    .and_then(|(s, e)| call.text.get(s..e))
+                    .filter(|_| call.args.len() > 1);
+                all.push(Expr::Match(Matcher {
+                    kind: MatcherKind::Query {
                         key: key.to_owned(),
                         value,
                         occurrence: QueryOccurrence::First,
                     },
-                ));
+                    text: match arg_text {
+                        Some(arg) => format!("{}({arg})", call.name).into(),
+                        None => call.text.into(),
+                    },
+                }));
             }
             return Ok(flatten(all, true));
         }

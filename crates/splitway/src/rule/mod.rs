@@ -13,6 +13,7 @@
 mod build;
 mod expr;
 mod matcher;
+mod print;
 mod regex_go;
 mod template;
 mod v1;

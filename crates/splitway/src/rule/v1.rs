@@ -6,6 +6,7 @@
 //!    (case-sensitive); the others joined with one `:` are the argument text (`a::b` is `a:b`).
 //! 3. Split the argument text on `,`, drop empty pieces, trim each: the arguments.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -13,7 +14,8 @@ use super::build::{self, err};
 use super::expr::query_template_value;
 use super::template::TemplateKind;
 use super::{
-    Expr, Matcher, MatcherKind, PathForm, QueryOccurrence, Rewrite, Rule, RuleError, Syntax,
+    Expr, MAX_RULE_LEN, Matcher, MatcherKind, PathForm, QueryOccurrence, Rewrite, Rule, RuleError,
+    Syntax,
 };
 
 /// Every v1 matcher name.
@@ -45,6 +47,18 @@ pub(super) fn parse(texts: &[&str]) -> Result<Rule, RuleError> {
     let mut exprs = Vec::new();
     let mut rewrites = Vec::new();
     for (part, text) in texts.iter().enumerate() {
+        if text.len() > MAX_RULE_LEN {
+            return Err(RuleError {
+                part,
+                ..err(
+                    format!(
+                        "rule is {} bytes long, more than the limit of {MAX_RULE_LEN}",
+                        text.len()
+                    ),
+                    0..text.len(),
+                )
+            });
+        }
         parse_one(text, &mut exprs, &mut rewrites).map_err(|mut e| {
             e.part = part;
             e
@@ -358,14 +372,15 @@ fn matcher(
                 .chunks_exact(2)
                 .filter_map(|c| Some((c.first()?, c.get(1)?)))
                 .collect();
+            // gorilla/mux keeps the pairs in a map keyed by the name as written: the last
+            // pair for one spelling wins. (A map here too: scanning the later pairs for each
+            // pair was quadratic, seconds for one long rule.)
+            let mut last: HashMap<&str, usize> = HashMap::with_capacity(pairs.len());
+            for (i, (k, _)) in pairs.iter().enumerate() {
+                last.insert(k.value.as_str(), i);
+            }
             for (i, (k, v)) in pairs.iter().enumerate() {
-                // gorilla/mux keeps the pairs in a map keyed by the name as written: the last
-                // pair for one spelling wins.
-                if pairs
-                    .iter()
-                    .skip(i + 1)
-                    .any(|(later, _)| later.value == k.value)
-                {
+                if last.get(k.value.as_str()) != Some(&i) {
                     continue;
                 }
                 let header = build::header_name(&k.value, k.span.clone())?;

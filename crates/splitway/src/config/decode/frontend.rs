@@ -34,9 +34,10 @@ impl Decoder<'_> {
             );
             return Vec::new();
         }
+        let known: HashSet<&str> = backends.iter().map(|(n, _)| n.as_str()).collect();
         let mut out = Vec::with_capacity(entries.len());
         for (name, value) in entries {
-            if let Some(f) = self.frontend(name, value, backends, default_syntax) {
+            if let Some(f) = self.frontend(name, value, backends, &known, default_syntax) {
                 out.push(f);
             }
         }
@@ -48,6 +49,7 @@ impl Decoder<'_> {
         name: &Key,
         node: &Node,
         backends: &[(String, &Key)],
+        known: &HashSet<&str>,
         default_syntax: Syntax,
     ) -> Option<Frontend> {
         let place = format!("frontend `{}`", name.text);
@@ -66,10 +68,15 @@ impl Decoder<'_> {
         };
         let mut ok = true;
         if let Some((backend, at)) = &backend
-            && !backends.iter().any(|(n, _)| n == backend)
+            && !known.contains(backend.as_str())
         {
             {
-                let hint = did_you_mean(backend, backends.iter().map(|(n, _)| n.as_str()));
+                let hint = if self.backend_hints_left > 0 {
+                    self.backend_hints_left -= 1;
+                    did_you_mean(backend, backends.iter().map(|(n, _)| n.as_str()))
+                } else {
+                    String::new()
+                };
                 let at = if fields.get("backend").is_some() {
                     at.content_start
                 } else {

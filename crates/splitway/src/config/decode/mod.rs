@@ -10,7 +10,7 @@
 //! expected) and the top level; `frontend` reads frontends and rules, `backend` backends and
 //! servers, `options` how a backend chooses (balance, sticky, hash, health checks).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::sink::Sink;
@@ -147,7 +147,10 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Decodes `root` (the parsed file, `None` for a file with no content) into a `Config`;
 /// `None` when an error was found (all of them are in `sink`).
 pub(crate) fn decode(root: Option<&Node>, sink: &mut Sink) -> Option<Config> {
-    let mut d = Decoder { sink };
+    let mut d = Decoder {
+        sink,
+        backend_hints_left: MAX_BACKEND_HINTS,
+    };
     let config = d.config(root);
     if d.sink.has_errors() { None } else { config }
 }
@@ -172,8 +175,14 @@ impl<'n> Fields<'n> {
     }
 }
 
+/// How many "routes to backend `x`, which does not exist" errors get a "did you mean" hint.
+/// Each hint compares the name with every backend's: unbounded, a file of many frontends
+/// naming missing backends among many backends took minutes to reject.
+const MAX_BACKEND_HINTS: usize = 32;
+
 struct Decoder<'s> {
     sink: &'s mut Sink,
+    backend_hints_left: usize,
 }
 
 impl Decoder<'_> {
@@ -333,8 +342,10 @@ impl Decoder<'_> {
             }
         };
 
+        // Sets, not scans: a file may hold 100,000 frontends and as many backends.
+        let used: HashSet<&str> = frontends.iter().map(|f| f.backend.as_str()).collect();
         for (name, key) in &backend_names {
-            if !frontends.iter().any(|f| &f.backend == name) && !self.sink.has_errors() {
+            if !used.contains(name.as_str()) && !self.sink.has_errors() {
                 self.sink.warn(
                     key.span.start,
                     format!("backend `{name}` is not used by any frontend"),
