@@ -5,10 +5,22 @@
 //!
 //! ```text
 //! config text ──config──▶ Config ──Table::compile──▶ Table ──route──▶ Decision
-//!  (YAML/TOML)  (rule parses     (validated)          (immutable,       (route, backend,
-//!               rule strings)                          indexed)          server, status)
-//!                                   Router = ArcSwap<Table>: reload swaps a whole Table
+//!  (YAML/TOML)  (rule parses      (validated)        (immutable,       (route, backend,
+//!               rule strings)                         indexed)          server, cookie)
+//!                                                        │
+//!                               balance: per backend, wrr / random / sticky / cohort hash,
+//!                               over per-server atomics (health, stats) that outlive reloads
+//!
+//! Router = ArcSwap<Table>: `route` never blocks; `reload`, `set_weight` swap a whole Table;
+//! `set_health` flips an atomic; `Decision::record` feeds the per-server stats.
 //! ```
+//!
+//! - [`config`]: the file formats into a validated [`config::Config`], every problem located.
+//! - [`rule`]: the rule language (Traefik v1 strings, v2/v3 expressions), one AST.
+//! - [`RequestView`]: what rules look at, borrowed from an `http::Request`.
+//! - [`Table`] / [`Router`] / [`Decision`]: the compiled table, the handle, the outcome.
+//! - [`reference`](mod@reference): the plain interpreter the table is tested (and benchmarked) against.
+//! - [`stats`], [`guide`]: per-server counters; which server-choice method fits which phase.
 //!
 //! ```
 //! use splitway::{Router, config::{Config, Format}};
