@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Seeds fuzz/corpus/<target>/ from the test suite (nothing generated is committed):
-# - config_load: every config under examples/config/ and crates/splitway/tests/corpus/bad/,
+# - config_load: every config under examples/config/ (subfolders included) and
+#   crates/splitway/tests/corpus/bad/,
 #   behind the target's format byte (0 = YAML, 1 = TOML);
 # - rule_parse: every string literal of crates/splitway/tests/rules_v{1,2,3}.rs, behind the
 #   target's syntax byte (0 = v1 string, 1 = v2, 2 = v3, 3 = v1 list, one string per line).
@@ -18,7 +19,8 @@ seed() { # seed TARGET PREFIX-BYTE FILE
     cat <(printf "\\x$2") "$3" >"$out"
 }
 
-for f in "$root"/examples/config/* "$root"/crates/splitway/tests/corpus/bad/*; do
+# Every file, in subfolders too (examples/config/axum/).
+find "$root/examples/config" "$root/crates/splitway/tests/corpus/bad" -type f | while read -r f; do
     case "$f" in
     *.toml) seed config_load 01 "$f" ;;
     *) seed config_load 00 "$f" ;;
