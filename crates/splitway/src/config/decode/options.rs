@@ -172,27 +172,20 @@ impl Decoder<'_> {
             },
             None => Some(crate::config::traefik_cookie_name("", backend)),
         };
-        let mut flag = |d: &mut Self, key: &str| match fields.get(key) {
-            Some(n) => d.boolean(n, "`true` or `false`").unwrap_or_else(|| {
-                ok = false;
-                false
-            }),
-            None => false,
-        };
-        let secure = flag(self, "secure");
-        let http_only = flag(self, "http_only");
+        let secure = self.flag(&fields, "secure", &mut ok);
+        let http_only = self.flag(&fields, "http_only", &mut ok);
         let same_site = match fields.get("same_site") {
             Some(n) => match self.string(n, "`none`, `lax` or `strict`") {
-                Some(s) if s.eq_ignore_ascii_case("none") => Some(Some(SameSite::None)),
-                Some(s) if s.eq_ignore_ascii_case("lax") => Some(Some(SameSite::Lax)),
-                Some(s) if s.eq_ignore_ascii_case("strict") => Some(Some(SameSite::Strict)),
-                Some(s) => {
-                    self.sink.error(
-                        n.content_start,
-                        format!("unknown same_site `{s}`: expected `none`, `lax` or `strict`"),
-                    );
-                    None
-                }
+                Some(s) => match same_site_word(s) {
+                    Some(v) => Some(Some(v)),
+                    None => {
+                        self.sink.error(
+                            n.content_start,
+                            format!("unknown same_site `{s}`: expected `none`, `lax` or `strict`"),
+                        );
+                        None
+                    }
+                },
                 None => None,
             },
             None => Some(None),
@@ -222,30 +215,23 @@ impl Decoder<'_> {
             Some(c) => self.string(c, "a cookie name").map(str::to_owned),
             None => Some(String::new()),
         };
-        let mut flag = |d: &mut Self, key: &str| match fields.get(key) {
-            Some(n) => d.boolean(n, "`true` or `false`").unwrap_or_else(|| {
-                ok = false;
-                false
-            }),
-            None => false,
-        };
-        let secure = flag(self, "secure");
-        let http_only = flag(self, "httpOnly");
+        let secure = self.flag(&fields, "secure", &mut ok);
+        let http_only = self.flag(&fields, "httpOnly", &mut ok);
         let same_site = match fields.get("sameSite") {
             Some(n) => match self.string(n, "`none`, `lax` or `strict`") {
-                Some(s) if s.eq_ignore_ascii_case("none") => Some(Some(SameSite::None)),
-                Some(s) if s.eq_ignore_ascii_case("lax") => Some(Some(SameSite::Lax)),
-                Some(s) if s.eq_ignore_ascii_case("strict") => Some(Some(SameSite::Strict)),
-                Some(s) => {
-                    self.sink.warn(
-                        n.content_start,
-                        format!(
-                            "sameSite `{s}` is not `none`, `lax` or `strict`; as in Traefik, the \
-                             cookie gets no SameSite attribute"
-                        ),
-                    );
-                    Some(None)
-                }
+                Some(s) => match same_site_word(s) {
+                    Some(v) => Some(Some(v)),
+                    None => {
+                        self.sink.warn(
+                            n.content_start,
+                            format!(
+                                "sameSite `{s}` is not `none`, `lax` or `strict`; as in Traefik, \
+                                 the cookie gets no SameSite attribute"
+                            ),
+                        );
+                        Some(None)
+                    }
+                },
                 None => None,
             },
             None => Some(None),
@@ -258,6 +244,18 @@ impl Decoder<'_> {
             same_site,
             max_age: None,
         })
+    }
+
+    /// A boolean field, `false` when absent; a value of another type is reported and clears
+    /// `ok`.
+    fn flag(&mut self, fields: &Fields<'_>, key: &str, ok: &mut bool) -> bool {
+        match fields.get(key) {
+            Some(n) => self.boolean(n, "`true` or `false`").unwrap_or_else(|| {
+                *ok = false;
+                false
+            }),
+            None => false,
+        }
     }
 
     pub(super) fn hash(&mut self, place: &str, node: &Node, backend: &str) -> Option<Hash> {
@@ -575,6 +573,18 @@ pub(crate) fn parse_go_duration(text: &str) -> Option<Duration> {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let nanos = total as u64;
     Some(Duration::from_nanos(nanos))
+}
+
+/// A `SameSite` value: `none`, `lax` or `strict`, in any case.
+fn same_site_word(s: &str) -> Option<SameSite> {
+    [
+        ("none", SameSite::None),
+        ("lax", SameSite::Lax),
+        ("strict", SameSite::Strict),
+    ]
+    .into_iter()
+    .find(|(word, _)| s.eq_ignore_ascii_case(word))
+    .map(|(_, v)| v)
 }
 
 #[cfg(test)]
