@@ -103,6 +103,25 @@ impl<'a> RequestView<'a> {
         self.uri.query()
     }
 
+    /// The decoded values of query parameter `key`, in order, read as Go's `url.ParseQuery`
+    /// reads a query: pairs split on `&`, a pair holding `;` or a bad `%` escape skipped, `+`
+    /// a space. Allocates only for a value (or key) that holds an escape.
+    pub fn query_values<'k>(&self, key: &'k str) -> impl Iterator<Item = Cow<'a, [u8]>> + 'k
+    where
+        'a: 'k,
+    {
+        let uri: &'a Uri = self.uri;
+        uri.query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|pair| !pair.is_empty() && !pair.contains(';'))
+            .filter_map(move |pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                let k = query_unescape(k)?;
+                (*k == *key.as_bytes()).then(|| query_unescape(v))?
+            })
+    }
+
     /// The request headers.
     pub fn headers(&self) -> &HeaderMap {
         self.headers
@@ -146,6 +165,30 @@ impl<'a> RequestView<'a> {
                 std::str::from_utf8(value).ok()
             })
     }
+}
+
+/// Go's `url.QueryUnescape`: `+` is a space, `%XX` a byte; a bad escape is an error (`None`).
+pub(crate) fn query_unescape(s: &str) -> Option<Cow<'_, [u8]>> {
+    if !s.contains(['%', '+']) {
+        return Some(Cow::Borrowed(s.as_bytes()));
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = |j: usize| bytes.get(j).and_then(|&h| char::from(h).to_digit(16));
+                let value = hex(i + 1)? * 16 + hex(i + 2)?;
+                out.push(u8::try_from(value).ok()?);
+                i += 2;
+            }
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    Some(Cow::Owned(out))
 }
 
 /// Lowercased host without port, brackets or trailing dot; `None` when empty.
@@ -369,6 +412,20 @@ mod tests {
             assert_eq!(v.path(PathForm::Decoded), decoded, "{raw}");
             assert_eq!(v.path(PathForm::Routing), routing, "{raw}");
         }
+    }
+
+    #[test]
+    fn query_values_read_as_go_parse_query() {
+        let (m, u, h) = view_parts("/?a=1&a=2;x&b&a=%zz&a=x+y&%61=%2F&a", None);
+        let v = RequestView::new(&m, &u, &h, None);
+        let values: Vec<Vec<u8>> = v.query_values("a").map(|c| c.into_owned()).collect();
+        // `a=2;x` holds `;` and `a=%zz` a bad escape: skipped; `%61` decodes to `a`.
+        assert_eq!(
+            values,
+            [b"1".to_vec(), b"x y".to_vec(), b"/".to_vec(), Vec::new()]
+        );
+        assert_eq!(v.query_values("b").count(), 1);
+        assert_eq!(v.query_values("c").count(), 0);
     }
 
     #[test]

@@ -19,9 +19,10 @@
 //! relative to each other. Over many keys a server's share tends to its weight share (this is
 //! the weighted rendezvous hashing of Schindelhauer and Schomaker).
 //!
-//! Key values: `cookie:NAME` and `query:NAME` use the value's bytes (query values
-//! percent-decoded), `header:NAME` the first header line's bytes, `client_ip` the address's 4
-//! (IPv4) or 16 (IPv6) network-order bytes.
+//! Key values: `cookie:NAME` uses the cookie value's bytes, `query:NAME` the first value of
+//! the parameter decoded as Go's `url.ParseQuery` does ([`crate::RequestView::query_values`]),
+//! `header:NAME` the first header line's bytes, `client_ip` the address's 4 (IPv4) or 16
+//! (IPv6) network-order bytes.
 
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 

@@ -314,8 +314,7 @@ fn masked(weights: &[u32], states: &[Arc<ServerState>]) -> Vec<u32> {
 /// The bytes of a cohort key value, borrowed from the request where possible; an address is
 /// kept inline, so reading a key never allocates unless a query value needs decoding.
 enum KeyBytes<'r> {
-    Text(Cow<'r, str>),
-    Raw(&'r [u8]),
+    Text(Cow<'r, [u8]>),
     Ip([u8; 16], usize),
 }
 
@@ -324,8 +323,7 @@ impl std::ops::Deref for KeyBytes<'_> {
 
     fn deref(&self) -> &[u8] {
         match self {
-            KeyBytes::Text(t) => t.as_bytes(),
-            KeyBytes::Raw(b) => b,
+            KeyBytes::Text(t) => t,
             KeyBytes::Ip(octets, len) => octets.get(..*len).unwrap_or(&[]),
         }
     }
@@ -337,14 +335,16 @@ fn cohort_key<'r>(key: &HashKey, req: &'r RequestView<'_>) -> Option<KeyBytes<'r
         HashKey::Cookie(name) => req
             .cookies(name)
             .find(|v| !v.is_empty())
-            .map(|v| KeyBytes::Text(Cow::Borrowed(v))),
+            .map(|v| KeyBytes::Text(Cow::Borrowed(v.as_bytes()))),
         HashKey::Header(name) => req
             .headers()
             .get(name)
             .map(|v| v.as_bytes())
             .filter(|v| !v.is_empty())
-            .map(KeyBytes::Raw),
-        HashKey::Query(name) => query_value(req.query()?, name)
+            .map(|v| KeyBytes::Text(Cow::Borrowed(v))),
+        HashKey::Query(name) => req
+            .query_values(name)
+            .next()
             .filter(|v| !v.is_empty())
             .map(KeyBytes::Text),
         HashKey::ClientIp => req.client_ip().map(|ip| {
@@ -358,27 +358,6 @@ fn cohort_key<'r>(key: &HashKey, req: &'r RequestView<'_>) -> Option<KeyBytes<'r
             }
         }),
     }
-}
-
-/// The first value of query parameter `name`, percent-decoded (`+` is a space), as Go's
-/// `url.ParseQuery` reads it.
-fn query_value<'q>(query: &'q str, name: &str) -> Option<Cow<'q, str>> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (decode(k) == name).then(|| decode(v))
-    })
-}
-
-fn decode(s: &str) -> Cow<'_, str> {
-    if !s.contains(['%', '+']) {
-        return Cow::Borrowed(s);
-    }
-    let spaced = s.replace('+', " ");
-    Cow::Owned(
-        percent_encoding::percent_decode_str(&spaced)
-            .decode_utf8_lossy()
-            .into_owned(),
-    )
 }
 
 /// A fresh random id for `issue_cookie`: 128 bits as 32 lowercase hex digits.

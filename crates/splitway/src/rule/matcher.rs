@@ -7,7 +7,7 @@ use http::HeaderName;
 use ipnet::IpNet;
 use regex::Regex;
 
-use crate::request::RequestView;
+use crate::request::{RequestView, query_unescape};
 
 /// One compiled matcher with the rule text it came from.
 #[derive(Debug, Clone)]
@@ -62,9 +62,7 @@ impl Matcher {
                 key,
                 value,
                 occurrence,
-            } => req
-                .query()
-                .is_some_and(|q| query_matches(q, key, value, *occurrence)),
+            } => query_matches(req, key, value, *occurrence),
             MatcherKind::ClientIp(nets) => req
                 .client_ip()
                 .is_some_and(|ip| nets.iter().any(|n| net_contains(n, ip))),
@@ -124,19 +122,18 @@ fn net_contains(net: &IpNet, ip: IpAddr) -> bool {
         }
 }
 
-fn query_matches(raw: &str, key: &str, value: &QueryValue, occurrence: QueryOccurrence) -> bool {
+fn query_matches(
+    req: &RequestView<'_>,
+    key: &str,
+    value: &QueryValue,
+    occurrence: QueryOccurrence,
+) -> bool {
     match occurrence {
-        QueryOccurrence::First => first_query_value(raw, key).is_some_and(|v| value.test(&v)),
-        QueryOccurrence::Any => raw
-            .split('&')
-            // Go's `url.ParseQuery` rejects (skips) a pair that holds a `;`.
-            .filter(|pair| !pair.is_empty() && !pair.contains(';'))
-            .filter_map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                let k = query_unescape(k)?;
-                (*k == *key.as_bytes()).then(|| query_unescape(v))?
-            })
-            .any(|v| value.test(&v)),
+        QueryOccurrence::First => req
+            .query()
+            .and_then(|raw| first_query_value(raw, key))
+            .is_some_and(|v| value.test(&v)),
+        QueryOccurrence::Any => req.query_values(key).any(|v| value.test(&v)),
     }
 }
 
@@ -151,30 +148,6 @@ fn first_query_value<'q>(raw: &'q str, key: &str) -> Option<Cow<'q, [u8]>> {
         }
     }
     None
-}
-
-/// Go's `url.QueryUnescape`: `+` is a space, `%XX` a byte; a bad escape is an error (`None`).
-fn query_unescape(s: &str) -> Option<Cow<'_, [u8]>> {
-    if !s.contains(['%', '+']) {
-        return Some(Cow::Borrowed(s.as_bytes()));
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = |j: usize| bytes.get(j).and_then(|&h| char::from(h).to_digit(16));
-                let value = hex(i + 1)? * 16 + hex(i + 2)?;
-                out.push(u8::try_from(value).ok()?);
-                i += 2;
-            }
-            _ => out.push(b),
-        }
-        i += 1;
-    }
-    Some(Cow::Owned(out))
 }
 
 /// Which view of the request path a path matcher sees (SPEC.md 3.3).
