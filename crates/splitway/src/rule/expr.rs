@@ -626,6 +626,25 @@ fn hostname_chars(host: &str, span: Range<usize>) -> Result<(), RuleError> {
     }
 }
 
+/// `Header`/`HeaderRegexp` (v3) and `Headers`/`HeadersRegexp` (v2): a header name and a
+/// value, compared exactly or searched by a regex.
+fn header_matcher(call: &Call<'_>, regex: bool) -> Result<MatcherKind, RuleError> {
+    arity(call, 2, 2, "a header name and a value")?;
+    let (k, v) = (arg(call, 0)?, arg(call, 1)?);
+    let name = build::header_name(&k.value, k.span.clone())?;
+    Ok(if regex {
+        MatcherKind::HeaderRegex {
+            name,
+            regex: build::regex(&v.value, v.span.clone())?,
+        }
+    } else {
+        MatcherKind::Header {
+            name,
+            value: v.value.clone(),
+        }
+    })
+}
+
 fn build_v3(call: Call<'_>) -> Result<Expr, RuleError> {
     let kind = match call.name {
         "Host" => {
@@ -671,22 +690,8 @@ fn build_v3(call: Call<'_>) -> Result<Expr, RuleError> {
             arity(&call, 1, 1, "a method")?;
             MatcherKind::Method(vec![arg(&call, 0)?.value.to_ascii_uppercase()])
         }
-        "Header" | "HeaderRegexp" => {
-            arity(&call, 2, 2, "a header name and a value")?;
-            let (k, v) = (arg(&call, 0)?, arg(&call, 1)?);
-            let name = build::header_name(&k.value, k.span.clone())?;
-            if call.name == "Header" {
-                MatcherKind::Header {
-                    name,
-                    value: v.value.clone(),
-                }
-            } else {
-                MatcherKind::HeaderRegex {
-                    name,
-                    regex: build::regex(&v.value, v.span.clone())?,
-                }
-            }
-        }
+        "Header" => header_matcher(&call, false)?,
+        "HeaderRegexp" => header_matcher(&call, true)?,
         "Query" => {
             arity(&call, 1, 2, "a key, and optionally a value")?;
             let key = arg(&call, 0)?.value.clone();
@@ -798,22 +803,8 @@ fn build_v2(call: Call<'_>) -> Result<Expr, RuleError> {
                     .collect(),
             )
         }
-        "Headers" | "HeadersRegexp" => {
-            arity(&call, 2, 2, "a header name and a value")?;
-            let (k, v) = (arg(&call, 0)?, arg(&call, 1)?);
-            let name = build::header_name(&k.value, k.span.clone())?;
-            if call.name == "Headers" {
-                MatcherKind::Header {
-                    name,
-                    value: v.value.clone(),
-                }
-            } else {
-                MatcherKind::HeaderRegex {
-                    name,
-                    regex: build::regex(&v.value, v.span.clone())?,
-                }
-            }
-        }
+        "Headers" => header_matcher(&call, false)?,
+        "HeadersRegexp" => header_matcher(&call, true)?,
         "Query" => {
             arity(&call, 1, any, "`key=value` pairs")?;
             let mut all = Vec::with_capacity(call.args.len());
