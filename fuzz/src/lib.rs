@@ -230,25 +230,9 @@ backends:
     hash: {key: "query:user"}
 "#;
 
-/// `s` as a Go string literal: backticks when it holds no backtick or carriage return, else
-/// double quotes with escapes.
+/// `s` as a Go string literal (the printer's own quoting).
 pub fn quote(s: &str) -> String {
-    if !s.contains(['`', '\r']) {
-        return format!("`{s}`");
-    }
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    splitway::rule::go_quote(s)
 }
 
 const REGEXES: &[&str] = &[
@@ -326,23 +310,7 @@ pub enum ArbExpr<'a> {
 }
 
 const QUERY_KEYS: &[&str] = &["beta", "user", "v"];
-const V1_NAMES: &[&str] = &[
-    "Host",
-    "HostRegexp",
-    "Path",
-    "PathStrip",
-    "PathStripRegex",
-    "PathPrefix",
-    "PathPrefixStrip",
-    "PathPrefixStripRegex",
-    "Method",
-    "Headers",
-    "HeadersRegexp",
-    "Query",
-    "AddPrefix",
-    "ReplacePath",
-    "ReplacePathRegex",
-];
+const V1_NAMES: &[&str] = &splitway::rule::V1_MATCHERS;
 const V1_ARGS: &[&str] = &[
     "web.agendor.com.br",
     "/api",

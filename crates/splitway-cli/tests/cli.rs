@@ -2,11 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
 use serde_json::{Value, json};
+use support::{TempDir, splitway};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -18,28 +20,6 @@ fn config(name: &str) -> String {
         .join(name)
         .display()
         .to_string()
-}
-
-/// Runs `splitway ARGS` with a time limit; never hangs the test suite.
-fn splitway(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_splitway"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn splitway");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if Instant::now() > deadline {
-            child.kill().ok();
-            panic!("splitway {args:?} ran for more than 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn stdout(o: &Output) -> String {
@@ -348,9 +328,8 @@ fn simulate_vary_cookie_on_a_cohort_is_reproducible_and_near_its_weights() {
 
 #[test]
 fn simulate_vary_header_gives_request_i_the_header_user_i() {
-    let dir = std::env::temp_dir().join(format!("splitway-cli-vary-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("by-account.yaml");
+    let dir = TempDir::new("cli-vary");
+    let file = dir.path().join("by-account.yaml");
     std::fs::write(
         &file,
         r#"
@@ -390,7 +369,6 @@ backends:
         ]);
         assert_eq!(v["sequence"][i - 1], e["server"], "user-{i}");
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -426,9 +404,8 @@ fn explain_cohort_fields_and_issued_cookie() {
 
 #[test]
 fn check_warns_about_frontends_that_can_never_win() {
-    let dir = std::env::temp_dir().join(format!("splitway-cli-shadow-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("shadow.yaml");
+    let dir = TempDir::new("cli-shadow");
+    let file = dir.path().join("shadow.yaml");
     std::fs::write(
         &file,
         r#"
@@ -474,5 +451,4 @@ backends:
         stdout(&out),
         format!("{name}: ok: 5 frontends, 5 backends, 5 servers, 2 warnings\n")
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }

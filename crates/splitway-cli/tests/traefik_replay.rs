@@ -7,58 +7,16 @@
 
 #[path = "../../splitway/tests/traefik_cases/model.rs"]
 mod model;
+mod support;
 #[path = "../../splitway/tests/traefik_cases/tables.rs"]
 mod tables;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use model::{Row, Syn, Want};
 use serde_json::Value;
-
-/// A temp dir removed on drop (also when a test fails).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "splitway-traefik-replay-{tag}-{}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.0).ok();
-    }
-}
-
-/// Runs `splitway ARGS` with a time limit.
-fn splitway(args: &[String]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_splitway"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn splitway");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if Instant::now() > deadline {
-            child.kill().ok();
-            panic!("splitway {args:?} ran for more than 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+use support::{TempDir, splitway};
 
 fn explain_args(config: &Path, row: &Row) -> Vec<String> {
     let mut args: Vec<String> = ["explain", "--config"].map(String::from).to_vec();
@@ -107,7 +65,7 @@ struct Job<'a> {
 
 #[test]
 fn every_row_holds_through_the_cli() {
-    let dir = TempDir::new("rows");
+    let dir = TempDir::new("traefik-replay-rows");
     let mut jobs: Vec<Job<'_>> = Vec::new();
     for table in tables::TABLES {
         for row in table.rows.iter().filter(|r| r.lib_only.is_none()) {
@@ -127,7 +85,7 @@ fn every_row_holds_through_the_cli() {
     }
     for (i, job) in jobs.iter().enumerate() {
         let yaml = model::config_yaml(job.syntax, &[("r", job.rule, 0)]);
-        std::fs::write(dir.0.join(format!("{i}.yaml")), yaml).unwrap();
+        std::fs::write(dir.path().join(format!("{i}.yaml")), yaml).unwrap();
     }
 
     let next = AtomicUsize::new(0);
@@ -141,7 +99,7 @@ fn every_row_holds_through_the_cli() {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(job) = jobs.get(i) else { break };
-                        let config = dir.0.join(format!("{i}.yaml"));
+                        let config = dir.path().join(format!("{i}.yaml"));
                         for row in &job.rows {
                             ran.fetch_add(1, Ordering::Relaxed);
                             match outcome(&config, row) {
@@ -182,9 +140,9 @@ fn every_row_holds_through_the_cli() {
 
 #[test]
 fn priorities_pick_the_traefik_winner_through_the_cli() {
-    let dir = TempDir::new("priorities");
+    let dir = TempDir::new("traefik-replay-priorities");
     for (i, case) in tables::priority_cases().enumerate() {
-        let config = dir.0.join(format!("{i}.yaml"));
+        let config = dir.path().join(format!("{i}.yaml"));
         std::fs::write(&config, model::config_yaml(case.syntax, case.routes)).unwrap();
         let args: Vec<String> = vec![
             "explain".into(),

@@ -25,6 +25,8 @@ use std::sync::Arc;
 pub use matcher::{
     HostPattern, Matcher, MatcherKind, PathForm, QueryOccurrence, QueryValue, Rewrite,
 };
+pub use print::go_quote;
+pub use v1::V1_MATCHERS;
 
 use crate::request::RequestView;
 

@@ -109,7 +109,7 @@ fn write_list(
 
 /// `s` as a Go string literal: backticks when it holds no backtick or carriage return (Go
 /// drops those from raw strings), else double quotes with escapes.
-pub(crate) fn go_quote(s: &str) -> String {
+pub fn go_quote(s: &str) -> String {
     if !s.contains(['`', '\r']) {
         return format!("`{s}`");
     }

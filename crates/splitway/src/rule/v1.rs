@@ -18,8 +18,8 @@ use super::{
     Syntax,
 };
 
-/// Every v1 matcher name.
-const NAMES: [&str; 15] = [
+/// Every v1 matcher name (Traefik 1.7's list; names are case-sensitive).
+pub const V1_MATCHERS: [&str; 15] = [
     "Host",
     "HostRegexp",
     "Path",
@@ -83,7 +83,7 @@ pub(super) fn looks_like_v1(text: &str) -> bool {
         .find(|c: char| !c.is_ascii_alphabetic())
         .unwrap_or(text.len());
     let (name, rest) = text.split_at(end);
-    NAMES.contains(&name) && rest.trim_start().starts_with(':')
+    V1_MATCHERS.contains(&name) && rest.trim_start().starts_with(':')
 }
 
 /// Pieces of `text` between `sep`s, each with its byte offset, empty ones dropped.
@@ -167,7 +167,7 @@ fn parse_one(
             .collect();
         let piece_span = trimmed(piece_start, piece).0;
         let source = text.get(piece_span.clone()).unwrap_or(piece);
-        if !NAMES.contains(&name) {
+        if !V1_MATCHERS.contains(&name) {
             return Err(unknown_name(name, name_span));
         }
         if args.is_empty() {
@@ -206,7 +206,7 @@ fn example(name: &str) -> &'static str {
 fn unknown_name(name: &str, span: Range<usize>) -> RuleError {
     let message = if name.is_empty() {
         "missing matcher name before `:`".to_owned()
-    } else if let Some(c) = NAMES.iter().find(|c| c.eq_ignore_ascii_case(name)) {
+    } else if let Some(c) = V1_MATCHERS.iter().find(|c| c.eq_ignore_ascii_case(name)) {
         format!("unknown matcher `{name}` (matcher names are case-sensitive; did you mean `{c}`?)")
     } else if name.contains('(') {
         format!(
@@ -214,12 +214,12 @@ fn unknown_name(name: &str, span: Range<usize>) -> RuleError {
              (e.g. `Host:example.com`)"
         )
     } else {
-        let hint = build::closest(name, &NAMES)
+        let hint = build::closest(name, &V1_MATCHERS)
             .map(|c| format!(" (did you mean `{c}`?)"))
             .unwrap_or_default();
         format!(
             "unknown matcher `{name}`{hint}; v1 matchers are: {}",
-            NAMES.join(", ")
+            V1_MATCHERS.join(", ")
         )
     };
     err(message, span)
