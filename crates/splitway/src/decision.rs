@@ -4,6 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::Guard;
+
 use crate::table::{Outcome, Table};
 
 /// The outcome class of a decision, as the HTTP status a proxy answers with.
@@ -38,15 +40,21 @@ impl fmt::Display for Status {
 ///
 /// It keeps the table it was made from alive, so it stays valid (and consistent) across a
 /// reload that happens while the request is in flight. Cloning it is cheap.
-#[derive(Clone)]
 pub struct Decision {
-    table: Arc<Table>,
+    /// The table, held through `arc-swap`'s guard: while no reload happens this is a slot in
+    /// a per-thread list rather than a count in the table's `Arc`, so concurrent decisions do
+    /// not all write to one shared counter (a reload turns the slot into a full count).
+    table: Guard<Arc<Table>>,
     outcome: Outcome,
     set_cookie: Option<Box<str>>,
 }
 
 impl Decision {
-    pub(crate) fn new(table: Arc<Table>, outcome: Outcome, set_cookie: Option<Box<str>>) -> Self {
+    pub(crate) fn new(
+        table: Guard<Arc<Table>>,
+        outcome: Outcome,
+        set_cookie: Option<Box<str>>,
+    ) -> Self {
         Decision {
             table,
             outcome,
@@ -124,6 +132,16 @@ impl Decision {
             uri: &s.uri,
             weight: s.weight,
         })
+    }
+}
+
+impl Clone for Decision {
+    fn clone(&self) -> Self {
+        Decision {
+            table: Guard::from_inner(Arc::clone(&self.table)),
+            outcome: self.outcome,
+            set_cookie: self.set_cookie.clone(),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, Guard};
 
 use std::path::Path;
 
@@ -82,7 +82,7 @@ impl Router {
 
     /// Decides where `req` goes.
     pub fn route(&self, req: &RequestView<'_>) -> Decision {
-        let table = self.table.load_full();
+        let table = self.table.load();
         let (outcome, set_cookie) = table.decide(req);
         Decision::new(table, outcome, set_cookie)
     }
@@ -141,7 +141,7 @@ impl Router {
                 )
             });
         Explanation {
-            decision: Decision::new(table, outcome, set_cookie),
+            decision: Decision::new(Guard::from_inner(table), outcome, set_cookie),
             candidates,
             cohort,
         }

@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use rand::RngExt;
 
 use crate::config::{Backend, Balance, HashKey};
@@ -87,7 +87,12 @@ pub(crate) struct Balancer {
     cohort: Option<Cohort>,
     /// Bumped on every health change, so the round robin rebuilds its cycle.
     health_epoch: AtomicU64,
-    wrr: ArcSwap<WrrCycle>,
+    /// The round robin over the servers that were up when the table was built: the one in use
+    /// while no health change has happened since (epoch 0), which is the common case, so a
+    /// pick costs one `fetch_add` and no pointer load.
+    built: SmoothWrr,
+    /// The round robin rebuilt after health changes, with the epoch it was built for.
+    rebuilt: ArcSwapOption<WrrCycle>,
 }
 
 #[derive(Debug)]
@@ -119,10 +124,7 @@ impl Balancer {
                 .map(|s| cohort::server_seed(&h.seed, &s.name))
                 .collect(),
         });
-        let wrr = ArcSwap::from_pointee(WrrCycle {
-            epoch: 0,
-            wrr: SmoothWrr::new(&masked(&weights, &states)),
-        });
+        let built = SmoothWrr::new(&masked(&weights, &states));
         Balancer {
             weights,
             states,
@@ -130,7 +132,8 @@ impl Balancer {
             sticky,
             cohort,
             health_epoch: AtomicU64::new(0),
-            wrr,
+            built,
+            rebuilt: ArcSwapOption::empty(),
         }
     }
 
@@ -213,15 +216,23 @@ impl Balancer {
     fn pick_wrr(&self) -> Option<usize> {
         for _ in 0..4 {
             let epoch = self.health_epoch.load(Ordering::Acquire);
-            let mut cycle = self.wrr.load();
-            if cycle.epoch != epoch {
-                self.wrr.store(Arc::new(WrrCycle {
-                    epoch,
-                    wrr: SmoothWrr::new(&masked(&self.weights, &self.states)),
-                }));
-                cycle = self.wrr.load();
-            }
-            match cycle.wrr.pick() {
+            let picked = if epoch == 0 {
+                self.built.pick()
+            } else {
+                let cycle = match self.rebuilt.load_full() {
+                    Some(cycle) if cycle.epoch == epoch => cycle,
+                    _ => {
+                        let cycle = Arc::new(WrrCycle {
+                            epoch,
+                            wrr: SmoothWrr::new(&masked(&self.weights, &self.states)),
+                        });
+                        self.rebuilt.store(Some(Arc::clone(&cycle)));
+                        cycle
+                    }
+                };
+                cycle.wrr.pick()
+            };
+            match picked {
                 None => return None,
                 Some(i) if self.is_healthy(i) => return Some(i),
                 // Marked down since the cycle was built: go round with the new epoch.
