@@ -167,6 +167,12 @@ impl<'a> RequestView<'a> {
     }
 }
 
+/// Whether a header value is text (valid UTF-8, SPEC 3.3), with a fast path for ASCII, which
+/// header values almost always are.
+pub(crate) fn is_text(value: &[u8]) -> bool {
+    value.is_ascii() || std::str::from_utf8(value).is_ok()
+}
+
 /// Go's `url.QueryUnescape`: `+` is a space, `%XX` a byte; a bad escape is an error (`None`).
 pub(crate) fn query_unescape(s: &str) -> Option<Cow<'_, [u8]>> {
     if !s.contains(['%', '+']) {

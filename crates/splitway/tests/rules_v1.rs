@@ -284,6 +284,15 @@ fn header_value_that_is_not_utf8_never_matches() {
     req.headers_mut()
         .insert("x-bin", http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
     assert!(!hits(&r, &req));
+    // The regex searches the bytes, and finds `caf`; the value is still not text.
+    assert!(!hits(&v1(&["HeadersRegexp:X-Bin,caf"]), &req));
+    // A regex sees a non-ASCII UTF-8 value as characters: `.` is the one `é`.
+    let mut req = request("GET", "/", &[]);
+    req.headers_mut().insert(
+        "x-bin",
+        http::HeaderValue::from_bytes("café".as_bytes()).unwrap(),
+    );
+    assert!(hits(&v1(&["HeadersRegexp:X-Bin,^caf.$"]), &req));
     // Non-ASCII UTF-8 is text.
     let r = v1(&["Headers:X-Name,café"]);
     let mut req = request("GET", "/", &[]);

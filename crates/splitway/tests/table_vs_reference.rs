@@ -30,9 +30,14 @@ fn matcher_v3() -> impl Strategy<Value = String> {
 }
 
 fn expr_v3() -> impl Strategy<Value = String> {
-    matcher_v3().prop_recursive(3, 12, 3, |inner| {
+    let host = || prop::sample::select(HOSTS);
+    matcher_v3().prop_recursive(3, 12, 3, move |inner| {
         prop_oneof![
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} && {b}")),
+            // Host alternatives, one with a further condition, then another condition: the
+            // index files the frontend under both hosts, which do not prove the alternatives.
+            (host(), inner.clone(), host(), inner.clone())
+                .prop_map(|(a, x, b, y)| format!("((Host(`{a}`) && {x}) || Host(`{b}`)) && {y}")),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} || {b})")),
             inner.prop_map(|a| format!("!({a})")),
         ]

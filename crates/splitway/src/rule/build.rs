@@ -25,6 +25,11 @@ pub(super) fn regex(re: &str, span: Range<usize>) -> Result<Regex, RuleError> {
     regex_go::compile(re).map_err(|m| err(m, span))
 }
 
+/// A Go regex for header values, compiled to search bytes.
+pub(super) fn header_regex(re: &str, span: Range<usize>) -> Result<regex::bytes::Regex, RuleError> {
+    regex_go::compile_bytes(re).map_err(|m| err(m, span))
+}
+
 /// A mux template, compiled.
 pub(super) fn template(
     tpl: &str,

@@ -635,7 +635,7 @@ fn header_matcher(call: &Call<'_>, regex: bool) -> Result<MatcherKind, RuleError
     Ok(if regex {
         MatcherKind::HeaderRegex {
             name,
-            regex: build::regex(&v.value, v.span.clone())?,
+            regex: build::header_regex(&v.value, v.span.clone())?,
         }
     } else {
         MatcherKind::Header {

@@ -7,7 +7,7 @@ use http::HeaderName;
 use ipnet::IpNet;
 use regex::Regex;
 
-use crate::request::{RequestView, query_unescape};
+use crate::request::{RequestView, is_text, query_unescape};
 
 /// One compiled matcher with the rule text it came from.
 #[derive(Debug, Clone)]
@@ -52,12 +52,20 @@ impl Matcher {
                 if value.is_empty() {
                     req.headers().contains_key(name)
                 } else {
-                    header_texts(req, name).any(|v| v == value)
+                    // Equal bytes to a `String` are text: no UTF-8 check needed.
+                    req.headers()
+                        .get_all(name)
+                        .iter()
+                        .any(|v| v.as_bytes() == value.as_bytes())
                 }
             }
-            MatcherKind::HeaderRegex { name, regex } => {
-                header_texts(req, name).any(|v| regex.is_match(v))
-            }
+            // The search runs on the bytes, and only a value it matches is checked for UTF-8
+            // (most values do not match, and the check costs as much as the search).
+            MatcherKind::HeaderRegex { name, regex } => req
+                .headers()
+                .get_all(name)
+                .iter()
+                .any(|v| regex.is_match(v.as_bytes()) && is_text(v.as_bytes())),
             MatcherKind::Query {
                 key,
                 value,
@@ -97,17 +105,6 @@ impl QueryValue {
             QueryValue::Present => true,
         }
     }
-}
-
-/// The values of header `name` that are text (valid UTF-8), one per header line.
-fn header_texts<'r>(
-    req: &'r RequestView<'_>,
-    name: &HeaderName,
-) -> impl Iterator<Item = &'r str> + 'r {
-    req.headers()
-        .get_all(name)
-        .iter()
-        .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
 }
 
 /// Whether `ip` is in `net`; an IPv4-mapped IPv6 peer (`::ffff:a.b.c.d`) also counts as its
@@ -232,8 +229,8 @@ pub enum MatcherKind {
     HeaderRegex {
         /// Header name.
         name: HeaderName,
-        /// Unanchored regex.
-        regex: Regex,
+        /// Unanchored regex, run on the value's bytes; only a value that is valid UTF-8 counts.
+        regex: regex::bytes::Regex,
     },
     /// Query key `key` with `value` tested at `occurrence`.
     Query {

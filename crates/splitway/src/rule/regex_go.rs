@@ -17,29 +17,48 @@ use super::REGEX_SIZE_LIMIT;
 
 /// Compiles a Go regex with the size limits; the error is a message for a person.
 pub(crate) fn compile(re: &str) -> Result<Regex, String> {
-    let translated = translate(re);
-    RegexBuilder::new(&translated)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| match e {
-            regex::Error::CompiledTooBig(limit) => format!(
-                "regex `{re}` is too big once compiled (limit {limit} bytes); simplify it or \
+    with_message(re, |translated| {
+        RegexBuilder::new(translated)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_SIZE_LIMIT)
+            .build()
+    })
+}
+
+/// [`compile`] for a regex that searches bytes (header values, which are not checked for
+/// UTF-8 before the search; on text it matches exactly what the `str` regex matches).
+pub(crate) fn compile_bytes(re: &str) -> Result<regex::bytes::Regex, String> {
+    with_message(re, |translated| {
+        regex::bytes::RegexBuilder::new(translated)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_SIZE_LIMIT)
+            .build()
+    })
+}
+
+/// Translates `re` and builds it with `build`, turning the crate's error into a message.
+fn with_message<R>(
+    re: &str,
+    build: impl FnOnce(&str) -> Result<R, regex::Error>,
+) -> Result<R, String> {
+    build(&translate(re)).map_err(|e| match e {
+        regex::Error::CompiledTooBig(limit) => format!(
+            "regex `{re}` is too big once compiled (limit {limit} bytes); simplify it or \
                  lower its repetition counts"
-            ),
-            regex::Error::Syntax(text) => {
-                // The crate's message is a multi-line diagram; its last `error:` line is the
-                // part that reads well inside a one-line diagnostic.
-                let reason = text
-                    .lines()
-                    .rev()
-                    .find_map(|l| l.trim().strip_prefix("error:"))
-                    .map(str::trim)
-                    .unwrap_or("does not parse");
-                format!("invalid regex `{re}`: {reason}")
-            }
-            other => format!("invalid regex `{re}`: {other}"),
-        })
+        ),
+        regex::Error::Syntax(text) => {
+            // The crate's message is a multi-line diagram; its last `error:` line is the
+            // part that reads well inside a one-line diagnostic.
+            let reason = text
+                .lines()
+                .rev()
+                .find_map(|l| l.trim().strip_prefix("error:"))
+                .map(str::trim)
+                .unwrap_or("does not parse");
+            format!("invalid regex `{re}`: {reason}")
+        }
+        other => format!("invalid regex `{re}`: {other}"),
+    })
 }
 
 /// Rewrites Go regex syntax into `regex` crate syntax with the same meaning.

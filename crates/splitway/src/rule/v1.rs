@@ -393,7 +393,7 @@ fn matcher(
                 } else {
                     MatcherKind::HeaderRegex {
                         name: header,
-                        regex: build::regex(&v.value, v.span.clone())?,
+                        regex: build::header_regex(&v.value, v.span.clone())?,
                     }
                 };
                 push(exprs, kind, &text);

@@ -20,8 +20,6 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 
-use regex::Regex;
-
 use super::paths::PathTrie;
 use super::regex_set::{RegexIndex, Source};
 use crate::request::RequestView;
@@ -39,6 +37,35 @@ const MIN_REGEX_INDEXED: usize = 8;
 pub(super) struct Index {
     by_host: HashMap<Box<str>, Group, HostHasher>,
     hostless: Group,
+    /// By position: what finding a frontend through its host group proves of its rule.
+    proven: Vec<Proven>,
+}
+
+/// What a host lookup proves of a rule filed under its hosts: the request's normalised host
+/// equals one of them, so a `Host` matcher of exactly those names holds and need not run
+/// again. Only a matcher that is the whole rule, or a top-level conjunct, is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Proven {
+    /// Nothing: evaluate the whole rule.
+    Nothing,
+    /// The rule is that `Host` matcher: it holds.
+    Whole,
+    /// Child `k` of the top-level `&&` is that `Host` matcher: evaluate the others.
+    Conjunct(usize),
+}
+
+impl Proven {
+    /// Whether `expr` holds for `req`, given what the lookup proved.
+    pub(super) fn eval(self, expr: &Expr, req: &RequestView<'_>) -> bool {
+        match (self, expr) {
+            (Proven::Whole, _) => true,
+            (Proven::Conjunct(k), Expr::And(children)) => children
+                .iter()
+                .enumerate()
+                .all(|(i, child)| i == k || child.eval(req)),
+            _ => expr.eval(req),
+        }
+    }
 }
 
 /// The frontends of one host (or of no host).
@@ -103,11 +130,13 @@ impl Index {
         let mut by_host: HashMap<&str, Vec<(u32, &Expr)>, HostHasher> =
             HashMap::with_hasher(HostHasher::new());
         let mut hostless = Vec::new();
+        let mut proven = Vec::new();
         for (pos, rule) in rules.enumerate() {
             let Ok(pos) = u32::try_from(pos) else {
                 break;
             };
             let expr = rule.expr();
+            proven.push(host_proof(expr));
             match required_hosts(expr) {
                 Some(hosts) => {
                     for host in hosts {
@@ -128,15 +157,26 @@ impl Index {
         Index {
             by_host: map,
             hostless: Group::build(&hostless),
+            proven,
         }
     }
 
     /// The first position, in priority order, for which `test` holds among the frontends
-    /// `req` can match.
-    pub(super) fn find(&self, req: &RequestView<'_>, test: impl FnMut(u32) -> bool) -> Option<u32> {
+    /// `req` can match; `test` is also told what the index proved of that frontend's rule.
+    pub(super) fn find(
+        &self,
+        req: &RequestView<'_>,
+        mut test: impl FnMut(u32, Proven) -> bool,
+    ) -> Option<u32> {
+        let proven = |p: u32| {
+            self.proven
+                .get(p as usize)
+                .copied()
+                .unwrap_or(Proven::Nothing)
+        };
         let mut v = FirstMatch {
             best: u32::MAX,
-            test,
+            test: |p| test(p, proven(p)),
         };
         if let Some(group) = req.host().and_then(|h| self.by_host.get(h)) {
             group.visit(req, &mut v);
@@ -176,7 +216,7 @@ impl Group {
 
         // Regexes, for the frontends the tries do not take: count per source, then keep the
         // sources with enough frontends.
-        let regex_reqs: Vec<Option<Vec<(Source, &Regex)>>> = members
+        let regex_reqs: Vec<Option<Vec<(Source, &str)>>> = members
             .iter()
             .zip(&path_reqs)
             .map(|((_, e), p)| match p {
@@ -202,18 +242,18 @@ impl Group {
         // Deterministic order (HashMap iteration is not).
         kept.sort_by_key(|s| s.sort_key());
         // Only a frontend whose every alternative is on a kept source can be filed.
-        let fileable = |reqs: &Option<Vec<(Source, &Regex)>>| {
+        let fileable = |reqs: &Option<Vec<(Source, &str)>>| {
             reqs.as_ref()
                 .is_some_and(|r| r.iter().all(|(s, _)| kept.contains(&s)))
         };
         let mut automata: Vec<RegexIndex> = Vec::new();
         for &source in &kept {
-            let filed: Vec<(u32, Vec<&Regex>)> = members
+            let filed: Vec<(u32, Vec<&str>)> = members
                 .iter()
                 .zip(&regex_reqs)
                 .filter(|(_, reqs)| fileable(reqs))
                 .filter_map(|((pos, _), reqs)| {
-                    let mine: Vec<&Regex> = reqs
+                    let mine: Vec<&str> = reqs
                         .iter()
                         .flatten()
                         .filter(|(s, _)| s == source)
@@ -315,6 +355,20 @@ fn required_hosts(expr: &Expr) -> Option<Vec<&str>> {
     }
 }
 
+/// What finding `expr` through one of its [`required_hosts`] proves: the `Host` matcher
+/// those hosts came from holds, when it is the rule or the top-level conjunct they came from.
+/// (The hosts of a nested expression or of a disjunction are necessary, not sufficient.)
+fn host_proof(expr: &Expr) -> Proven {
+    match expr {
+        Expr::Match(_) if required_hosts(expr).is_some() => Proven::Whole,
+        Expr::And(children) => match children.iter().position(|c| required_hosts(c).is_some()) {
+            Some(k) if matches!(children.get(k), Some(Expr::Match(_))) => Proven::Conjunct(k),
+            _ => Proven::Nothing,
+        },
+        _ => Proven::Nothing,
+    }
+}
+
 /// The path prefixes (with the path form they look at) one of which the request path must
 /// start with for `expr` to hold: `PathPrefix` values, and `Path` values (a path equal to a
 /// value starts with it), found as [`required_hosts`] finds hosts.
@@ -338,16 +392,16 @@ fn required_paths(expr: &Expr) -> Option<Vec<(PathForm, &str)>> {
     }
 }
 
-/// The header or cookie regexes one of which must occur in a value of its source for `expr`
-/// to hold, found as [`required_hosts`] finds hosts.
-fn required_regexes(expr: &Expr) -> Option<Vec<(Source, &Regex)>> {
+/// The header or cookie regexes (as patterns) one of which must occur in a value of its
+/// source for `expr` to hold, found as [`required_hosts`] finds hosts.
+fn required_regexes(expr: &Expr) -> Option<Vec<(Source, &str)>> {
     match expr {
         Expr::Match(m) => match &m.kind {
             MatcherKind::HeaderRegex { name, regex } => {
-                Some(vec![(Source::Header(name.clone()), regex)])
+                Some(vec![(Source::Header(name.clone()), regex.as_str())])
             }
             MatcherKind::CookieRegex { name, regex } => {
-                Some(vec![(Source::Cookie(name.as_str().into()), regex)])
+                Some(vec![(Source::Cookie(name.as_str().into()), regex.as_str())])
             }
             _ => None,
         },
@@ -431,6 +485,33 @@ mod tests {
         assert_eq!(group.rest, [10]);
         assert_eq!(group.paths.len(), 1);
         assert_eq!(group.all(), (0..11).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn host_lookup_proves_only_a_host_matcher_that_is_the_rule_or_a_top_conjunct() {
+        let rules = rules(&[
+            "Host(`a.com`)",
+            "Method(`GET`) && Host(`a.com`) && Path(`/x`)",
+            "((Host(`a.com`) && Path(`/x`)) || Host(`c.com`)) && Host(`b.com`)",
+            "Host(`a.com`) || Host(`b.com`)",
+            "Host(`*.a.com`) && Path(`/x`)",
+            "Host(`*.a.com`)",
+            "Path(`/x`)",
+        ]);
+        let proofs: Vec<Proven> = rules.iter().map(|r| host_proof(r.expr())).collect();
+        assert_eq!(
+            proofs,
+            [
+                Proven::Whole,
+                Proven::Conjunct(1),
+                // Filed under a.com and c.com by the disjunction, which a.com does not prove.
+                Proven::Nothing,
+                Proven::Nothing,
+                Proven::Nothing,
+                Proven::Nothing,
+                Proven::Nothing,
+            ]
+        );
     }
 
     #[test]

@@ -210,11 +210,11 @@ impl Table {
     /// The first matching frontend, by index, without picking a server.
     pub(crate) fn find(&self, req: &RequestView<'_>) -> Option<usize> {
         self.index
-            .find(req, |i| {
+            .find(req, |i, proven| {
                 self.frontends
                     .get(i as usize)
                     .and_then(|f| self.rule(f))
-                    .is_some_and(|r| r.matches(req))
+                    .is_some_and(|r| proven.eval(r.expr(), req))
             })
             .map(|i| i as usize)
     }

@@ -20,11 +20,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::HeaderName;
-use regex::Regex;
 use regex_automata::meta::{self, Cache};
 use regex_automata::{Input, MatchKind, PatternSet};
 
-use crate::request::RequestView;
+use crate::request::{RequestView, is_text};
 
 /// Scratch spaces (cache and pattern set) one thread keeps.
 pub(super) const SLOTS: usize = 16;
@@ -72,16 +71,17 @@ pub(super) struct RegexIndex {
 
 impl RegexIndex {
     /// Builds the automaton for `members` (frontend position, in ascending order, and the
-    /// regexes of this source its rule requires, one of which must match). `None` when the
-    /// combined automaton cannot be built (too big): those frontends are then scanned.
-    pub(super) fn build(source: Source, members: &[(u32, Vec<&Regex>)]) -> Option<Self> {
+    /// patterns of the regexes of this source its rule requires, one of which must match).
+    /// `None` when the combined automaton cannot be built (too big): those frontends are then
+    /// scanned.
+    pub(super) fn build(source: Source, members: &[(u32, Vec<&str>)]) -> Option<Self> {
         let mut ids: HashMap<&str, usize> = HashMap::new();
         let mut patterns: Vec<&str> = Vec::new();
         let mut by_pattern: Vec<Vec<u32>> = Vec::new();
         for (pos, regexes) in members {
-            for re in regexes {
-                let id = *ids.entry(re.as_str()).or_insert_with(|| {
-                    patterns.push(re.as_str());
+            for &re in regexes {
+                let id = *ids.entry(re).or_insert_with(|| {
+                    patterns.push(re);
                     by_pattern.push(Vec::new());
                     patterns.len() - 1
                 });
@@ -144,14 +144,14 @@ impl RegexIndex {
             match &self.source {
                 Source::Header(name) => {
                     for value in req.headers().get_all(name) {
-                        if let Ok(text) = std::str::from_utf8(value.as_bytes()) {
-                            self.search(slot, text);
+                        if is_text(value.as_bytes()) {
+                            self.search(slot, value.as_bytes());
                         }
                     }
                 }
                 Source::Cookie(name) => {
                     for value in req.cookies(name) {
-                        self.search(slot, value);
+                        self.search(slot, value.as_bytes());
                     }
                 }
             }
@@ -164,7 +164,7 @@ impl RegexIndex {
         });
     }
 
-    fn search(&self, slot: &mut Slot, text: &str) {
+    fn search(&self, slot: &mut Slot, text: &[u8]) {
         if !slot.set.is_full() {
             self.set.which_overlapping_matches_with(
                 &mut slot.cache,
