@@ -202,9 +202,11 @@ impl Balancer {
                 return pick;
             }
         }
-        pick.server = match self.method {
-            Balance::Wrr => self.pick_wrr(),
-            Balance::Random => self.pick_random(),
+        pick.server = match (self.weights.len(), self.method) {
+            // One server (a canary backend, usually): nothing to take turns on.
+            (1, _) => self.is_eligible(0).then_some(0),
+            (_, Balance::Wrr) => self.pick_wrr(),
+            (_, Balance::Random) => self.pick_random(),
         };
         if let (Some(sticky), Some(i)) = (&self.sticky, pick.server) {
             pick.set_cookie = sticky.set_cookie(i).map(String::into_boxed_str);
