@@ -18,8 +18,8 @@
 //! nothing is allocated; an index can only skip frontends that cannot match, never reorder.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 
+use super::hosts::HostMap;
 use super::paths::PathTrie;
 use super::regex_set::{RegexIndex, Source};
 use crate::request::RequestView;
@@ -35,7 +35,7 @@ const MIN_REGEX_INDEXED: usize = 8;
 /// The two-level index of a table.
 #[derive(Debug)]
 pub(super) struct Index {
-    by_host: HashMap<Box<str>, Group, HostHasher>,
+    by_host: HostMap<Group>,
     hostless: Group,
     /// By position: what finding a frontend through its host group proves of its rule.
     proven: Vec<Proven>,
@@ -127,8 +127,7 @@ impl Visitor for Collect {
 impl Index {
     /// Indexes rules given in priority order (at most `u32::MAX` of them).
     pub(super) fn build<'r>(rules: impl Iterator<Item = &'r Rule>) -> Self {
-        let mut by_host: HashMap<&str, Vec<(u32, &Expr)>, HostHasher> =
-            HashMap::with_hasher(HostHasher::new());
+        let mut by_host: HashMap<&str, Vec<(u32, &Expr)>> = HashMap::new();
         let mut hostless = Vec::new();
         let mut proven = Vec::new();
         for (pos, rule) in rules.enumerate() {
@@ -150,12 +149,12 @@ impl Index {
                 None => hostless.push((pos, expr)),
             }
         }
-        let mut map = HashMap::with_capacity_and_hasher(by_host.len(), by_host.hasher().clone());
-        for (host, members) in by_host {
-            map.insert(host.into(), Group::build(&members));
-        }
+        let groups = by_host
+            .into_iter()
+            .map(|(host, members)| (host.into(), Group::build(&members)))
+            .collect();
         Index {
-            by_host: map,
+            by_host: HostMap::new(groups),
             hostless: Group::build(&hostless),
             proven,
         }
@@ -414,48 +413,6 @@ fn required_regexes(expr: &Expr) -> Option<Vec<(Source, &str)>> {
             Some(all)
         }
         Expr::Or(_) | Expr::Not(_) => None,
-    }
-}
-
-/// Hashes request hosts with xxh3 in one shot, seeded per table so that a client cannot
-/// choose hosts that collide (SipHash, the std default, costs several times as much on a
-/// short host, and this lookup is on every decision).
-#[derive(Debug, Clone)]
-struct HostHasher {
-    seed: u64,
-}
-
-impl HostHasher {
-    fn new() -> Self {
-        HostHasher {
-            seed: rand::random(),
-        }
-    }
-}
-
-impl BuildHasher for HostHasher {
-    type Hasher = OneShot;
-
-    fn build_hasher(&self) -> OneShot {
-        OneShot(self.seed)
-    }
-}
-
-/// A hasher for keys hashed as one byte string (`str` writes its bytes, then `0xff`).
-#[derive(Debug)]
-struct OneShot(u64);
-
-impl Hasher for OneShot {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
-    }
-
-    fn write_u8(&mut self, byte: u8) {
-        self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 

@@ -9,6 +9,7 @@
 //! only those frontends, smallest position first, so the number of routes does not change its
 //! cost, and it allocates nothing and takes no lock.
 
+mod hosts;
 mod index;
 mod lint;
 mod paths;
