@@ -170,7 +170,22 @@ impl<'a> RequestView<'a> {
 /// Whether a header value is text (valid UTF-8, SPEC 3.3), with a fast path for ASCII, which
 /// header values almost always are.
 pub(crate) fn is_text(value: &[u8]) -> bool {
-    value.is_ascii() || std::str::from_utf8(value).is_ok()
+    is_ascii(value) || std::str::from_utf8(value).is_ok()
+}
+
+/// `<[u8]>::is_ascii`, eight bytes at a time with no early exit: on a header of a few hundred
+/// bytes this is about twice as fast (the answer is almost always yes, so there is nothing
+/// to exit early for).
+fn is_ascii(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    let mut high = 0u64;
+    for word in &mut words {
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(word);
+        high |= u64::from_ne_bytes(buf);
+    }
+    let tail = words.remainder().iter().fold(0u8, |acc, &b| acc | b);
+    high & 0x8080_8080_8080_8080 == 0 && tail.is_ascii()
 }
 
 /// Go's `url.QueryUnescape`: `+` is a space, `%XX` a byte; a bad escape is an error (`None`).
@@ -393,6 +408,20 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn word_ascii_check_agrees_with_std(
+            // Mostly ASCII, so that one high byte anywhere (head, words, tail) is the case.
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    30 => proptest::sample::select(&[b'a', b' ', 0x7f][..]),
+                    1 => proptest::sample::select(&[0x80, 0xc3, 0xff][..]),
+                ],
+                0..40,
+            ),
+        ) {
+            proptest::prop_assert_eq!(is_ascii(&bytes), bytes.is_ascii());
+        }
+
         #[test]
         fn one_pass_host_normaliser_agrees_with_searches(
             raw in "[ \tA-Za-z0-9.:\\[\\]é-]{0,24}",

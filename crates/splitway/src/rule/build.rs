@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use regex::Regex;
 
 use super::template::{self, TemplateKind};
-use super::{HostPattern, RuleError, regex_go};
+use super::{HostPattern, RuleError, ValueRegex, regex_go};
 
 /// An error located at `span` of the rule text (part 0; v1 lists set the part later).
 pub(super) fn err(message: impl Into<String>, span: Range<usize>) -> RuleError {
@@ -26,7 +26,7 @@ pub(super) fn regex(re: &str, span: Range<usize>) -> Result<Regex, RuleError> {
 }
 
 /// A Go regex for header values, compiled to search bytes.
-pub(super) fn header_regex(re: &str, span: Range<usize>) -> Result<regex::bytes::Regex, RuleError> {
+pub(super) fn header_regex(re: &str, span: Range<usize>) -> Result<ValueRegex, RuleError> {
     regex_go::compile_bytes(re).map_err(|m| err(m, span))
 }
 

@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use regex::{Regex, RegexBuilder};
 
 use super::REGEX_SIZE_LIMIT;
+use super::matcher::ValueRegex;
 
 /// Compiles a Go regex with the size limits; the error is a message for a person.
 pub(crate) fn compile(re: &str) -> Result<Regex, String> {
@@ -27,13 +28,14 @@ pub(crate) fn compile(re: &str) -> Result<Regex, String> {
 
 /// [`compile`] for a regex that searches bytes (header values, which are not checked for
 /// UTF-8 before the search; on text it matches exactly what the `str` regex matches).
-pub(crate) fn compile_bytes(re: &str) -> Result<regex::bytes::Regex, String> {
+pub(crate) fn compile_bytes(re: &str) -> Result<ValueRegex, String> {
     with_message(re, |translated| {
         regex::bytes::RegexBuilder::new(translated)
             .size_limit(REGEX_SIZE_LIMIT)
             .dfa_size_limit(REGEX_SIZE_LIMIT)
             .build()
     })
+    .map(ValueRegex::new)
 }
 
 /// Translates `re` and builds it with `build`, turning the crate's error into a message.
