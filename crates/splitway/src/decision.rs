@@ -70,6 +70,7 @@ impl Decision {
     }
 
     /// 200 (routed), 404 (no route) or 503 (no server).
+    #[inline]
     pub fn status(&self) -> Status {
         match self.outcome {
             Outcome::NoRoute => Status::NoRoute,

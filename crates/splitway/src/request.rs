@@ -72,21 +72,43 @@ impl<'a> RequestView<'a> {
 
     /// The host, from the URI authority when non-empty, else the `Host` header: lowercased,
     /// without port, `[]` or trailing dot. `None` when there is none (or it is not text).
+    #[inline]
     pub fn host(&self) -> Option<&str> {
         self.host.get_or_init(|| self.compute_host()).as_deref()
     }
 
+    /// The host as the host index looks it up: [`RequestView::host`]'s bytes, except that a
+    /// host already in normal form (lowercase, no port: the common case) is taken as it is,
+    /// without the UTF-8 check. That is safe for a lookup: a host that is not text can never
+    /// equal a configured host name, which is ASCII.
+    #[inline]
+    pub(crate) fn host_key(&self) -> Option<&[u8]> {
+        if self.host.get().is_none()
+            && let Some(raw) = self.raw_host()
+            && !needs_work(raw)
+        {
+            let key = raw.strip_suffix(b".").unwrap_or(raw);
+            return (!key.is_empty()).then_some(key);
+        }
+        self.host().map(str::as_bytes)
+    }
+
     fn compute_host(&self) -> Option<Cow<'a, str>> {
+        normalize_host(std::str::from_utf8(self.raw_host()?).ok()?)
+    }
+
+    /// The host as received: the URI authority when non-empty (without userinfo), else the
+    /// `Host` header.
+    fn raw_host(&self) -> Option<&'a [u8]> {
         let uri: &'a Uri = self.uri;
         let headers: &'a HeaderMap = self.headers;
-        let raw = match uri.authority().map(|a| a.as_str()) {
+        match uri.authority().map(|a| a.as_str()) {
             // Absolute-form target or HTTP/2 `:authority`: drop any userinfo.
             Some(authority) if !authority.is_empty() => {
-                authority.rsplit('@').next().unwrap_or(authority)
+                authority.rsplit('@').next().map(str::as_bytes)
             }
-            _ => std::str::from_utf8(headers.get(http::header::HOST)?.as_bytes()).ok()?,
-        };
-        normalize_host(raw)
+            _ => Some(headers.get(http::header::HOST)?.as_bytes()),
+        }
     }
 
     /// The path in the given form (SPEC.md 3.3).
@@ -123,6 +145,7 @@ impl<'a> RequestView<'a> {
     }
 
     /// The request headers.
+    #[inline]
     pub fn headers(&self) -> &HeaderMap {
         self.headers
     }
@@ -169,6 +192,7 @@ impl<'a> RequestView<'a> {
 
 /// Whether a header value is text (valid UTF-8, SPEC 3.3), with a fast path for ASCII, which
 /// header values almost always are.
+#[inline]
 pub(crate) fn is_text(value: &[u8]) -> bool {
     is_ascii(value) || std::str::from_utf8(value).is_ok()
 }
@@ -176,6 +200,7 @@ pub(crate) fn is_text(value: &[u8]) -> bool {
 /// `<[u8]>::is_ascii`, eight bytes at a time with no early exit: on a header of a few hundred
 /// bytes this is about twice as fast (the answer is almost always yes, so there is nothing
 /// to exit early for).
+#[inline]
 fn is_ascii(bytes: &[u8]) -> bool {
     let mut words = bytes.chunks_exact(8);
     let mut high = 0u64;
@@ -212,11 +237,42 @@ pub(crate) fn query_unescape(s: &str) -> Option<Cow<'_, [u8]>> {
     Some(Cow::Owned(out))
 }
 
+/// Bytes that make a host need more work than dropping a trailing dot: the port separator,
+/// capitals, blanks and a bracket.
+static NEEDS_WORK: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b':' as usize] = true;
+    table[b' ' as usize] = true;
+    table[b'\t' as usize] = true;
+    table[b'[' as usize] = true;
+    let mut c = b'A';
+    while c <= b'Z' {
+        table[c as usize] = true;
+        c += 1;
+    }
+    table
+};
+
+/// Whether a raw host needs more than dropping a trailing dot to be in normal form. Most
+/// hosts do not, and one table lookup per byte finds that out (half the cost of the general
+/// pass of [`normalize_host_slowly`]).
+fn needs_work(raw: &[u8]) -> bool {
+    raw.iter()
+        .fold(false, |work, &b| work | NEEDS_WORK[usize::from(b)])
+}
+
 /// Lowercased host without port, brackets or trailing dot; `None` when empty.
-///
-/// One pass over the bytes counts the colons and finds any upper-case letter (this runs on
-/// every request: string searches with char patterns cost several times more).
 fn normalize_host(raw: &str) -> Option<Cow<'_, str>> {
+    if !needs_work(raw.as_bytes()) {
+        let host = raw.strip_suffix('.').unwrap_or(raw);
+        return (!host.is_empty()).then_some(Cow::Borrowed(host));
+    }
+    normalize_host_slowly(raw)
+}
+
+/// [`normalize_host`] for any host: one pass over the bytes counts the colons and finds any
+/// upper-case letter (string searches with char patterns cost several times more).
+fn normalize_host_slowly(raw: &str) -> Option<Cow<'_, str>> {
     let blank = |b: &u8| *b == b' ' || *b == b'\t';
     let bytes = raw.as_bytes();
     let start = bytes.iter().position(|b| !blank(b))?;
@@ -420,6 +476,38 @@ mod tests {
             ),
         ) {
             proptest::prop_assert_eq!(is_ascii(&bytes), bytes.is_ascii());
+        }
+
+        #[test]
+        fn host_key_is_the_host_unless_the_host_is_not_text(
+            raw in proptest::collection::vec(
+                proptest::sample::select(&b"aZ.:[] \t\xc3\xa9\xff"[..]),
+                0..12,
+            ),
+        ) {
+            let mut headers = HeaderMap::new();
+            let Ok(value) = http::HeaderValue::from_bytes(&raw) else {
+                return Ok(());
+            };
+            headers.insert(http::header::HOST, value);
+            let (method, uri) = (Method::GET, Uri::from_static("/"));
+            let key_first = RequestView::new(&method, &uri, &headers, None);
+            let key = key_first.host_key().map(<[u8]>::to_vec);
+            let host = RequestView::new(&method, &uri, &headers, None)
+                .host()
+                .map(|h| h.as_bytes().to_vec());
+            if std::str::from_utf8(&raw).is_ok() {
+                proptest::prop_assert_eq!(&key, &host);
+            } else {
+                // Not text: no host, and a key (if any) that no ASCII host name equals.
+                proptest::prop_assert_eq!(host, None);
+                proptest::prop_assert!(key.is_none_or(|k| !k.is_ascii()));
+            }
+            // Asked after `host`, the key is the host's bytes.
+            proptest::prop_assert_eq!(
+                key_first.host().map(str::as_bytes),
+                key_first.host_key()
+            );
         }
 
         #[test]

@@ -96,14 +96,10 @@ impl Router {
         let mut candidates = Vec::new();
         let mut winner = None;
         for pos in table.candidates(req) {
-            let Some((f, rule)) = table
-                .frontends
-                .get(pos)
-                .and_then(|f| Some((f, table.rule(f)?)))
-            else {
+            let Some(f) = table.frontends.get(pos) else {
                 continue;
             };
-            let m = rule.explain(req);
+            let m = f.rule.explain(req);
             candidates.push(Candidate {
                 route: f.name.to_string(),
                 priority: f.priority,

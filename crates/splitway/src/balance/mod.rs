@@ -54,6 +54,7 @@ impl Default for ServerState {
 }
 
 impl ServerState {
+    #[inline]
     pub(crate) fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Acquire)
     }
@@ -154,11 +155,13 @@ impl Balancer {
         changed
     }
 
+    #[inline]
     fn is_healthy(&self, i: usize) -> bool {
         self.states.get(i).is_some_and(|s| s.is_healthy())
     }
 
     /// Up and with a weight: may take new users.
+    #[inline]
     fn is_eligible(&self, i: usize) -> bool {
         self.weights.get(i).is_some_and(|&w| w > 0) && self.is_healthy(i)
     }

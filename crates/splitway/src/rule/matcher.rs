@@ -107,6 +107,7 @@ impl ValueRegex {
     }
 
     /// Whether `value` contains a match.
+    #[inline]
     pub fn is_match(&self, value: &[u8]) -> bool {
         match &self.literal {
             Some(finder) => finder.find(value).is_some(),

@@ -14,16 +14,19 @@ const MAX_SCANNED: usize = 4;
 #[derive(Debug)]
 pub(super) enum HostMap<V> {
     /// At most [`MAX_SCANNED`] entries, compared one by one.
-    Few(Vec<(Box<str>, V)>),
+    Few(Vec<(Box<[u8]>, V)>),
     /// A hash map on seeded xxh3.
-    Many(HashMap<Box<str>, V, HostHasher>),
+    Many(HashMap<Box<[u8]>, V, HostHasher>),
 }
 
 impl<V> HostMap<V> {
     /// A map of `entries` (hosts distinct).
     pub(super) fn new(entries: Vec<(Box<str>, V)>) -> Self {
+        let entries = entries
+            .into_iter()
+            .map(|(host, v)| (host.into_boxed_bytes(), v));
         if entries.len() <= MAX_SCANNED {
-            HostMap::Few(entries)
+            HostMap::Few(entries.collect())
         } else {
             let mut map = HashMap::with_capacity_and_hasher(entries.len(), HostHasher::new());
             map.extend(entries);
@@ -31,8 +34,9 @@ impl<V> HostMap<V> {
         }
     }
 
-    /// The value of `host`.
-    pub(super) fn get(&self, host: &str) -> Option<&V> {
+    /// The value of `host` (bytes: a host that is not text finds nothing).
+    #[inline]
+    pub(super) fn get(&self, host: &[u8]) -> Option<&V> {
         match self {
             HostMap::Few(entries) => entries.iter().find(|(h, _)| **h == *host).map(|(_, v)| v),
             HostMap::Many(map) => map.get(host),
@@ -64,7 +68,7 @@ impl BuildHasher for HostHasher {
     }
 }
 
-/// A hasher for keys hashed as one byte string (`str` writes its bytes, then `0xff`).
+/// A hasher for keys hashed as one byte string (`[u8]` writes its length, then its bytes).
 #[derive(Debug)]
 pub(super) struct OneShot(u64);
 
@@ -73,8 +77,8 @@ impl Hasher for OneShot {
         self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
     }
 
-    fn write_u8(&mut self, byte: u8) {
-        self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0 ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 
     fn finish(&self) -> u64 {
@@ -96,10 +100,10 @@ mod tests {
             let map = HostMap::new(entries);
             assert_eq!(matches!(map, HostMap::Few(_)), n <= MAX_SCANNED, "{n}");
             for i in 0..n {
-                assert_eq!(map.get(&format!("h{i}.example.com")), Some(&i));
+                assert_eq!(map.get(format!("h{i}.example.com").as_bytes()), Some(&i));
             }
-            assert_eq!(map.get("h.example.com"), None);
-            assert_eq!(map.get(""), None);
+            assert_eq!(map.get(b"h.example.com"), None);
+            assert_eq!(map.get(b""), None);
         }
     }
 }

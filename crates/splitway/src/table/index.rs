@@ -56,6 +56,7 @@ pub(super) enum Proven {
 
 impl Proven {
     /// Whether `expr` holds for `req`, given what the lookup proved.
+    #[inline]
     pub(super) fn eval(self, expr: &Expr, req: &RequestView<'_>) -> bool {
         match (self, expr) {
             (Proven::Whole, _) => true,
@@ -177,7 +178,7 @@ impl Index {
             best: u32::MAX,
             test: |p| test(p, proven(p)),
         };
-        if let Some(group) = req.host().and_then(|h| self.by_host.get(h)) {
+        if let Some(group) = req.host_key().and_then(|h| self.by_host.get(h)) {
             group.visit(req, &mut v);
         }
         self.hostless.visit(req, &mut v);
@@ -187,7 +188,7 @@ impl Index {
     /// Every position `req` can match, in priority order.
     pub(super) fn candidates(&self, req: &RequestView<'_>) -> Vec<usize> {
         let mut v = Collect(Vec::new());
-        if let Some(group) = req.host().and_then(|h| self.by_host.get(h)) {
+        if let Some(group) = req.host_key().and_then(|h| self.by_host.get(h)) {
             group.visit(req, &mut v);
         }
         self.hostless.visit(req, &mut v);
@@ -438,7 +439,7 @@ mod tests {
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
         let rules = rules(&texts);
         let index = Index::build(rules.iter());
-        let group = index.by_host.get("a.com").unwrap();
+        let group = index.by_host.get(b"a.com").unwrap();
         assert_eq!(group.rest, [10]);
         assert_eq!(group.paths.len(), 1);
         assert_eq!(group.all(), (0..11).collect::<Vec<u32>>());

@@ -65,9 +65,9 @@ pub struct Table {
 #[derive(Debug)]
 pub(crate) struct CompiledFrontend {
     pub(crate) name: Box<str>,
-    /// Its position in the table's [`Config`], where its rule is (the rule is not cloned
-    /// again: a clone of a rule's regexes allocates a cache pool per regex).
-    pub(crate) source: usize,
+    /// The rule, shared with the table's [`Config`] (a `Rule` clone copies three `Arc`s;
+    /// the compiled regexes are not copied).
+    pub(crate) rule: Rule,
     pub(crate) priority: i64,
     pub(crate) backend: usize,
 }
@@ -114,7 +114,7 @@ impl Table {
 
         let mut frontends = Vec::with_capacity(config.frontends.len());
         let mut seen = HashMap::new();
-        for (source, f) in config.frontends.iter().enumerate() {
+        for f in &config.frontends {
             if seen.insert(f.name.as_str(), ()).is_some() {
                 return Err(TableError::DuplicateName {
                     what: "frontend",
@@ -129,7 +129,7 @@ impl Table {
             })?;
             frontends.push(CompiledFrontend {
                 name: f.name.as_str().into(),
-                source,
+                rule: f.rule.clone(),
                 priority: f.priority,
                 backend,
             });
@@ -139,11 +139,7 @@ impl Table {
             return Err(TableError::TooMany("frontends"));
         }
         let config = config.clone();
-        let index = index::Index::build(
-            frontends
-                .iter()
-                .filter_map(|f| config.frontends.get(f.source).map(|c| &c.rule)),
-        );
+        let index = index::Index::build(frontends.iter().map(|f| &f.rule));
         Ok(Table {
             frontends,
             backends,
@@ -166,11 +162,6 @@ impl Table {
             }
         }
         out
-    }
-
-    /// The rule of a frontend of this table.
-    pub(crate) fn rule(&self, f: &CompiledFrontend) -> Option<&Rule> {
-        self.config.frontends.get(f.source).map(|c| &c.rule)
     }
 
     /// The configuration this table was compiled from.
@@ -200,22 +191,19 @@ impl Table {
 
     /// Frontends that can never win, as far as can be seen without a request.
     pub fn shadowed(&self) -> Vec<Shadowed> {
-        let rules: Vec<(&str, &Rule)> = self
-            .frontends
-            .iter()
-            .filter_map(|f| Some((&*f.name, self.rule(f)?)))
-            .collect();
+        let rules: Vec<(&str, &Rule)> =
+            self.frontends.iter().map(|f| (&*f.name, &f.rule)).collect();
         lint::shadowed(&rules)
     }
 
     /// The first matching frontend, by index, without picking a server.
+    #[inline]
     pub(crate) fn find(&self, req: &RequestView<'_>) -> Option<usize> {
         self.index
             .find(req, |i, proven| {
                 self.frontends
                     .get(i as usize)
-                    .and_then(|f| self.rule(f))
-                    .is_some_and(|r| proven.eval(r.expr(), req))
+                    .is_some_and(|f| proven.eval(f.rule.expr(), req))
             })
             .map(|i| i as usize)
     }
@@ -227,6 +215,7 @@ impl Table {
     }
 
     /// The whole decision: frontend, then a server of its backend, and the cookie to set.
+    #[inline]
     pub(crate) fn decide(&self, req: &RequestView<'_>) -> (Outcome, Option<Box<str>>) {
         match self.find(req) {
             Some(frontend) => self.pick(frontend, req),
