@@ -1,6 +1,6 @@
 //! The handle services hold: route requests, explain decisions, swap tables.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::{ArcSwap, Guard};
 
@@ -64,15 +64,46 @@ fn find_server<'t>(
 /// waited for, and a decision is made wholly on the old table or wholly on the new one.
 #[derive(Debug, Clone)]
 pub struct Router {
-    table: Arc<ArcSwap<Table>>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    table: ArcSwap<Table>,
+    /// Tables taken out of service that decisions may still hold. The thread that swaps
+    /// tables frees them once no decision does (see [`Router::retire`]), so that a request
+    /// never pays for freeing a table (milliseconds for ten thousand frontends).
+    retired: Mutex<Vec<Arc<Table>>>,
 }
 
 impl Router {
     /// A router serving `table`.
     pub fn new(table: Table) -> Router {
         Router {
-            table: Arc::new(ArcSwap::from_pointee(table)),
+            shared: Arc::new(Shared {
+                table: ArcSwap::from_pointee(table),
+                retired: Mutex::new(Vec::new()),
+            }),
         }
+    }
+
+    fn table(&self) -> &ArcSwap<Table> {
+        &self.shared.table
+    }
+
+    /// Keeps `old`, just taken out of service, until no decision holds it, and frees the
+    /// retired tables that no decision holds any more. A retired table still in use is freed
+    /// by a later swap (or with the router).
+    fn retire(&self, old: Arc<Table>) {
+        let mut retired = match self.shared.retired.lock() {
+            Ok(guard) => guard,
+            // Nothing a panic could have left half-done: the list only holds tables.
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        retired.push(old);
+        // No new reference to a retired table can appear (it is out of the `ArcSwap`, and a
+        // decision is cloned only from a live one), so a count of one is final.
+        retired.retain(|table| Arc::strong_count(table) > 1);
     }
 
     /// A router serving the compiled form of `config`.
@@ -82,7 +113,7 @@ impl Router {
 
     /// Decides where `req` goes.
     pub fn route(&self, req: &RequestView<'_>) -> Decision {
-        let table = self.table.load();
+        let table = self.table().load();
         let (outcome, set_cookie) = table.decide(req);
         Decision::new(table, outcome, set_cookie)
     }
@@ -92,7 +123,7 @@ impl Router {
     /// The decision is made as [`Router::route`] makes it (it advances round-robin state
     /// the same way).
     pub fn explain(&self, req: &RequestView<'_>) -> Explanation {
-        let table = self.table.load_full();
+        let table = self.table().load_full();
         let mut candidates = Vec::new();
         let mut winner = None;
         for pos in table.candidates(req) {
@@ -146,9 +177,11 @@ impl Router {
     /// Compiles `config` and puts it in service. Servers that keep their backend, name and
     /// URL keep their health. On error the table in service is untouched.
     pub fn reload(&self, config: &Config) -> Result<(), TableError> {
-        let previous = self.table.load();
+        let previous = self.table().load();
         let table = Table::compile_after(config, Some(&previous))?;
-        self.table.store(Arc::new(table));
+        drop(previous);
+        let old = self.table().swap(Arc::new(table));
+        self.retire(old);
         Ok(())
     }
 
@@ -161,14 +194,14 @@ impl Router {
         server: &str,
         healthy: bool,
     ) -> Result<bool, UnknownServer> {
-        let table = self.table.load();
+        let table = self.table().load();
         let (b, s) = find_server(&table, backend, server)?;
         Ok(b.balancer.set_healthy(s, healthy))
     }
 
     /// The outcome counters of one server (see [`crate::stats`]).
     pub fn stats(&self, backend: &str, server: &str) -> Result<ServerStats, UnknownServer> {
-        let table = self.table.load();
+        let table = self.table().load();
         let (b, s) = find_server(&table, backend, server)?;
         Ok(b.balancer
             .state(s)
@@ -178,7 +211,7 @@ impl Router {
 
     /// Every server's counters, as `(backend, server, stats)` in configuration order.
     pub fn all_stats(&self) -> Vec<(String, String, ServerStats)> {
-        let table = self.table.load();
+        let table = self.table().load();
         let mut out = Vec::new();
         for b in &table.backends {
             for (i, s) in b.servers.iter().enumerate() {
@@ -195,7 +228,7 @@ impl Router {
 
     /// Whether a server is up.
     pub fn is_healthy(&self, backend: &str, server: &str) -> Result<bool, UnknownServer> {
-        let table = self.table.load();
+        let table = self.table().load();
         let (b, s) = find_server(&table, backend, server)?;
         Ok(b.balancer.state(s).is_some_and(|st| st.is_healthy()))
     }
@@ -208,7 +241,7 @@ impl Router {
             return Err(WeightError::TooLarge(weight));
         }
         loop {
-            let current = self.table.load_full();
+            let current = self.table().load_full();
             find_server(&current, backend, server).map_err(WeightError::Unknown)?;
             let mut config = current.config().clone();
             for s in config
@@ -223,8 +256,10 @@ impl Router {
             let next = Arc::new(
                 Table::compile_after(&config, Some(&current)).map_err(WeightError::Table)?,
             );
-            let swapped = self.table.compare_and_swap(&current, next);
+            let swapped = self.table().compare_and_swap(&current, next);
             if Arc::ptr_eq(&swapped, &current) {
+                drop(swapped);
+                self.retire(current);
                 return Ok(());
             }
         }
@@ -264,6 +299,6 @@ impl Router {
 
     /// The table in service now.
     pub fn snapshot(&self) -> Arc<Table> {
-        self.table.load_full()
+        self.table().load_full()
     }
 }

@@ -137,6 +137,30 @@ fn reload_applies_to_every_clone_at_once() {
     );
 }
 
+/// A table replaced while a decision holds it outlives the decision, and is freed by the
+/// next swap (the reloading thread), never by the request that drops the decision.
+#[test]
+fn a_replaced_table_is_freed_by_the_next_swap_not_by_a_request() {
+    let r = router(PHASE1);
+    let first = Arc::downgrade(&r.snapshot());
+    let req = get("web.agendor.com.br", None);
+    let decision = r.route(&RequestView::from_request(&req, None));
+    r.reload_str(PHASE3, Format::Yaml, "phase3.yaml")
+        .expect("valid");
+    assert_eq!(decision.backend(), Some("web"));
+    drop(decision);
+    assert!(first.upgrade().is_some(), "the request freed the old table");
+    // The decision is gone: the next swap frees the first table, and keeps the second only
+    // while something holds it.
+    let second = Arc::downgrade(&r.snapshot());
+    r.set_weight("web", "k8s", 3).expect("known server");
+    assert!(
+        first.upgrade().is_none(),
+        "the swap did not free the old table"
+    );
+    assert!(second.upgrade().is_none(), "nothing held the second table");
+}
+
 /// Readers on three threads route while a fourth swaps phase 1 and phase 3 tables: every
 /// decision is wholly of one table (a legacy server is never paired with phase 3's `web`
 /// backend of one server, and vice versa), and no reader fails.
