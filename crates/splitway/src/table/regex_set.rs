@@ -20,7 +20,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::HeaderName;
+use regex_automata::hybrid;
 use regex_automata::meta::{self, Cache};
+use regex_automata::nfa::thompson;
 use regex_automata::{Input, MatchKind, PatternSet};
 
 use crate::request::{RequestView, is_text};
@@ -62,6 +64,11 @@ impl Source {
 pub(super) struct RegexIndex {
     source: Source,
     set: meta::Regex,
+    /// The same patterns as a lazy DFA alone, walked over a value once, reporting each match
+    /// as it is found: no prefilter pass and no scan of a per-pattern flag array afterwards
+    /// (with hundreds of patterns those two were most of the search). It quits on a
+    /// non-ASCII byte where a pattern has a Unicode `\b`, and then `set` searches the value.
+    dfa: Option<hybrid::dfa::DFA>,
     /// Frontend positions (ascending) by pattern id.
     by_pattern: Vec<Vec<u32>>,
     /// The smallest position filed: below a known winner, the search is skipped.
@@ -100,10 +107,21 @@ impl RegexIndex {
             )
             .build_many(&patterns)
             .ok()?;
+        let dfa = hybrid::dfa::DFA::builder()
+            .configure(
+                hybrid::dfa::DFA::config()
+                    .match_kind(MatchKind::All)
+                    .unicode_word_boundary(true)
+                    .cache_capacity(SET_CACHE_CAPACITY),
+            )
+            .thompson(thompson::Config::new().nfa_size_limit(Some(SET_SIZE_LIMIT)))
+            .build_many(&patterns)
+            .ok();
         let first = members.first()?.0;
         Some(RegexIndex {
             source,
             set,
+            dfa,
             by_pattern,
             first,
             uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
@@ -141,37 +159,63 @@ impl RegexIndex {
                 return;
             };
             slot.set.clear();
+            let mut scan_set = false;
             match &self.source {
                 Source::Header(name) => {
                     for value in req.headers().get_all(name) {
                         if is_text(value.as_bytes()) {
-                            self.search(slot, value.as_bytes());
+                            scan_set |= !self.search(slot, value.as_bytes(), &mut visit);
                         }
                     }
                 }
                 Source::Cookie(name) => {
                     for value in req.cookies(name) {
-                        self.search(slot, value.as_bytes());
+                        scan_set |= !self.search(slot, value.as_bytes(), &mut visit);
                     }
                 }
             }
-            // The set is a flag per pattern: stop at the last one set rather than scan them all.
-            for pattern in slot.set.iter().take(slot.set.len()) {
-                if let Some(list) = self.by_pattern.get(pattern.as_usize()) {
-                    visit(list);
+            if scan_set {
+                // The set is a flag per pattern: stop at the last one set rather than scan
+                // them all. (Patterns the lazy DFA already visited are visited again, which
+                // changes nothing.)
+                for pattern in slot.set.iter().take(slot.set.len()) {
+                    if let Some(list) = self.by_pattern.get(pattern.as_usize()) {
+                        visit(list);
+                    }
                 }
             }
         });
     }
 
-    fn search(&self, slot: &mut Slot, text: &[u8]) {
-        if !slot.set.is_full() {
-            self.set.which_overlapping_matches_with(
-                &mut slot.cache,
-                &Input::new(text),
-                &mut slot.set,
-            );
+    /// Searches one value: with the lazy DFA, visiting each pattern's list the first time it
+    /// matches (returns `true`); or, where the DFA cannot finish, with the meta regex, which
+    /// only records the patterns in the set for the caller to visit (returns `false`).
+    fn search(&self, slot: &mut Slot, text: &[u8], visit: &mut impl FnMut(&[u32])) -> bool {
+        let input = Input::new(text);
+        if let (Some(dfa), Some(cache)) = (&self.dfa, &mut slot.dfa_cache) {
+            let mut state = hybrid::dfa::OverlappingState::start();
+            loop {
+                if dfa
+                    .try_search_overlapping_fwd(cache, &input, &mut state)
+                    .is_err()
+                {
+                    break;
+                }
+                let Some(found) = state.get_match() else {
+                    return true;
+                };
+                if slot.set.insert(found.pattern())
+                    && let Some(list) = self.by_pattern.get(found.pattern().as_usize())
+                {
+                    visit(list);
+                }
+            }
         }
+        if !slot.set.is_full() {
+            self.set
+                .which_overlapping_matches_with(&mut slot.cache, &input, &mut slot.set);
+        }
+        false
     }
 
     /// Every position filed, by pattern.
@@ -200,6 +244,7 @@ struct Slot {
     uid: u64,
     last_used: u64,
     cache: Cache,
+    dfa_cache: Option<hybrid::dfa::Cache>,
     set: PatternSet,
 }
 
@@ -215,6 +260,7 @@ impl Scratch {
                 uid: index.uid,
                 last_used: tick,
                 cache: index.set.create_cache(),
+                dfa_cache: index.dfa.as_ref().map(hybrid::dfa::DFA::create_cache),
                 set: PatternSet::new(index.set.pattern_len()),
             };
             if self.slots.len() < SLOTS {
@@ -226,5 +272,48 @@ impl Scratch {
         let slot = self.slots.iter_mut().find(|s| s.uid == index.uid)?;
         slot.last_used = tick;
         Some(slot)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The positions visited for a request whose `X-T` header has these values.
+    fn visited(index: &RegexIndex, values: &[&str]) -> Vec<u32> {
+        let mut headers = http::HeaderMap::new();
+        for v in values {
+            headers.append("x-t", v.parse().unwrap());
+        }
+        let (method, uri) = (http::Method::GET, http::Uri::from_static("/"));
+        let req = RequestView::new(&method, &uri, &headers, None);
+        let mut out = Vec::new();
+        index.for_each_candidate(&req, |l| out.extend_from_slice(l));
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    #[test]
+    fn every_matching_pattern_is_visited_with_or_without_the_lazy_dfa() {
+        let members: Vec<(u32, Vec<&str>)> = vec![
+            (0, vec![r"caf\b"]),
+            (1, vec!["x"]),
+            (2, vec!["^ab", "é"]),
+            (3, vec![r"\d+$"]),
+        ];
+        let index = RegexIndex::build(Source::Header("x-t".parse().unwrap()), &members).unwrap();
+        assert!(index.dfa.is_some());
+        // ASCII: the lazy DFA answers alone.
+        assert_eq!(visited(&index, &["caf x"]), [0, 1]);
+        assert_eq!(visited(&index, &["abc 12"]), [2, 3]);
+        assert_eq!(visited(&index, &["cafe"]), Vec::<u32>::new());
+        // Non-ASCII next to a Unicode `\b`: the DFA quits and the meta regex finishes, still
+        // finding what the DFA had not reached (`caf` at the end) and not `caf` before `é`.
+        assert_eq!(visited(&index, &["café caf"]), [0, 2]);
+        assert_eq!(visited(&index, &["cafés x"]), [1, 2]);
+        // Several values: the union.
+        assert_eq!(visited(&index, &["x", "ab", "9"]), [1, 2, 3]);
     }
 }
