@@ -176,6 +176,10 @@ impl Router {
 
     /// Compiles `config` and puts it in service. Servers that keep their backend, name and
     /// URL keep their health. On error the table in service is untouched.
+    ///
+    /// Decisions already made keep the table they were made on; the replaced table is freed
+    /// by this call or a later swap (reload, weight change) once no decision holds it, so a
+    /// request never pays for freeing a table.
     pub fn reload(&self, config: &Config) -> Result<(), TableError> {
         let previous = self.table().load();
         let table = Table::compile_after(config, Some(&previous))?;
