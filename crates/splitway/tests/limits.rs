@@ -33,6 +33,21 @@ fn config_size_is_limited_before_anything_else() {
     }
 }
 
+/// A file that simply holds too many values (no alias) is told so in those words; the alias
+/// wording is for files whose aliases expand past the budget (`config_corpus.rs`).
+#[test]
+fn yaml_value_count_is_limited_without_blaming_aliases() {
+    // 1,000,001 list items of one byte each: 4 MB of text, within the size limit.
+    let text = format!("x: [{}0]\n", "0,".repeat(1_000_000));
+    assert!(text.len() < MAX_CONFIG_BYTES);
+    let (line, _, message) = first_error(&text, Format::Yaml);
+    assert_eq!(line, 1);
+    assert_eq!(
+        message,
+        "YAML holds more than 1000000 values: refusing to build it"
+    );
+}
+
 #[test]
 fn frontend_count_is_limited_at_the_frontends_key() {
     let mut text = String::from("backends:\n  b: [{name: s, url: \"http://s\"}]\nfrontends:\n");

@@ -36,6 +36,7 @@ pub(crate) fn parse(text: &str, sink: &mut Sink) -> Option<Node> {
         anchors: HashMap::new(),
         total: 0,
         alias_bytes: 0,
+        aliased: false,
         doc: None,
     }
     .run(sink)
@@ -77,6 +78,8 @@ struct Builder<'a> {
     total: usize,
     /// Bytes of text repeated by aliases so far.
     alias_bytes: usize,
+    /// Whether an alias has been expanded (for the wording of the value-budget error).
+    aliased: bool,
     doc: Option<Node>,
 }
 
@@ -205,16 +208,19 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// Counts `n` more values (an alias counts its anchor's), stopping past [`MAX_NODES`].
     fn count(&mut self, n: usize, at: usize, sink: &mut Sink) -> Result<(), Stop> {
         self.total = self.total.saturating_add(n);
         if self.total > MAX_NODES {
-            sink.error(
-                at,
+            let message = if self.aliased {
                 format!(
-                    "YAML expands to more than {MAX_NODES} values (aliases repeat their anchor's \
-                     values): refusing to build it"
-                ),
-            );
+                    "YAML expands to more than {MAX_NODES} values (aliases repeat their \
+                     anchor's values): refusing to build it"
+                )
+            } else {
+                format!("YAML holds more than {MAX_NODES} values: refusing to build it")
+            };
+            sink.error(at, message);
             return Err(Stop);
         }
         Ok(())
@@ -231,6 +237,7 @@ impl Builder<'_> {
             return Err(Stop);
         };
         // Check the budgets before cloning, so a bomb never allocates past them.
+        self.aliased = true;
         self.count(count, at, sink)?;
         self.alias_bytes = self.alias_bytes.saturating_add(bytes);
         if self.alias_bytes > MAX_ALIAS_BYTES {
