@@ -67,7 +67,13 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let start = Instant::now();
         let ip = (self.options.client_ip)(req.extensions());
-        let decision = self.router.route(&RequestView::from_request(&req, ip));
+        // The decision lives as long as the request: keep a counted clone of it, and let the
+        // one `route` returned (which holds a per-thread slot, cheap only while short-lived)
+        // go at once, so that many requests in flight do not use up their thread's slots.
+        let decision = self
+            .router
+            .route(&RequestView::from_request(&req, ip))
+            .clone();
         let span = tracing::info_span!(
             "splitway",
             route = decision.route(),

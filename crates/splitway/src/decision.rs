@@ -40,6 +40,12 @@ impl fmt::Display for Status {
 ///
 /// It keeps the table it was made from alive, so it stays valid (and consistent) across a
 /// reload that happens while the request is in flight. Cloning it is cheap.
+///
+/// The decision [`crate::Router::route`] returns holds its table through one of a few
+/// per-thread slots (no shared counter is written), which is the cheapest way for a decision
+/// that is dropped soon. To keep one for the whole life of a request, as a tower layer or a
+/// proxy does, keep a clone instead (it holds a counted reference) and drop the original:
+/// a thread whose slots are all held makes every later decision take the slower path.
 pub struct Decision {
     /// The table, held through `arc-swap`'s guard: while no reload happens this is a slot in
     /// a per-thread list rather than a count in the table's `Arc`, so concurrent decisions do
