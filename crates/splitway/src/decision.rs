@@ -103,6 +103,18 @@ impl Decision {
         Some(self.table.frontends.get(self.frontend_index()?)?.priority)
     }
 
+    /// Whether a proxy should send the client's `Host` header upstream (the frontend's
+    /// `pass_host_header`, true by default) rather than the server's host. `None` when no
+    /// frontend matched.
+    pub fn pass_host_header(&self) -> Option<bool> {
+        Some(
+            self.table
+                .frontends
+                .get(self.frontend_index()?)?
+                .pass_host_header,
+        )
+    }
+
     /// The matched frontend's backend name.
     pub fn backend(&self) -> Option<&str> {
         let f = self.table.frontends.get(self.frontend_index()?)?;

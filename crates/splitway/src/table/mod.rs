@@ -70,6 +70,8 @@ pub(crate) struct CompiledFrontend {
     pub(crate) rule: Rule,
     pub(crate) priority: i64,
     pub(crate) backend: usize,
+    /// Whether a proxy keeps the client's `Host` header upstream.
+    pub(crate) pass_host_header: bool,
 }
 
 #[derive(Debug)]
@@ -130,6 +132,7 @@ impl Table {
             frontends.push(CompiledFrontend {
                 name: f.name.as_str().into(),
                 rule: f.rule.clone(),
+                pass_host_header: f.pass_host_header,
                 priority: f.priority,
                 backend,
             });
