@@ -1,0 +1,222 @@
+//! One request through the proxy: decide, forward over the pooled client, answer.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use splitway::{Decision, RequestView, Router, Status};
+
+use crate::headers;
+
+/// The body of every response the proxy sends: the upstream's, streamed, or its own.
+pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// Timeouts and pool settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Longest wait for a TCP connection to a server (502 past it).
+    pub connect_timeout: Duration,
+    /// Longest wait from sending the request to the upstream's response head (504 past it).
+    pub response_timeout: Duration,
+    /// How long an idle pooled connection is kept. Keep it shorter than the servers'
+    /// keep-alive timeout, or a request may meet a connection the server is closing.
+    pub pool_idle_timeout: Duration,
+    /// Most idle connections kept per server.
+    pub pool_max_idle_per_host: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(30),
+            pool_idle_timeout: Duration::from_secs(30),
+            pool_max_idle_per_host: 32,
+        }
+    }
+}
+
+/// The proxy: a router and one pooled client. Cheap to clone (both are handles).
+#[derive(Clone, Debug)]
+pub struct Proxy {
+    router: Router,
+    client: Client<HttpConnector, Incoming>,
+    options: Options,
+}
+
+impl Proxy {
+    /// A proxy routing with `router`.
+    pub fn new(router: Router, options: Options) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(options.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(options.pool_idle_timeout)
+            .pool_max_idle_per_host(options.pool_max_idle_per_host)
+            .build(connector);
+        Proxy {
+            router,
+            client,
+            options,
+        }
+    }
+
+    /// The router (for reloads and health marks).
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Answers one request from `peer`: 404 (no route), 503 (no server), 502 (the server
+    /// refused, reset or answered badly), 504 (no response head in time), or the server's
+    /// response with the decision's cookie.
+    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
+        let start = Instant::now();
+        // Keep a counted clone: the decision lives as long as the request.
+        let decision = self
+            .router
+            .route(&RequestView::from_request(&req, Some(peer.ip())))
+            .clone();
+        let response = match decision.status() {
+            Status::NoRoute => own(StatusCode::NOT_FOUND, "no route\n"),
+            Status::NoServer => {
+                let mut r = own(StatusCode::SERVICE_UNAVAILABLE, "no server available\n");
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                r
+            }
+            Status::Routed => self.forward(req, peer, &decision).await,
+        };
+        decision.record(response.status().as_u16(), start.elapsed());
+        tracing::debug!(
+            route = decision.route(),
+            server = decision.server().map(|s| s.name()),
+            status = response.status().as_u16(),
+            "proxied"
+        );
+        response
+    }
+
+    async fn forward(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        decision: &Decision,
+    ) -> Response<ProxyBody> {
+        let Some(server) = decision.server() else {
+            return own(StatusCode::SERVICE_UNAVAILABLE, "no server available\n");
+        };
+        let (mut parts, body) = req.into_parts();
+        let client_host = parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_owned)
+            });
+        let Some(uri) = upstream_uri(server.uri(), &parts.uri) else {
+            return own(StatusCode::BAD_GATEWAY, "bad upstream address\n");
+        };
+        headers::strip_hop_by_hop(&mut parts.headers);
+        headers::add_forwarded(&mut parts.headers, peer.ip(), client_host.as_deref());
+        // HTTP/1 upstream: the Host header names either the client's host or the server's.
+        let host = match decision.pass_host_header() {
+            Some(false) | None => uri.authority().map(|a| a.as_str().to_owned()),
+            Some(true) => client_host.or_else(|| uri.authority().map(|a| a.as_str().to_owned())),
+        };
+        if let Some(value) = host.and_then(|h| HeaderValue::from_str(&h).ok()) {
+            parts.headers.insert(header::HOST, value);
+        }
+        parts.uri = uri;
+        parts.version = http::Version::HTTP_11;
+        let upstream = Request::from_parts(parts, body);
+
+        let response = match tokio::time::timeout(
+            self.options.response_timeout,
+            self.client.request(upstream),
+        )
+        .await
+        {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => {
+                tracing::warn!(server = server.name(), error = %e, "upstream failed");
+                return own(StatusCode::BAD_GATEWAY, "bad gateway\n");
+            }
+            Err(_) => return own(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"),
+        };
+        let (mut parts, body) = response.into_parts();
+        headers::strip_hop_by_hop(&mut parts.headers);
+        if let Some(value) = decision
+            .set_cookie()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            parts.headers.append(header::SET_COOKIE, value);
+        }
+        Response::from_parts(parts, body.boxed())
+    }
+}
+
+/// The server's scheme and authority (and path prefix, if its URL has one) with the request's
+/// path and query. `None` when they do not make a URI (never a panic).
+fn upstream_uri(server: &Uri, request: &Uri) -> Option<Uri> {
+    let base = server.path().trim_end_matches('/');
+    let path_and_query = request.path_and_query().map_or("/", |pq| pq.as_str());
+    let path_and_query = if base.is_empty() {
+        path_and_query.to_owned()
+    } else {
+        format!("{base}{path_and_query}")
+    };
+    Uri::builder()
+        .scheme(server.scheme()?.clone())
+        .authority(server.authority()?.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .ok()
+}
+
+/// A response the proxy writes itself.
+fn own(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
+    let mut response = Response::new(
+        Full::new(Bytes::from_static(text.as_bytes()))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_uri_joins_server_and_request() {
+        let cases = [
+            ("http://s:8080", "/a/b?x=1", "http://s:8080/a/b?x=1"),
+            ("http://s:8080/", "/a", "http://s:8080/a"),
+            ("http://s/base/", "/a?q", "http://s/base/a?q"),
+            ("http://s", "http://client.example/p?q", "http://s/p?q"),
+        ];
+        for (server, request, want) in cases {
+            let got = upstream_uri(&server.parse().unwrap(), &request.parse().unwrap());
+            assert_eq!(got.unwrap().to_string(), want, "{server} + {request}");
+        }
+    }
+}

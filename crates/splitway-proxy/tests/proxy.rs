@@ -1,0 +1,338 @@
+//! The proxy end to end on 127.0.0.1: three upstream servers, the proxy in front of them with
+//! the talk's phase-2 rules, a client. Every server, the proxy and its watcher are stopped at
+//! the end of each test; every wait is bounded.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use splitway::Router;
+use splitway_proxy::{Options, Proxy};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// An upstream server that answers `NAME:BODY` and echoes what it saw of a few headers.
+async fn upstream(name: &'static str) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let service = service_fn(move |req: Request<Incoming>| async move {
+                    let seen = |h: &str| {
+                        req.headers()
+                            .get(h)
+                            .map(|v| v.to_str().unwrap().to_owned())
+                            .unwrap_or_else(|| "-".into())
+                    };
+                    let echoed = [
+                        ("x-seen-host", seen("host")),
+                        ("x-seen-xff", seen("x-forwarded-for")),
+                        ("x-seen-xfh", seen("x-forwarded-host")),
+                        ("x-seen-secret", seen("x-secret")),
+                        ("x-seen-keep-alive", seen("keep-alive")),
+                        ("x-seen-path", req.uri().to_string()),
+                    ];
+                    let body = req.into_body().collect().await.unwrap().to_bytes();
+                    let mut response = Response::new(Full::new(Bytes::from(format!(
+                        "{name}:{}",
+                        String::from_utf8_lossy(&body)
+                    ))));
+                    for (k, v) in echoed {
+                        response.headers_mut().insert(k, v.parse().unwrap());
+                    }
+                    // A hop-by-hop header the proxy must not pass back.
+                    response
+                        .headers_mut()
+                        .insert("keep-alive", "timeout=60".parse().unwrap());
+                    Ok::<_, Infallible>(response)
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+fn config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("routes.yaml");
+    // Write then rename, as editors and ConfigMaps do: the watcher never reads half a file.
+    let tmp = dir.join("routes.yaml.tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+fn phase2(p1: SocketAddr, p2: SocketAddr, p3: SocketAddr, gone: SocketAddr) -> String {
+    format!(
+        r#"
+frontends:
+  web:
+    rules: ["Host:web.agendor.com.br"]
+  web_canary:
+    rules: ["Host:web.agendor.com.br", "HeadersRegexp:Cookie,_AUSER_TYPE=canary"]
+  gone:
+    rules: ["Host:gone.example"]
+  rewritten:
+    rule: "Host(`rewrite.example`)"
+    pass_host_header: false
+    backend: web_canary
+backends:
+  web:
+    - {{name: legacy_1, url: "http://{p1}", weight: 5}}
+    - {{name: legacy_2, url: "http://{p2}", weight: 5}}
+    - {{name: k8s, url: "http://{p3}", weight: 1}}
+  web_canary:
+    - {{name: k8s, url: "http://{p3}"}}
+  gone:
+    - {{name: nobody, url: "http://{gone}"}}
+"#
+    )
+}
+
+struct Harness {
+    dir: PathBuf,
+    proxy: SocketAddr,
+    admin: SocketAddr,
+    client: Client<HttpConnector, Full<Bytes>>,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    upstreams: [SocketAddr; 4],
+}
+
+impl Harness {
+    async fn start(name: &str) -> Harness {
+        let dir =
+            std::env::temp_dir().join(format!("splitway-proxy-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut tasks = Vec::new();
+        let mut addrs = Vec::new();
+        for n in ["legacy_1", "legacy_2", "k8s"] {
+            let (addr, task) = upstream(n).await;
+            addrs.push(addr);
+            tasks.push(task);
+        }
+        // A port with nothing listening: bound, then closed.
+        let gone = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let upstreams = [addrs[0], addrs[1], addrs[2], gone];
+        let path = config(&dir, &phase2(addrs[0], addrs[1], addrs[2], gone));
+        let loaded = splitway::config::Config::from_file(&path).unwrap();
+        let router = Router::from_config(&loaded.config).unwrap();
+        tasks.push(splitway_proxy::watch(
+            router.clone(),
+            path,
+            Duration::from_millis(50),
+        ));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = listener.local_addr().unwrap();
+        let options = Options {
+            response_timeout: Duration::from_secs(5),
+            ..Options::default()
+        };
+        tasks.push(tokio::spawn(splitway_proxy::serve(
+            listener,
+            Proxy::new(router.clone(), options),
+            until(stopped.clone()),
+        )));
+        let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = admin_listener.local_addr().unwrap();
+        tasks.push(tokio::spawn(splitway_proxy::serve_admin(
+            admin_listener,
+            router,
+            until(stopped),
+        )));
+        Harness {
+            dir,
+            proxy,
+            admin,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            stop,
+            tasks,
+            upstreams,
+        }
+    }
+
+    async fn send(&self, req: Request<Full<Bytes>>) -> (Response<()>, String) {
+        let response = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
+            .await
+            .expect("answered in time")
+            .expect("the proxy answered");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        (
+            Response::from_parts(parts, ()),
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
+    }
+
+    fn get(&self, host: &str, cookie: Option<&str>) -> Request<Full<Bytes>> {
+        let mut b =
+            Request::get(format!("http://{}/deals/42?tab=notes", self.proxy)).header("host", host);
+        if let Some(c) = cookie {
+            b = b.header("cookie", c);
+        }
+        b.body(Full::default()).unwrap()
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        // The proxy and admin loops end on their own; the rest are aborted.
+        for task in self.tasks {
+            if tokio::time::timeout(Duration::from_secs(5), async {
+                if !task.is_finished() {
+                    task.abort();
+                }
+                let _ = task.await;
+            })
+            .await
+            .is_err()
+            {
+                panic!("a task did not stop");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const COOKIE: &str = "_ga=GA1.2.1234567890.1700000000; _gid=GA1.2.987654321.1700000000; \
+     session_id=3f9a1c2b7e6d4f5a8b9c0d1e2f3a4b5c; locale=pt-BR";
+
+#[tokio::test]
+async fn routes_like_the_talks_phase_2() {
+    let h = Harness::start("phase2").await;
+    // Everyone else: the exact smooth 5:5:1 sequence.
+    let mut seen = Vec::new();
+    for _ in 0..11 {
+        let (response, body) = h.send(h.get("web.agendor.com.br", Some(COOKIE))).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        seen.push(body.trim_end_matches(':').to_owned());
+    }
+    let a = "legacy_1";
+    let b = "legacy_2";
+    assert_eq!(seen, [a, b, a, b, "k8s", a, b, a, b, a, b]);
+    // Beta testers: always the new stack.
+    for _ in 0..5 {
+        let cookie = format!("{COOKIE}; _AUSER_TYPE=canary");
+        let (_, body) = h.send(h.get("web.agendor.com.br", Some(&cookie))).await;
+        assert_eq!(body, "k8s:");
+    }
+    // Unknown host: the proxy's own 404; nothing listening: 502.
+    let (response, body) = h.send(h.get("elsewhere.example", None)).await;
+    assert_eq!(
+        (response.status(), body.as_str()),
+        (StatusCode::NOT_FOUND, "no route\n")
+    );
+    let (response, _) = h.send(h.get("gone.example", None)).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    // The admin counters saw it: 5 + 5 + 1 through `web`, 5 canary requests to k8s.
+    let stats = h
+        .send(
+            Request::get(format!("http://{}/stats", h.admin))
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await
+        .1;
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    let requests = |backend: &str, server: &str| {
+        stats["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["backend"] == backend && s["server"] == server)
+            .map(|s| s["requests"].as_u64().unwrap())
+    };
+    assert_eq!(requests("web", "legacy_1"), Some(5));
+    assert_eq!(requests("web", "k8s"), Some(1));
+    assert_eq!(requests("web_canary", "k8s"), Some(5));
+    assert_eq!(requests("gone", "nobody"), Some(1));
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn rewrites_headers_both_ways_and_streams_the_body() {
+    let h = Harness::start("headers").await;
+    let req = Request::post(format!("http://{}/upload?x=1", h.proxy))
+        .header("host", "web.agendor.com.br")
+        .header("cookie", "_AUSER_TYPE=canary")
+        .header("connection", "keep-alive, X-Secret")
+        .header("x-secret", "1")
+        .header("keep-alive", "timeout=5")
+        .header("x-forwarded-for", "203.0.113.7")
+        .body(Full::new(Bytes::from_static(b"hello")))
+        .unwrap();
+    let (response, body) = h.send(req).await;
+    assert_eq!(body, "k8s:hello");
+    let seen = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
+    assert_eq!(seen("x-seen-host"), "web.agendor.com.br");
+    assert_eq!(seen("x-seen-xff"), "203.0.113.7, 127.0.0.1");
+    assert_eq!(seen("x-seen-xfh"), "web.agendor.com.br");
+    assert_eq!(seen("x-seen-secret"), "-");
+    assert_eq!(seen("x-seen-keep-alive"), "-");
+    assert_eq!(seen("x-seen-path"), "/upload?x=1");
+    // The upstream's hop-by-hop header stops at the proxy.
+    assert!(response.headers().get("keep-alive").is_none());
+
+    // pass_host_header: false sends the server's own host.
+    let (response, body) = h.send(h.get("rewrite.example", None)).await;
+    assert_eq!(body, "k8s:");
+    assert_eq!(
+        response.headers()["x-seen-host"].to_str().unwrap(),
+        h.upstreams[2].to_string()
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_changed_file_is_reloaded_and_a_broken_one_is_not() {
+    let h = Harness::start("reload").await;
+    let [p1, p2, p3, gone] = h.upstreams;
+    // A broken file first: the phase-2 table keeps serving.
+    config(&h.dir, "frontends: [this is not a config\n");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, body) = h.send(h.get("web.agendor.com.br", None)).await;
+    assert!(body.starts_with("legacy_"), "{body}");
+    // Phase 3: everyone on the new stack (the legacy servers drained to weight 0).
+    let phase3 = phase2(p1, p2, p3, gone).replace(", weight: 5}", ", weight: 0}");
+    assert_eq!(phase3.matches("weight: 0").count(), 2);
+    config(&h.dir, &phase3);
+    let mut last = String::new();
+    for _ in 0..100 {
+        let (_, body) = h.send(h.get("web.agendor.com.br", None)).await;
+        last = body;
+        if last == "k8s:" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last, "k8s:", "phase 3 was not picked up");
+    for _ in 0..5 {
+        assert_eq!(h.send(h.get("web.agendor.com.br", None)).await.1, "k8s:");
+    }
+    h.stop().await;
+}
