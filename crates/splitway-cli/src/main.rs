@@ -1,4 +1,4 @@
-//! `splitway`: check, explain and simulate routing rules.
+//! `splitway`: check, explain and simulate routing rules, and serve them as a reverse proxy.
 //!
 //! Its outputs are a contract (SPEC.md section 5): scripts and CI jobs read them. Exit codes:
 //! 0 when the command did its job (whatever the routing status), 2 on a usage or config error.
@@ -6,6 +6,7 @@
 mod check;
 mod explain;
 mod request;
+mod serve;
 mod simulate;
 
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Canary-release routing rules: check them, explain a decision, simulate traffic.
+/// Canary-release routing rules: check them, explain a decision, simulate traffic, serve them.
 #[derive(Debug, Parser)]
 #[command(name = "splitway", version, about)]
 struct Cli {
@@ -33,6 +34,8 @@ enum Command {
     Explain(request::RequestArgs),
     /// Route N requests through one router and count where they went.
     Simulate(simulate::SimulateArgs),
+    /// Run the reverse proxy, reloading the configuration file when it changes.
+    Serve(serve::ServeArgs),
 }
 
 /// A failure that ends the command with exit code 2, already described to the user.
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::Check { files } => check::run(&files),
         Command::Explain(args) => explain::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

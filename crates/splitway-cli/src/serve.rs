@@ -1,0 +1,116 @@
+//! `splitway serve`: the reverse proxy, reloading its configuration file when it changes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use splitway_proxy::{Options, Proxy};
+
+use crate::Fail;
+use crate::request::{load_router, usage};
+
+/// `serve` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The configuration file; it is read again every second and reloaded when it changes.
+    #[arg(long)]
+    config: PathBuf,
+    /// Where the proxy listens (port 0: any free port, printed on stderr).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Where the admin endpoints (`/healthz`, `/stats`) listen; none when not given.
+    #[arg(long)]
+    admin: Option<SocketAddr>,
+}
+
+pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
+    init_logs();
+    let router = load_router(&args.config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| usage(&format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| usage(&format!("cannot listen on {}: {e}", args.listen)))?;
+        let admin = match args.admin {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| usage(&format!("cannot listen on {addr}: {e}")))?,
+            ),
+            None => None,
+        };
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("stopping: no new connections, draining requests in flight");
+            let _ = stop.send(true);
+        });
+        let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let _reloads =
+            splitway_proxy::watch(router.clone(), args.config.clone(), Duration::from_secs(1));
+        if let Some(admin) = admin {
+            // Plain lines, not logs: scripts (and tests) read the bound ports from them.
+            if let Ok(addr) = admin.local_addr() {
+                eprintln!("splitway: admin listening on {addr}");
+            }
+            tokio::spawn(splitway_proxy::serve_admin(
+                admin,
+                router.clone(),
+                until_stopped(stopped.clone()),
+            ));
+        }
+        if let Ok(addr) = listener.local_addr() {
+            eprintln!(
+                "splitway: proxy listening on {addr}, serving {}",
+                args.config.display()
+            );
+        }
+        splitway_proxy::serve(
+            listener,
+            Proxy::new(router, Options::default()),
+            until_stopped(stopped),
+        )
+        .await;
+        Ok(())
+    })
+}
+
+/// Ctrl-C, or SIGTERM (what Kubernetes sends before it kills a pod).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Logs to stderr, `info` by default (`RUST_LOG` overrides).
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,97 @@
+//! `splitway serve` as a process: it prints where it listens, answers on 127.0.0.1, and stops
+//! cleanly (exit 0) on SIGTERM, as Kubernetes stops a pod.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::TempDir;
+
+/// One HTTP/1.1 request over a fresh connection; the whole response as text.
+fn http(addr: &str, host: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_answers_and_stops_on_sigterm() {
+    let dir = TempDir::new("serve");
+    let config = dir.path().join("routes.yaml");
+    // The only server is a port bound and closed again: a routed request gets the 502.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "frontends:\n  web:\n    rules: [\"Host:web.example\"]\n\
+             backends:\n  web:\n    - {{name: s, url: \"http://{closed}\"}}\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_splitway"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (mut proxy, mut admin) = (None, None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while proxy.is_none() || admin.is_none() {
+        assert!(Instant::now() < deadline, "no listening lines in 30 s");
+        let line = lines.next().expect("stderr open").unwrap();
+        if let Some(rest) = line.strip_prefix("splitway: proxy listening on ") {
+            proxy = rest.split(',').next().map(str::to_owned);
+        } else if let Some(rest) = line.strip_prefix("splitway: admin listening on ") {
+            admin = Some(rest.to_owned());
+        }
+    }
+    let (proxy, admin) = (proxy.unwrap(), admin.unwrap());
+    assert!(proxy.starts_with("127.0.0.1:") && admin.starts_with("127.0.0.1:"));
+
+    assert!(http(&admin, "admin", "/healthz").starts_with("HTTP/1.1 200 OK"));
+    assert!(http(&proxy, "nowhere.example", "/").starts_with("HTTP/1.1 404"));
+    assert!(http(&proxy, "web.example", "/").starts_with("HTTP/1.1 502"));
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("splitway serve did not stop within 30 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(0));
+}
