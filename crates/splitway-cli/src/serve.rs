@@ -54,6 +54,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         };
         let _reloads =
             splitway_proxy::watch(router.clone(), args.config.clone(), Duration::from_secs(1));
+        // Each backend's checks fall due at their own interval; this is how often to look.
+        let _checks = splitway_proxy::health_checks(router.clone(), Duration::from_millis(250));
         if let Some(admin) = admin {
             // Plain lines, not logs: scripts (and tests) read the bound ports from them.
             if let Ok(addr) = admin.local_addr() {

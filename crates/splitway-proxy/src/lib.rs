@@ -6,17 +6,19 @@
 //! client ([`forward`]): hop-by-hop headers dropped both ways, `X-Forwarded-*` added, `Host`
 //! kept or replaced as the frontend says, bodies streamed, the decision's cookie added to the
 //! response, 502/504 when the server fails or is slow. [`watch`] reloads the configuration
-//! file when it changes; [`admin`] answers `/healthz` and `/stats`.
+//! file when it changes; [`health`] runs the backends' active health checks and marks servers
+//! up or down in the router; [`admin`] answers `/healthz` and `/stats`.
 //!
 //! ```no_run
 //! use std::time::Duration;
 //! use splitway::Router;
-//! use splitway_proxy::{Options, Proxy, serve, watch};
+//! use splitway_proxy::{Options, Proxy, health_checks, serve, watch};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let path = std::path::PathBuf::from("routes.yaml");
 //! let router = Router::from_config(&splitway::config::Config::from_file(&path)?.config)?;
 //! let _reloads = watch(router.clone(), path, Duration::from_secs(1));
+//! let _checks = health_checks(router.clone(), Duration::from_secs(1));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! serve(listener, Proxy::new(router, Options::default()), async {
 //!     let _ = tokio::signal::ctrl_c().await;
@@ -29,10 +31,12 @@
 pub mod admin;
 pub mod forward;
 mod headers;
+pub mod health;
 pub mod server;
 pub mod watch;
 
 pub use admin::serve_admin;
 pub use forward::{Options, Proxy, ProxyBody};
+pub use health::health_checks;
 pub use server::serve;
 pub use watch::watch;

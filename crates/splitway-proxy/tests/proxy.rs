@@ -7,6 +7,8 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,6 +27,14 @@ use tokio::task::JoinHandle;
 
 /// An upstream server that answers `NAME:BODY` and echoes what it saw of a few headers.
 async fn upstream(name: &'static str) -> (SocketAddr, JoinHandle<()>) {
+    upstream_with_health(name, Arc::new(AtomicBool::new(true))).await
+}
+
+/// [`upstream`], whose `GET /health` answers 200 while `healthy` holds, else 503.
+async fn upstream_with_health(
+    name: &'static str,
+    healthy: Arc<AtomicBool>,
+) -> (SocketAddr, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
@@ -32,35 +42,46 @@ async fn upstream(name: &'static str) -> (SocketAddr, JoinHandle<()>) {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
+            let healthy = Arc::clone(&healthy);
             tokio::spawn(async move {
-                let service = service_fn(move |req: Request<Incoming>| async move {
-                    let seen = |h: &str| {
-                        req.headers()
-                            .get(h)
-                            .map(|v| v.to_str().unwrap().to_owned())
-                            .unwrap_or_else(|| "-".into())
-                    };
-                    let echoed = [
-                        ("x-seen-host", seen("host")),
-                        ("x-seen-xff", seen("x-forwarded-for")),
-                        ("x-seen-xfh", seen("x-forwarded-host")),
-                        ("x-seen-secret", seen("x-secret")),
-                        ("x-seen-keep-alive", seen("keep-alive")),
-                        ("x-seen-path", req.uri().to_string()),
-                    ];
-                    let body = req.into_body().collect().await.unwrap().to_bytes();
-                    let mut response = Response::new(Full::new(Bytes::from(format!(
-                        "{name}:{}",
-                        String::from_utf8_lossy(&body)
-                    ))));
-                    for (k, v) in echoed {
-                        response.headers_mut().insert(k, v.parse().unwrap());
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let healthy = healthy.load(Ordering::SeqCst);
+                    async move {
+                        if req.uri().path() == "/health" {
+                            let mut response = Response::new(Full::new(Bytes::from_static(b"")));
+                            if !healthy {
+                                *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                            }
+                            return Ok::<_, Infallible>(response);
+                        }
+                        let seen = |h: &str| {
+                            req.headers()
+                                .get(h)
+                                .map(|v| v.to_str().unwrap().to_owned())
+                                .unwrap_or_else(|| "-".into())
+                        };
+                        let echoed = [
+                            ("x-seen-host", seen("host")),
+                            ("x-seen-xff", seen("x-forwarded-for")),
+                            ("x-seen-xfh", seen("x-forwarded-host")),
+                            ("x-seen-secret", seen("x-secret")),
+                            ("x-seen-keep-alive", seen("keep-alive")),
+                            ("x-seen-path", req.uri().to_string()),
+                        ];
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let mut response = Response::new(Full::new(Bytes::from(format!(
+                            "{name}:{}",
+                            String::from_utf8_lossy(&body)
+                        ))));
+                        for (k, v) in echoed {
+                            response.headers_mut().insert(k, v.parse().unwrap());
+                        }
+                        // A hop-by-hop header the proxy must not pass back.
+                        response
+                            .headers_mut()
+                            .insert("keep-alive", "timeout=60".parse().unwrap());
+                        Ok::<_, Infallible>(response)
                     }
-                    // A hop-by-hop header the proxy must not pass back.
-                    response
-                        .headers_mut()
-                        .insert("keep-alive", "timeout=60".parse().unwrap());
-                    Ok::<_, Infallible>(response)
                 });
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -335,4 +356,70 @@ async fn a_changed_file_is_reloaded_and_a_broken_one_is_not() {
         assert_eq!(h.send(h.get("web.agendor.com.br", None)).await.1, "k8s:");
     }
     h.stop().await;
+}
+
+#[tokio::test]
+async fn health_checks_take_a_failing_server_out_and_bring_it_back() {
+    let flaky = Arc::new(AtomicBool::new(true));
+    let (steady, steady_task) = upstream("steady").await;
+    let (shaky, shaky_task) = upstream_with_health("shaky", Arc::clone(&flaky)).await;
+    let text = format!(
+        r#"
+frontends:
+  web:
+    rules: ["Host:web.example"]
+backends:
+  web:
+    servers:
+      - {{name: steady, url: "http://{steady}"}}
+      - {{name: shaky, url: "http://{shaky}"}}
+    health_check: {{path: /health, interval: 100ms, timeout: 1s}}
+"#
+    );
+    let config = splitway::config::Config::from_str(&text, splitway::config::Format::Yaml, "h")
+        .unwrap()
+        .config;
+    let router = Router::from_config(&config).unwrap();
+    let checks = splitway_proxy::health_checks(router.clone(), Duration::from_millis(20));
+    // Waits (bounded) until the router's mark of `shaky` is `want`.
+    let wait_for = |want: bool| {
+        let router = router.clone();
+        async move {
+            for _ in 0..250 {
+                if router.is_healthy("web", "shaky").unwrap() == want {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("shaky never became {want}");
+        }
+    };
+    let picks = |n: usize| {
+        (0..n)
+            .map(|_| {
+                let req = Request::get("/")
+                    .header("host", "web.example")
+                    .body(())
+                    .unwrap();
+                let d = router.route(&splitway::RequestView::from_request(&req, None));
+                d.server().map(|s| s.name().to_owned())
+            })
+            .collect::<Vec<_>>()
+    };
+    flaky.store(false, Ordering::SeqCst);
+    wait_for(false).await;
+    assert_eq!(picks(4), vec![Some("steady".to_owned()); 4]);
+    flaky.store(true, Ordering::SeqCst);
+    wait_for(true).await;
+    let back = picks(4);
+    assert_eq!(
+        back.iter()
+            .filter(|s| s.as_deref() == Some("shaky"))
+            .count(),
+        2
+    );
+    for task in [checks, steady_task, shaky_task] {
+        task.abort();
+        let _ = task.await;
+    }
 }

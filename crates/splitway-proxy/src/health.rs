@@ -1,0 +1,159 @@
+//! Active health checks: for every backend with a `health_check`, each server is asked
+//! `GET path` every `interval`; a 2xx or 3xx answer within `timeout` marks it up, anything
+//! else (another status, a refused connection, no answer in time) marks it down, through
+//! [`Router::set_health`]. Every method then skips it until a check passes again (SPEC 4).
+//!
+//! The list of servers is read from the table in service on every tick, so a reload adds and
+//! removes checks by itself; health marks survive a reload for servers that keep their backend,
+//! name and URL (the core carries them over).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::{Request, Uri};
+use http_body_util::Empty;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use splitway::Router;
+use splitway::config::HealthCheck;
+use tokio::time::Instant;
+
+/// A server to check: backend, server name, URL (a changed URL is a new server).
+type Key = (String, String, String);
+
+/// Starts checking the servers of `router`'s backends that have a `health_check`, looking at
+/// the table in service every `tick` (checks fall due at their own `interval`). Runs until the
+/// returned task is aborted or the runtime stops.
+pub fn health_checks(router: Router, tick: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(10))
+            .build_http();
+        let mut due: HashMap<Key, Instant> = HashMap::new();
+        let mut ticks = tokio::time::interval(tick);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let table = router.snapshot();
+            let now = Instant::now();
+            let mut live = Vec::new();
+            for backend in &table.config().backends {
+                let Some(check) = &backend.health_check else {
+                    continue;
+                };
+                for server in &backend.servers {
+                    let key = (
+                        backend.name.clone(),
+                        server.name.clone(),
+                        server.url.clone(),
+                    );
+                    let next = due.entry(key.clone()).or_insert(now);
+                    if *next <= now {
+                        *next = now + check.interval;
+                        tokio::spawn(run_check(
+                            client.clone(),
+                            router.clone(),
+                            key.clone(),
+                            server.uri.clone(),
+                            check.clone(),
+                        ));
+                    }
+                    live.push(key);
+                }
+            }
+            due.retain(|key, _| live.contains(key));
+        }
+    })
+}
+
+/// One check of one server, and the mark it earns.
+async fn run_check(
+    client: Client<HttpConnector, Empty<Bytes>>,
+    router: Router,
+    (backend, server, url): Key,
+    base: Uri,
+    check: HealthCheck,
+) {
+    let healthy = match check_request(&base, &check) {
+        Some(req) => matches!(
+            tokio::time::timeout(check.timeout, client.request(req)).await,
+            Ok(Ok(response)) if (200..400).contains(&response.status().as_u16())
+        ),
+        None => false,
+    };
+    match router.set_health(&backend, &server, healthy) {
+        Ok(true) if healthy => tracing::info!(backend, server, url, "health check passed: up"),
+        Ok(true) => tracing::warn!(backend, server, url, "health check failed: down"),
+        // Unchanged, or the server left the table in a reload meanwhile.
+        Ok(false) | Err(_) => {}
+    }
+}
+
+/// `GET` of the check's path on the server (or on the check's port), with its `Host` and
+/// headers. `None` when they do not make a request (reported as a failed check).
+fn check_request(base: &Uri, check: &HealthCheck) -> Option<Request<Empty<Bytes>>> {
+    let host = base.host()?;
+    let port = check.port.or_else(|| base.port_u16());
+    let authority = match port {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let path = if check.path.starts_with('/') {
+        check.path.clone()
+    } else {
+        format!("/{}", check.path)
+    };
+    let uri = Uri::builder()
+        .scheme(base.scheme()?.clone())
+        .authority(authority.as_str())
+        .path_and_query(path)
+        .build()
+        .ok()?;
+    let mut req = Request::get(uri).body(Empty::new()).ok()?;
+    let host_header = check.hostname.clone().unwrap_or(authority);
+    req.headers_mut().insert(
+        http::header::HOST,
+        HeaderValue::from_str(&host_header).ok()?,
+    );
+    for (name, value) in &check.headers {
+        req.headers_mut().insert(
+            HeaderName::from_bytes(name.as_bytes()).ok()?,
+            HeaderValue::from_str(value).ok()?,
+        );
+    }
+    Some(req)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn check(path: &str, port: Option<u16>, hostname: Option<&str>) -> HealthCheck {
+        HealthCheck {
+            path: path.into(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            port,
+            hostname: hostname.map(str::to_owned),
+            headers: vec![("X-Probe".into(), "1".into())],
+        }
+    }
+
+    #[test]
+    fn the_check_request_uses_the_checks_port_host_and_headers() {
+        let base: Uri = "http://10.0.0.5:8080".parse().unwrap();
+        let req = check_request(&base, &check("/health", None, None)).unwrap();
+        assert_eq!(req.uri(), "http://10.0.0.5:8080/health");
+        assert_eq!(req.headers()["host"], "10.0.0.5:8080");
+        assert_eq!(req.headers()["x-probe"], "1");
+
+        let req = check_request(&base, &check("ping", Some(9000), Some("web.internal"))).unwrap();
+        assert_eq!(req.uri(), "http://10.0.0.5:9000/ping");
+        assert_eq!(req.headers()["host"], "web.internal");
+    }
+}
