@@ -11,7 +11,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use splitway::{Decision, RequestView, Router, Status};
 
 use crate::headers;
@@ -107,13 +107,17 @@ impl Proxy {
 
     async fn forward(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         peer: SocketAddr,
         decision: &Decision,
     ) -> Response<ProxyBody> {
         let Some(server) = decision.server() else {
             return own(StatusCode::SERVICE_UNAVAILABLE, "no server available\n");
         };
+        // A protocol upgrade (WebSocket): its two hop-by-hop headers are what it is about,
+        // so they go through, and once the server agrees (101) the two connections are joined.
+        let upgrade = headers::upgrade_protocol(req.headers());
+        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
         let client_host = parts
             .uri
@@ -130,6 +134,9 @@ impl Proxy {
             return own(StatusCode::BAD_GATEWAY, "bad upstream address\n");
         };
         headers::strip_hop_by_hop(&mut parts.headers);
+        if let Some(protocol) = &upgrade {
+            headers::ask_upgrade(&mut parts.headers, protocol.clone());
+        }
         headers::add_forwarded(&mut parts.headers, peer.ip(), client_host.as_deref());
         // HTTP/1 upstream: the Host header names either the client's host or the server's.
         let host = match decision.pass_host_header() {
@@ -156,6 +163,11 @@ impl Proxy {
             }
             Err(_) => return own(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"),
         };
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS
+            && let Some(client_upgrade) = client_upgrade
+        {
+            return switch_protocols(response, client_upgrade, server.name().to_owned());
+        }
         let (mut parts, body) = response.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
         if let Some(value) = decision
@@ -166,6 +178,41 @@ impl Proxy {
         }
         Response::from_parts(parts, body.boxed())
     }
+}
+
+/// Answers the client's upgrade with the server's 101 and joins the two upgraded connections
+/// in a task of their own (it outlives this request, as a WebSocket does).
+fn switch_protocols(
+    mut response: Response<Incoming>,
+    client_upgrade: hyper::upgrade::OnUpgrade,
+    server: String,
+) -> Response<ProxyBody> {
+    let server_upgrade = hyper::upgrade::on(&mut response);
+    let protocol = headers::upgrade_protocol(response.headers());
+    tokio::spawn(async move {
+        let (client, upstream) = match tokio::join!(client_upgrade, server_upgrade) {
+            (Ok(client), Ok(upstream)) => (client, upstream),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::debug!(server, error = %e, "upgrade not completed");
+                return;
+            }
+        };
+        let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            tracing::debug!(server, error = %e, "upgraded connection ended with an error");
+        }
+    });
+    let (mut parts, _) = response.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    if let Some(protocol) = protocol {
+        headers::ask_upgrade(&mut parts.headers, protocol);
+    }
+    Response::from_parts(
+        parts,
+        http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed(),
+    )
 }
 
 /// The server's scheme and authority (and path prefix, if its URL has one) with the request's

@@ -33,6 +33,25 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// The protocol a message asks to switch to: its `Upgrade` value when `Connection` lists
+/// `upgrade`.
+pub(crate) fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+    let asks = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| headers.get(header::UPGRADE).cloned())
+        .flatten()
+}
+
+/// Puts back the two headers of an upgrade that [`strip_hop_by_hop`] removed.
+pub(crate) fn ask_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, protocol);
+}
+
 /// Adds the client's address to `X-Forwarded-For` (after any the request already carries) and
 /// sets `X-Forwarded-Proto` and `X-Forwarded-Host` (the host the client asked for).
 pub(crate) fn add_forwarded(headers: &mut HeaderMap, peer: IpAddr, client_host: Option<&str>) {

@@ -4,8 +4,8 @@
 //! each request to [`Proxy::handle`], which asks the [`splitway::Router`] for a decision and
 //! answers 404 or 503 itself, or forwards the request to the chosen server over one pooled
 //! client ([`forward`]): hop-by-hop headers dropped both ways, `X-Forwarded-*` added, `Host`
-//! kept or replaced as the frontend says, bodies streamed, the decision's cookie added to the
-//! response, 502/504 when the server fails or is slow. [`watch`] reloads the configuration
+//! kept or replaced as the frontend says, bodies streamed, upgrades (WebSocket) joined, the
+//! decision's cookie added to the response, 502/504 when the server fails or is slow. [`watch`] reloads the configuration
 //! file when it changes; [`health`] runs the backends' active health checks and marks servers
 //! up or down in the router; [`admin`] answers `/healthz` and `/stats`.
 //!

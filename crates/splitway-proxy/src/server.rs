@@ -1,6 +1,5 @@
-//! Accepting connections: HTTP/1.1 with keep-alive, one task per connection, and a graceful
-//! stop that lets requests in flight finish. (Protocol upgrades such as WebSocket are not
-//! forwarded yet: the `Upgrade` header is hop-by-hop and is dropped.)
+//! Accepting connections: HTTP/1.1 with keep-alive and protocol upgrades (WebSocket), one task
+//! per connection, and a graceful stop that lets requests in flight finish.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -12,7 +11,6 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::forward::{Proxy, ProxyBody};
@@ -46,7 +44,8 @@ pub(crate) async fn serve_with<H, F>(
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + 'static,
     F: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
-    let graceful = GracefulShutdown::new();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -65,23 +64,49 @@ pub(crate) async fn serve_with<H, F>(
             },
             () = &mut shutdown => break,
         };
+        // Forget the connections that have ended.
+        while connections.try_join_next().is_some() {}
         let handle = handle.clone();
         let service = service_fn(move |req| {
             let response = handle(req, peer);
             async move { Ok::<_, Infallible>(response.await) }
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
+        let builder = builder.clone();
+        let mut stopped = stopped.clone();
+        connections.spawn(async move {
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(conn);
+            let stop_asked = async {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            let ended = tokio::select! {
+                ended = conn.as_mut() => Some(ended),
+                () = stop_asked => None,
+            };
+            let ended = match ended {
+                Some(ended) => ended,
+                None => {
+                    // Finish the request in flight, then close (an upgraded connection has
+                    // already left this task).
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
         tracing::warn!("requests still in flight after the drain timeout; stopping anyway");
+        connections.abort_all();
     }
 }

@@ -22,7 +22,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use splitway::Router;
 use splitway_proxy::{Options, Proxy};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 /// An upstream server that answers `NAME:BODY` and echoes what it saw of a few headers.
@@ -44,9 +45,32 @@ async fn upstream_with_health(
             };
             let healthy = Arc::clone(&healthy);
             tokio::spawn(async move {
-                let service = service_fn(move |req: Request<Incoming>| {
+                let service = service_fn(move |mut req: Request<Incoming>| {
                     let healthy = healthy.load(Ordering::SeqCst);
                     async move {
+                        if req.headers().get("upgrade").is_some_and(|u| u == "echo") {
+                            // An upgrade to a protocol that echoes every byte back.
+                            let upgrade = hyper::upgrade::on(&mut req);
+                            tokio::spawn(async move {
+                                let Ok(upgraded) = upgrade.await else { return };
+                                let mut io = TokioIo::new(upgraded);
+                                let mut buf = [0u8; 64];
+                                while let Ok(n) = io.read(&mut buf).await {
+                                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            });
+                            let mut response = Response::new(Full::new(Bytes::new()));
+                            *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+                            response
+                                .headers_mut()
+                                .insert("connection", "upgrade".parse().unwrap());
+                            response
+                                .headers_mut()
+                                .insert("upgrade", "echo".parse().unwrap());
+                            return Ok::<_, Infallible>(response);
+                        }
                         if req.uri().path() == "/health" {
                             let mut response = Response::new(Full::new(Bytes::from_static(b"")));
                             if !healthy {
@@ -85,6 +109,7 @@ async fn upstream_with_health(
                 });
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
                     .await;
             });
         }
@@ -422,4 +447,42 @@ backends:
         task.abort();
         let _ = task.await;
     }
+}
+
+#[tokio::test]
+async fn an_upgrade_joins_client_and_server_connections() {
+    let h = Harness::start("upgrade").await;
+    let mut stream = TcpStream::connect(h.proxy).await.unwrap();
+    stream
+        .write_all(
+            b"GET /cable HTTP/1.1\r\nHost: web.agendor.com.br\r\n\
+              Cookie: _AUSER_TYPE=canary\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    // The 101 head, then the two connections are one: bytes come back from the server.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
+            .await
+            .expect("a response head in time")
+            .unwrap();
+        assert_eq!(n, 1, "closed before the head ended: {head:?}");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: echo"), "{head}");
+    for message in [&b"ping"[..], b"pong pong"] {
+        stream.write_all(message).await.unwrap();
+        let mut back = vec![0u8; message.len()];
+        tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut back))
+            .await
+            .expect("echo in time")
+            .unwrap();
+        assert_eq!(back, message);
+    }
+    drop(stream);
+    h.stop().await;
 }
