@@ -6,7 +6,14 @@
 //!   "latency_sum_ms"}...]}` (`errors` are 5xx answers, the proxy's own 502 and 504 included),
 //!   so a rollout script can compare the canary with the stable servers.
 //!
-//! Anything else is a 404. Bind it to a private address: it has no authentication.
+//! - `PUT /servers/BACKEND/SERVER/weight/N`: sets the server's weight (0 drains it: no new
+//!   users, sticky ones stay), at once, in this process: the rollback switch. The next reload
+//!   of the file puts the file's weights back, so make the same change in the file too.
+//! - `PUT /servers/BACKEND/SERVER/down` and `.../up`: marks the server down or up. For a
+//!   backend with a `health_check`, the next check decides again.
+//!
+//! Those answer `204` when done, `404` for an unknown backend or server, `400` for a bad
+//! weight. Anything else is a 404. Bind it to a private address: it has no authentication.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,6 +47,11 @@ pub async fn serve_admin(
 }
 
 fn answer(router: &Router, method: &Method, path: &str) -> Response<ProxyBody> {
+    if method == Method::PUT
+        && let Some(rest) = path.strip_prefix("/servers/")
+    {
+        return edit(router, rest);
+    }
     match (method, path) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n".to_owned()),
         (&Method::GET, "/stats") => {
@@ -68,6 +80,34 @@ fn answer(router: &Router, method: &Method, path: &str) -> Response<ProxyBody> {
             response
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n".to_owned()),
+    }
+}
+
+/// `BACKEND/SERVER/weight/N`, `BACKEND/SERVER/down` or `BACKEND/SERVER/up`.
+fn edit(router: &Router, rest: &str) -> Response<ProxyBody> {
+    let parts: Vec<&str> = rest.split('/').collect();
+    let outcome = match parts.as_slice() {
+        [backend, server, "weight", n] => match n.parse::<u32>() {
+            Ok(weight) => router
+                .set_weight(backend, server, weight)
+                .map_err(|e| match e {
+                    splitway::WeightError::Unknown(e) => (StatusCode::NOT_FOUND, e.to_string()),
+                    other => (StatusCode::BAD_REQUEST, other.to_string()),
+                }),
+            Err(_) => Err((StatusCode::BAD_REQUEST, format!("bad weight `{n}`"))),
+        },
+        [backend, server, mark @ ("up" | "down")] => router
+            .set_health(backend, server, *mark == "up")
+            .map(|_| ())
+            .map_err(|e| (StatusCode::NOT_FOUND, e.to_string())),
+        _ => Err((StatusCode::NOT_FOUND, "not found".to_owned())),
+    };
+    match outcome {
+        Ok(()) => {
+            tracing::info!(edit = rest, "admin edit applied");
+            text(StatusCode::NO_CONTENT, String::new())
+        }
+        Err((status, message)) => text(status, format!("{message}\n")),
     }
 }
 

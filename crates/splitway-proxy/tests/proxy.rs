@@ -486,3 +486,58 @@ async fn an_upgrade_joins_client_and_server_connections() {
     drop(stream);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_admin_listener_drains_and_marks_servers_at_once() {
+    let h = Harness::start("admin").await;
+    let put = |path: &str| {
+        Request::put(format!("http://{}{path}", h.admin))
+            .body(Full::default())
+            .unwrap()
+    };
+    let servers = |n: usize| {
+        let h = &h;
+        async move {
+            let mut out = Vec::new();
+            for _ in 0..n {
+                out.push(h.send(h.get("web.agendor.com.br", None)).await.1);
+            }
+            out.sort();
+            out.dedup();
+            out
+        }
+    };
+    // Roll the canary back: k8s drained from `web`.
+    let (response, _) = h.send(put("/servers/web/k8s/weight/0")).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(servers(22).await, ["legacy_1:", "legacy_2:"]);
+    // One legacy server down: the other takes everything; back up, both again.
+    assert_eq!(
+        h.send(put("/servers/web/legacy_1/down")).await.0.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(servers(6).await, ["legacy_2:"]);
+    assert_eq!(
+        h.send(put("/servers/web/legacy_1/up")).await.0.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(servers(6).await, ["legacy_1:", "legacy_2:"]);
+    // Unknown names and bad weights are refused, and change nothing.
+    assert_eq!(
+        h.send(put("/servers/web/nobody/down")).await.0.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        h.send(put("/servers/web/k8s/weight/lots")).await.0.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        h.send(put("/servers/web/k8s/weight/1000001"))
+            .await
+            .0
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(servers(22).await, ["legacy_1:", "legacy_2:"]);
+    h.stop().await;
+}
