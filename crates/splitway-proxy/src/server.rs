@@ -1,5 +1,6 @@
-//! Accepting connections: HTTP/1.1 with keep-alive and protocol upgrades (WebSocket), one task
-//! per connection, and a graceful stop that lets requests in flight finish.
+//! Accepting connections: HTTP/1.1 with keep-alive and protocol upgrades (WebSocket), or
+//! HTTP/2 with prior knowledge (h2c); one task per connection, and a graceful stop that lets
+//! requests in flight finish.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -8,9 +9,9 @@ use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use crate::forward::{Proxy, ProxyBody};
@@ -46,10 +47,13 @@ pub(crate) async fn serve_with<H, F>(
 {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
-    let mut builder = http1::Builder::new();
+    // HTTP/1.1, or HTTP/2 with prior knowledge (h2c), told apart by the connection preface.
+    let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
+        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -74,9 +78,7 @@ pub(crate) async fn serve_with<H, F>(
         let builder = builder.clone();
         let mut stopped = stopped.clone();
         connections.spawn(async move {
-            let conn = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             tokio::pin!(conn);
             let stop_asked = async {
                 let _ = stopped.wait_for(|stop| *stop).await;

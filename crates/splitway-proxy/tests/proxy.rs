@@ -541,3 +541,35 @@ async fn the_admin_listener_drains_and_marks_servers_at_once() {
     assert_eq!(servers(22).await, ["legacy_1:", "legacy_2:"]);
     h.stop().await;
 }
+
+/// HTTP/2 with prior knowledge: the host is the `:authority` (no `Host` header), and the
+/// server, reached over HTTP/1.1, still gets it as `Host`.
+#[tokio::test]
+async fn http2_requests_are_routed_by_their_authority() {
+    let h = Harness::start("h2").await;
+    let stream = TcpStream::connect(h.proxy).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    let conn = tokio::spawn(conn);
+    for (cookie, want) in [("_AUSER_TYPE=canary", "k8s:"), ("other=1", "legacy_1:")] {
+        let req = Request::get("http://web.agendor.com.br/deals/42")
+            .header("cookie", cookie)
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        assert!(req.headers().get("host").is_none());
+        let response = tokio::time::timeout(Duration::from_secs(10), sender.send_request(req))
+            .await
+            .expect("answered in time")
+            .unwrap();
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        assert_eq!(response.headers()["x-seen-host"], "web.agendor.com.br");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(body, want.as_bytes());
+    }
+    drop(sender);
+    conn.abort();
+    let _ = conn.await;
+    h.stop().await;
+}
