@@ -19,9 +19,16 @@ pub(crate) struct ServeArgs {
     /// Where the proxy listens (port 0: any free port, printed on stderr).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Where the admin endpoints (`/healthz`, `/stats`) listen; none when not given.
+    /// Where the admin endpoints (`/healthz`, `/stats`, weight and up/down edits) listen;
+    /// none when not given. Keep it private: it has no authentication.
     #[arg(long)]
     admin: Option<SocketAddr>,
+    /// Seconds to wait for a TCP connection to a server before answering 502.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    connect_timeout: u64,
+    /// Seconds to wait for a server's response head before answering 504.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    response_timeout: u64,
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
@@ -75,7 +82,14 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         }
         splitway_proxy::serve(
             listener,
-            Proxy::new(router, Options::default()),
+            Proxy::new(
+                router,
+                Options {
+                    connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+                    response_timeout: Duration::from_secs(args.response_timeout.max(1)),
+                    ..Options::default()
+                },
+            ),
             until_stopped(stopped),
         )
         .await;

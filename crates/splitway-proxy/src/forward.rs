@@ -37,7 +37,8 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             connect_timeout: Duration::from_secs(5),
-            response_timeout: Duration::from_secs(30),
+            // nginx's `proxy_read_timeout`: long enough for slow pages, not forever.
+            response_timeout: Duration::from_secs(60),
             pool_idle_timeout: Duration::from_secs(30),
             pool_max_idle_per_host: 32,
         }

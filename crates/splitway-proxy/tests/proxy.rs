@@ -573,3 +573,54 @@ async fn http2_requests_are_routed_by_their_authority() {
     let _ = conn.await;
     h.stop().await;
 }
+
+/// A server that accepts and never answers gets the proxy's 504 after the response timeout.
+#[tokio::test]
+async fn a_silent_server_is_a_504_after_the_response_timeout() {
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            open.push(stream);
+        }
+    });
+    let text = format!(
+        "frontends:\n  web:\n    rules: [\"Host:slow.example\"]\n\
+         backends:\n  web:\n    - {{name: silent, url: \"http://{addr}\"}}\n"
+    );
+    let config = splitway::config::Config::from_str(&text, splitway::config::Format::Yaml, "s")
+        .unwrap()
+        .config;
+    let options = Options {
+        response_timeout: Duration::from_millis(200),
+        ..Options::default()
+    };
+    let proxy = Proxy::new(Router::from_config(&config).unwrap(), options);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(splitway_proxy::serve(listener, proxy, async {
+        let _ = stopped.await;
+    }));
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let started = std::time::Instant::now();
+    let req = Request::get(format!("http://{proxy_addr}/"))
+        .header("host", "slow.example")
+        .body(Full::default())
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the proxy stopped")
+        .unwrap();
+    held.abort();
+    let _ = held.await;
+}
