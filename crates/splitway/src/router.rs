@@ -101,8 +101,8 @@ impl Router {
             Err(poisoned) => poisoned.into_inner(),
         };
         retired.push(old);
-        // No new reference to a retired table can appear (it is out of the `ArcSwap`, and a
-        // decision is cloned only from a live one), so a count of one is final.
+        // A retired table is out of the `ArcSwap`, so a new reference can only be cloned from
+        // an existing one: with a count of one, the list's is the last, and it stays so.
         retired.retain(|table| Arc::strong_count(table) > 1);
     }
 
