@@ -7,7 +7,7 @@
 //! removes checks by itself; health marks survive a reload for servers that keep their backend,
 //! name and URL (the core carries them over).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -40,7 +40,7 @@ pub fn health_checks(router: Router, tick: Duration) -> tokio::task::JoinHandle<
             ticks.tick().await;
             let table = router.snapshot();
             let now = Instant::now();
-            let mut live = Vec::new();
+            let mut live = HashSet::new();
             for backend in &table.config().backends {
                 let Some(check) = &backend.health_check else {
                     continue;
@@ -62,7 +62,7 @@ pub fn health_checks(router: Router, tick: Duration) -> tokio::task::JoinHandle<
                             check.clone(),
                         ));
                     }
-                    live.push(key);
+                    live.insert(key);
                 }
             }
             due.retain(|key, _| live.contains(key));
