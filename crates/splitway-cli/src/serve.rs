@@ -71,6 +71,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
             tokio::spawn(splitway_proxy::serve_admin(
                 admin,
                 router.clone(),
+                prometheus(),
                 until_stopped(stopped.clone()),
             ));
         }
@@ -95,6 +96,28 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         .await;
         Ok(())
     })
+}
+
+/// Installs the Prometheus recorder (before the proxy registers its metrics) and returns how
+/// to render it for `/metrics`; `None` (and a warning) if a recorder is already installed.
+fn prometheus() -> Option<splitway_proxy::RenderMetrics> {
+    let handle = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => handle,
+        Err(e) => {
+            tracing::warn!(error = %e, "no /metrics: the Prometheus recorder did not install");
+            return None;
+        }
+    };
+    // Histograms are summarised on upkeep; without it their buffers only grow.
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            ticks.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    Some(std::sync::Arc::new(move || handle.render()))
 }
 
 /// Ctrl-C, or SIGTERM (what Kubernetes sends before it kills a pod).

@@ -73,6 +73,25 @@ fn serve_answers_and_stops_on_sigterm() {
     assert!(http(&admin, "admin", "/healthz").starts_with("HTTP/1.1 200 OK"));
     assert!(http(&proxy, "nowhere.example", "/").starts_with("HTTP/1.1 404"));
     assert!(http(&proxy, "web.example", "/").starts_with("HTTP/1.1 502"));
+    // The two answers are in the Prometheus metrics, by route, backend, server and class.
+    let metrics = http(&admin, "admin", "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
+    let line = |labels: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with("splitway_requests_total{") && l.contains(labels))
+            .map(|l| l.rsplit(' ').next().unwrap_or("").to_owned())
+    };
+    assert_eq!(
+        line(r#"route="web",backend="web",server="s",status_class="5xx""#).as_deref(),
+        Some("1"),
+        "{metrics}"
+    );
+    assert_eq!(
+        line(r#"route="",backend="",server="",status_class="4xx""#).as_deref(),
+        Some("1"),
+        "{metrics}"
+    );
 
     let pid = child.id().to_string();
     assert!(

@@ -1,6 +1,10 @@
 //! The admin listener: what an operator (or a rollout script) asks a running proxy.
 //!
 //! - `GET /healthz`: `200 ok` while the proxy runs (a liveness probe).
+//! - `GET /metrics`: the process's metrics in Prometheus' text format, when the caller gave a
+//!   way to render them (the `splitway` binary installs `metrics-exporter-prometheus`):
+//!   `splitway_requests_total` and `splitway_request_duration_seconds` per route, backend and
+//!   server, so a dashboard can set the canary beside the stable servers.
 //! - `GET /stats`: every server's outcome counters, as JSON:
 //!   `{"servers": [{"backend", "server", "requests", "errors", "error_rate",
 //!   "latency_sum_ms"}...]}` (`errors` are 5xx answers, the proxy's own 502 and 504 included),
@@ -17,6 +21,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -29,17 +34,35 @@ use tokio::net::TcpListener;
 use crate::forward::ProxyBody;
 use crate::server::serve_with;
 
-/// Serves the admin endpoints for `router` on `listener` until `shutdown` completes.
+/// Renders the process's metrics in Prometheus' text format (`/metrics`).
+pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Serves the admin endpoints for `router` on `listener` until `shutdown` completes;
+/// `/metrics` answers 404 when `metrics` is `None`.
 pub async fn serve_admin(
     listener: TcpListener,
     router: Router,
+    metrics: Option<RenderMetrics>,
     shutdown: impl Future<Output = ()>,
 ) {
     serve_with(
         listener,
         move |req: Request<Incoming>, _peer: SocketAddr| {
-            let router = router.clone();
-            async move { answer(&router, req.method(), req.uri().path()) }
+            let (router, metrics) = (router.clone(), metrics.clone());
+            async move {
+                if req.method() == Method::GET
+                    && req.uri().path() == "/metrics"
+                    && let Some(render) = metrics
+                {
+                    let mut response = text(StatusCode::OK, render());
+                    response.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/plain; version=0.0.4"),
+                    );
+                    return response;
+                }
+                answer(&router, req.method(), req.uri().path())
+            }
         },
         shutdown,
     )

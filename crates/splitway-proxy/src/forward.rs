@@ -13,6 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use splitway::{Decision, RequestView, Router, Status};
+use splitway_tower::Telemetry;
 
 use crate::headers;
 
@@ -51,6 +52,8 @@ pub struct Proxy {
     router: Router,
     client: Client<HttpConnector, Incoming>,
     options: Options,
+    /// The tower layer's request metrics (`splitway_requests_total`, ...), the same names.
+    telemetry: Telemetry,
 }
 
 impl Proxy {
@@ -68,6 +71,7 @@ impl Proxy {
             router,
             client,
             options,
+            telemetry: Telemetry::default(),
         }
     }
 
@@ -96,7 +100,15 @@ impl Proxy {
             }
             Status::Routed => self.forward(req, peer, &decision).await,
         };
-        decision.record(response.status().as_u16(), start.elapsed());
+        let (status, elapsed) = (response.status().as_u16(), start.elapsed());
+        decision.record(status, elapsed);
+        self.telemetry.record(
+            decision.route().unwrap_or(""),
+            decision.backend().unwrap_or(""),
+            decision.server().map_or("", |s| s.name()),
+            status,
+            elapsed,
+        );
         tracing::debug!(
             route = decision.route(),
             server = decision.server().map(|s| s.name()),

@@ -35,7 +35,7 @@ pub mod health;
 pub mod server;
 pub mod watch;
 
-pub use admin::serve_admin;
+pub use admin::{RenderMetrics, serve_admin};
 pub use forward::{Options, Proxy, ProxyBody};
 pub use health::health_checks;
 pub use server::serve;

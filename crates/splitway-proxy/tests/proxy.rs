@@ -210,6 +210,7 @@ impl Harness {
         tasks.push(tokio::spawn(splitway_proxy::serve_admin(
             admin_listener,
             router,
+            None,
             until(stopped),
         )));
         Harness {

@@ -67,3 +67,4 @@ mod telemetry;
 pub use dispatch::{Dispatch, DispatchFuture};
 pub use layer::{ClientAddr, SplitwayLayer};
 pub use service::{ResponseFuture, Splitway};
+pub use telemetry::Telemetry;

@@ -31,22 +31,24 @@ type Servers = HashMap<Box<str>, Arc<Handles>>;
 type Backends = HashMap<Box<str>, Servers>;
 type Routes = HashMap<Box<str>, Backends>;
 
-/// The handle cache (cheap to clone).
+/// Records requests through the `metrics` facade, with the handles cached per (route, backend,
+/// server). Cheap to clone; the layer keeps one, and a proxy answering on its own can too.
+///
+/// - `splitway_requests_total` (counter): labels `route`, `backend`, `server`, `status_class`
+///   (`1xx` to `5xx`); empty `server` for a 503 without a server, all three empty for a 404.
+/// - `splitway_request_duration_seconds` (histogram): labels `route`, `backend`, `server`.
+///
+/// Nothing is recorded until the application installs a recorder (handles registered before
+/// that stay no-ops).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Telemetry {
+pub struct Telemetry {
     cache: Arc<ArcSwap<Routes>>,
 }
 
 impl Telemetry {
-    /// Counts one response.
-    pub(crate) fn record(
-        &self,
-        route: &str,
-        backend: &str,
-        server: &str,
-        status: u16,
-        elapsed: Duration,
-    ) {
+    /// Counts one response: `status` is what the client got, `elapsed` the time to its head.
+    /// Empty names for what a decision did not reach (see the module docs).
+    pub fn record(&self, route: &str, backend: &str, server: &str, status: u16, elapsed: Duration) {
         let handles = self.handles(route, backend, server);
         let class = usize::from(status / 100).clamp(1, 5) - 1;
         if let Some(c) = handles.requests.get(class) {
