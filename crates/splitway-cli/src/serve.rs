@@ -34,6 +34,18 @@ pub(crate) struct ServeArgs {
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
     init_logs();
     let router = load_router(&args.config)?;
+    // The proxy's client speaks plain HTTP; say so now rather than with a 502 per request.
+    for backend in &router.snapshot().config().backends {
+        for server in &backend.servers {
+            if server.uri.scheme_str() == Some("https") {
+                eprintln!(
+                    "splitway: warning: server `{}` of backend `{}` is https ({}): serve \
+                     reaches servers over plain HTTP only, so its requests will get 502",
+                    server.name, backend.name, server.url
+                );
+            }
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
