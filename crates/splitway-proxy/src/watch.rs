@@ -1,27 +1,51 @@
 //! Reloading the configuration file when it changes.
 //!
-//! The file is read again every interval and reloaded when its bytes differ from the last ones
-//! read. Reading the path each time (rather than watching one inode) follows every way a file
-//! gets replaced: an editor's rename, `kubectl` updating a ConfigMap (a symlink swap of the
-//! `..data` directory), a plain overwrite. A file that fails to load is reported and changes
-//! nothing: the table in service keeps serving until a good file arrives.
+//! Every interval the path's metadata (through symlinks) is looked at; when its size or
+//! modification time changed, or at least every [`FULL_CHECK_EVERY`] ticks, the file is read and
+//! reloaded if its bytes differ from the last ones read. Going by the path each time (rather
+//! than watching one inode) follows every way a file gets replaced: an editor's rename,
+//! `kubectl` updating a ConfigMap (a symlink swap of the `..data` directory), a plain
+//! overwrite. A file that fails to load is reported and changes nothing: the table in service
+//! keeps serving until a good file arrives.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use splitway::Router;
+
+/// Ticks between reads of the file even when its metadata looks unchanged (an overwrite of
+/// the same size within the file system's timestamp resolution).
+pub const FULL_CHECK_EVERY: u32 = 10;
 
 /// Reloads `router` from `path` whenever the file's content changes, checking every
 /// `interval`, until the returned task is aborted or the runtime stops.
 pub fn watch(router: Router, path: PathBuf, interval: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let stamp = |path: PathBuf| async move {
+            let meta = tokio::fs::metadata(path).await.ok()?;
+            Some((
+                meta.len(),
+                meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            ))
+        };
+        let mut last_stamp = stamp(path.clone()).await;
         let mut last = tokio::fs::read(&path).await.ok();
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut since_read = 0u32;
         loop {
             ticks.tick().await;
+            let now_stamp = stamp(path.clone()).await;
+            since_read += 1;
+            if now_stamp == last_stamp && since_read < FULL_CHECK_EVERY {
+                continue;
+            }
+            since_read = 0;
             let current = match tokio::fs::read(&path).await {
-                Ok(bytes) => bytes,
+                Ok(bytes) => {
+                    last_stamp = now_stamp;
+                    bytes
+                }
                 Err(e) => {
                     // Mid-replacement, or removed: keep serving, look again next tick.
                     tracing::debug!(path = %path.display(), error = %e, "config not readable");
