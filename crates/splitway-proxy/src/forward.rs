@@ -172,6 +172,9 @@ impl Proxy {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {
                 tracing::warn!(server = server.name(), error = %e, "upstream failed");
+                if e.is_connect() {
+                    self.mark_down_if_checked(decision, server.name());
+                }
                 return own(StatusCode::BAD_GATEWAY, "bad gateway\n");
             }
             Err(_) => return own(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"),
@@ -190,6 +193,32 @@ impl Proxy {
             parts.headers.append(header::SET_COOKIE, value);
         }
         Response::from_parts(parts, body.boxed())
+    }
+}
+
+impl Proxy {
+    /// A server that refuses connections is marked down at once, so that the next requests
+    /// go elsewhere rather than waiting for its health check's next turn; only when its
+    /// backend has a `health_check`, which brings it back when it recovers (without one,
+    /// nothing would).
+    fn mark_down_if_checked(&self, decision: &Decision, server: &str) {
+        let Some(backend) = decision.backend() else {
+            return;
+        };
+        let checked = self
+            .router
+            .snapshot()
+            .config()
+            .backends
+            .iter()
+            .any(|b| b.name == backend && b.health_check.is_some());
+        if checked && let Ok(true) = self.router.set_health(backend, server, false) {
+            tracing::warn!(
+                backend,
+                server,
+                "connection refused: marked down until its health check passes"
+            );
+        }
     }
 }
 

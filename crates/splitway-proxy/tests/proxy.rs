@@ -625,3 +625,73 @@ async fn a_silent_server_is_a_504_after_the_response_timeout() {
     held.abort();
     let _ = held.await;
 }
+
+/// A refused connection marks its server down at once when its backend has a health check
+/// (which would bring it back), and changes nothing when it has none.
+#[tokio::test]
+async fn a_refused_connection_marks_a_checked_server_down() {
+    let (alive, alive_task) = upstream("alive").await;
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    for (check, want) in [
+        // The first pick is `dead` (502), then `alive` only.
+        (
+            "\n    health_check: {path: /health, interval: 1h}",
+            ["502", "alive:", "alive:", "alive:", "alive:"],
+        ),
+        // No health check: `dead` stays in the rotation.
+        ("", ["502", "alive:", "502", "alive:", "502"]),
+    ] {
+        let text = format!(
+            "frontends:\n  web:\n    rules: [\"Host:web.example\"]\n\
+             backends:\n  web:\n    servers:\n      - {{name: dead, url: \"http://{dead}\"}}\n\
+             \x20     - {{name: alive, url: \"http://{alive}\"}}{check}\n"
+        );
+        let config = splitway::config::Config::from_str(&text, splitway::config::Format::Yaml, "p")
+            .unwrap()
+            .config;
+        let router = Router::from_config(&config).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(splitway_proxy::serve(
+            listener,
+            Proxy::new(router.clone(), Options::default()),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let client: Client<HttpConnector, Full<Bytes>> =
+            Client::builder(TokioExecutor::new()).build_http();
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            let req = Request::get(format!("http://{addr}/"))
+                .header("host", "web.example")
+                .body(Full::default())
+                .unwrap();
+            let response = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+                .await
+                .expect("answered in time")
+                .unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            got.push(if status == StatusCode::BAD_GATEWAY {
+                "502".to_owned()
+            } else {
+                String::from_utf8(body.to_vec()).unwrap()
+            });
+        }
+        assert_eq!(got, want, "health check: {check:?}");
+        assert_eq!(router.is_healthy("web", "dead").unwrap(), check.is_empty());
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the proxy stopped")
+            .unwrap();
+    }
+    alive_task.abort();
+    let _ = alive_task.await;
+}
