@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode, Uri};
+use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -19,6 +19,45 @@ use crate::headers;
 
 /// The body of every response the proxy sends: the upstream's, streamed, or its own.
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// The body of a request sent to a server: the client's, streamed, or none (a repeat).
+type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// How one attempt ended.
+enum Answer {
+    /// With this response for the client.
+    Done(Response<ProxyBody>),
+    /// The server refused the connection: nothing was sent (this is the 502 to give).
+    Refused(Response<ProxyBody>),
+}
+
+impl Answer {
+    fn into_response(self) -> Response<ProxyBody> {
+        match self {
+            Answer::Done(r) | Answer::Refused(r) => r,
+        }
+    }
+}
+
+/// A copy of the head of `req` to send again, when it has no body, is safe to repeat and is
+/// not an upgrade.
+fn repeatable_head(req: &Request<Incoming>) -> Option<Request<UpstreamBody>> {
+    use hyper::body::Body as _;
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe || !req.body().is_end_stream() || headers::upgrade_protocol(req.headers()).is_some() {
+        return None;
+    }
+    let mut again = Request::new(
+        http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *again.method_mut() = req.method().clone();
+    *again.uri_mut() = req.uri().clone();
+    *again.version_mut() = req.version();
+    *again.headers_mut() = req.headers().clone();
+    Some(again)
+}
 
 /// Timeouts and pool settings.
 #[derive(Debug, Clone)]
@@ -50,7 +89,7 @@ impl Default for Options {
 #[derive(Clone, Debug)]
 pub struct Proxy {
     router: Router,
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, UpstreamBody>,
     options: Options,
     /// The tower layer's request metrics (`splitway_requests_total`, ...), the same names.
     telemetry: Telemetry,
@@ -83,22 +122,40 @@ impl Proxy {
     /// Answers one request from `peer`: 404 (no route), 503 (no server), 502 (the server
     /// refused, reset or answered badly), 504 (no response head in time), or the server's
     /// response with the decision's cookie.
+    ///
+    /// When the chosen server refuses the connection, nothing has been sent, so a request
+    /// without a body that is safe to repeat (`GET`, `HEAD`, `OPTIONS`) is decided again and
+    /// sent once more (to another server, as the round robin moves on and a refusing
+    /// health-checked server is marked down); the client sees the 502 only if that fails too.
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
+        let again = repeatable_head(&req);
+        let req = req.map(|body| body.map_err(Into::into).boxed());
+        match (self.answer(req, peer).await, again) {
+            (Answer::Refused(_), Some(again)) => self.answer(again, peer).await.into_response(),
+            (answer, _) => answer.into_response(),
+        }
+    }
+
+    /// One decision and its answer, recorded.
+    async fn answer(&self, req: Request<UpstreamBody>, peer: SocketAddr) -> Answer {
         let start = Instant::now();
         // Keep a counted clone: the decision lives as long as the request.
         let decision = self
             .router
             .route(&RequestView::from_request(&req, Some(peer.ip())))
             .clone();
-        let response = match decision.status() {
-            Status::NoRoute => own(StatusCode::NOT_FOUND, "no route\n"),
+        let answer = match decision.status() {
+            Status::NoRoute => Answer::Done(own(StatusCode::NOT_FOUND, "no route\n")),
             Status::NoServer => {
                 let mut r = own(StatusCode::SERVICE_UNAVAILABLE, "no server available\n");
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-                r
+                Answer::Done(r)
             }
             Status::Routed => self.forward(req, peer, &decision).await,
+        };
+        let response = match &answer {
+            Answer::Done(r) | Answer::Refused(r) => r,
         };
         let (status, elapsed) = (response.status().as_u16(), start.elapsed());
         decision.record(status, elapsed);
@@ -112,20 +169,23 @@ impl Proxy {
         tracing::debug!(
             route = decision.route(),
             server = decision.server().map(|s| s.name()),
-            status = response.status().as_u16(),
+            status,
             "proxied"
         );
-        response
+        answer
     }
 
     async fn forward(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<UpstreamBody>,
         peer: SocketAddr,
         decision: &Decision,
-    ) -> Response<ProxyBody> {
+    ) -> Answer {
         let Some(server) = decision.server() else {
-            return own(StatusCode::SERVICE_UNAVAILABLE, "no server available\n");
+            return Answer::Done(own(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no server available\n",
+            ));
         };
         // A protocol upgrade (WebSocket): its two hop-by-hop headers are what it is about,
         // so they go through, and once the server agrees (101) the two connections are joined.
@@ -144,7 +204,7 @@ impl Proxy {
                     .map(str::to_owned)
             });
         let Some(uri) = upstream_uri(server.uri(), &parts.uri) else {
-            return own(StatusCode::BAD_GATEWAY, "bad upstream address\n");
+            return Answer::Done(own(StatusCode::BAD_GATEWAY, "bad upstream address\n"));
         };
         headers::strip_hop_by_hop(&mut parts.headers);
         if let Some(protocol) = &upgrade {
@@ -172,17 +232,25 @@ impl Proxy {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {
                 tracing::warn!(server = server.name(), error = %e, "upstream failed");
+                let bad_gateway = own(StatusCode::BAD_GATEWAY, "bad gateway\n");
                 if e.is_connect() {
                     self.mark_down_if_checked(decision, server.name());
+                    return Answer::Refused(bad_gateway);
                 }
-                return own(StatusCode::BAD_GATEWAY, "bad gateway\n");
+                return Answer::Done(bad_gateway);
             }
-            Err(_) => return own(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"),
+            Err(_) => {
+                return Answer::Done(own(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"));
+            }
         };
         if response.status() == StatusCode::SWITCHING_PROTOCOLS
             && let Some(client_upgrade) = client_upgrade
         {
-            return switch_protocols(response, client_upgrade, server.name().to_owned());
+            return Answer::Done(switch_protocols(
+                response,
+                client_upgrade,
+                server.name().to_owned(),
+            ));
         }
         let (mut parts, body) = response.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
@@ -192,7 +260,7 @@ impl Proxy {
         {
             parts.headers.append(header::SET_COOKIE, value);
         }
-        Response::from_parts(parts, body.boxed())
+        Answer::Done(Response::from_parts(parts, body.boxed()))
     }
 }
 
