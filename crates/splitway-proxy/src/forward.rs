@@ -27,7 +27,8 @@ type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 enum Answer {
     /// With this response for the client.
     Done(Response<ProxyBody>),
-    /// The server refused the connection: nothing was sent (this is the 502 to give).
+    /// No connection to the server (refused, or not accepted in time): nothing was sent
+    /// (this is the 502 to give).
     Refused(Response<ProxyBody>),
 }
 
@@ -123,7 +124,8 @@ impl Proxy {
     /// refused, reset or answered badly), 504 (no response head in time), or the server's
     /// response with the decision's cookie.
     ///
-    /// When the chosen server refuses the connection, nothing has been sent, so a request
+    /// When the chosen server refuses the connection (or does not accept it within the
+    /// connect timeout), nothing has been sent, so a request
     /// without a body that is safe to repeat (`GET`, `HEAD`, `OPTIONS`) is decided again and
     /// sent once more (to another server, as the round robin moves on and a refusing
     /// health-checked server is marked down); the client sees the 502 only if that fails too.
