@@ -1,13 +1,15 @@
 //! splitway as a reverse proxy: the talk's Traefik role.
 //!
-//! Data flow for one request: [`server::serve`] accepts the connection (HTTP/1.1) and hands
-//! each request to [`Proxy::handle`], which asks the [`splitway::Router`] for a decision and
-//! answers 404 or 503 itself, or forwards the request to the chosen server over one pooled
+//! Data flow for one request: [`server::serve`] accepts the connection (HTTP/1.1 or h2c) and
+//! hands each request to [`Proxy::handle`], which asks the [`splitway::Router`] for a decision
+//! and answers 404 or 503 itself, or forwards the request to the chosen server over one pooled
 //! client ([`forward`]): hop-by-hop headers dropped both ways, `X-Forwarded-*` added, `Host`
 //! kept or replaced as the frontend says, bodies streamed, upgrades (WebSocket) joined, the
-//! decision's cookie added to the response, 502/504 when the server fails or is slow. [`watch`] reloads the configuration
-//! file when it changes; [`health`] runs the backends' active health checks and marks servers
-//! up or down in the router; [`admin`] answers `/healthz` and `/stats`.
+//! decision's cookie added to the response, 502/504 when the server fails or is slow, a
+//! refused bodyless `GET` sent once more. [`watch()`] reloads the configuration file when it
+//! changes; [`health`] runs the backends' active health checks and marks servers up or down in
+//! the router; [`admin`] answers `/healthz`, `/stats`, `/metrics` and the weight and up/down
+//! edits.
 //!
 //! ```no_run
 //! use std::time::Duration;
