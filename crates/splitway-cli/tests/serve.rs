@@ -28,6 +28,18 @@ fn http(addr: &str, host: &str, path: &str) -> String {
     out
 }
 
+/// The server process, killed if the test ends (passes or fails) while it still runs.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            self.0.kill().ok();
+            self.0.wait().ok();
+        }
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn serve_answers_and_stops_on_sigterm() {
@@ -46,16 +58,18 @@ fn serve_answers_and_stops_on_sigterm() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_splitway"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_splitway"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
     let (mut proxy, mut admin) = (None, None);
     let deadline = Instant::now() + Duration::from_secs(30);
     while proxy.is_none() || admin.is_none() {
@@ -94,7 +108,7 @@ fn serve_answers_and_stops_on_sigterm() {
         "{metrics}"
     );
 
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -104,11 +118,11 @@ fn serve_answers_and_stops_on_sigterm() {
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
         if Instant::now() > deadline {
-            child.kill().ok();
+            child.0.kill().ok();
             panic!("splitway serve did not stop within 30 s of SIGTERM");
         }
         std::thread::sleep(Duration::from_millis(10));

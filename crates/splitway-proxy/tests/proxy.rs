@@ -246,10 +246,10 @@ impl Harness {
         b.body(Full::default()).unwrap()
     }
 
-    async fn stop(self) {
+    async fn stop(mut self) {
         self.stop.send(true).unwrap();
-        // The proxy and admin loops end on their own; the rest are aborted.
-        for task in self.tasks {
+        // The proxy and admin loops were asked to stop; whatever still runs is aborted.
+        for task in std::mem::take(&mut self.tasks) {
             if tokio::time::timeout(Duration::from_secs(5), async {
                 if !task.is_finished() {
                     task.abort();
@@ -262,6 +262,12 @@ impl Harness {
                 panic!("a task did not stop");
             }
         }
+    }
+}
+
+/// The temp dir goes also when a test fails (its tasks end with the test's runtime).
+impl Drop for Harness {
+    fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
