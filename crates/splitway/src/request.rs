@@ -85,10 +85,9 @@ impl<'a> RequestView<'a> {
     pub(crate) fn host_key(&self) -> Option<&[u8]> {
         if self.host.get().is_none()
             && let Some(raw) = self.raw_host()
-            && !needs_work(raw)
+            && let Some(len) = plain_len(raw)
         {
-            let key = raw.strip_suffix(b".").unwrap_or(raw);
-            return (!key.is_empty()).then_some(key);
+            return raw.get(..len).filter(|key| !key.is_empty());
         }
         self.host().map(str::as_bytes)
     }
@@ -253,21 +252,23 @@ static NEEDS_WORK: [bool; 256] = {
     table
 };
 
-/// Whether a raw host needs more than dropping a trailing dot to be in normal form. Most
-/// hosts do not, and one table lookup per byte finds that out (half the cost of the general
-/// pass of [`normalize_host_slowly`]).
-fn needs_work(raw: &[u8]) -> bool {
-    raw.iter()
-        .fold(false, |work, &b| work | NEEDS_WORK[usize::from(b)])
+/// When a raw host is in normal form but for a trailing dot, the length of its normal form
+/// (without the dot); `None` when it needs more work. Most hosts are, and one table lookup
+/// per byte finds that out (half the cost of the general pass of [`normalize_host_slowly`]).
+fn plain_len(raw: &[u8]) -> Option<usize> {
+    let work = raw
+        .iter()
+        .fold(false, |work, &b| work | NEEDS_WORK[usize::from(b)]);
+    (!work).then(|| raw.len() - usize::from(raw.ends_with(b".")))
 }
 
 /// Lowercased host without port, brackets or trailing dot; `None` when empty.
 fn normalize_host(raw: &str) -> Option<Cow<'_, str>> {
-    if !needs_work(raw.as_bytes()) {
-        let host = raw.strip_suffix('.').unwrap_or(raw);
-        return (!host.is_empty()).then_some(Cow::Borrowed(host));
+    match plain_len(raw.as_bytes()) {
+        // The dot is ASCII: the length is a character boundary.
+        Some(len) => raw.get(..len).filter(|h| !h.is_empty()).map(Cow::Borrowed),
+        None => normalize_host_slowly(raw),
     }
-    normalize_host_slowly(raw)
 }
 
 /// [`normalize_host`] for any host: one pass over the bytes counts the colons and finds any
