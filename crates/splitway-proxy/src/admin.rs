@@ -23,15 +23,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use splitway::Router;
 use tokio::net::TcpListener;
 
-use crate::forward::ProxyBody;
+use crate::forward::{ProxyBody, own};
 use crate::server::serve_with;
 
 /// Renders the process's metrics in Prometheus' text format (`/metrics`).
@@ -54,7 +52,7 @@ pub async fn serve_admin(
                     && req.uri().path() == "/metrics"
                     && let Some(render) = metrics
                 {
-                    let mut response = text(StatusCode::OK, render());
+                    let mut response = own(StatusCode::OK, render());
                     response.headers_mut().insert(
                         header::CONTENT_TYPE,
                         HeaderValue::from_static("text/plain; version=0.0.4"),
@@ -76,7 +74,7 @@ fn answer(router: &Router, method: &Method, path: &str) -> Response<ProxyBody> {
         return edit(router, rest);
     }
     match (method, path) {
-        (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n".to_owned()),
+        (&Method::GET, "/healthz") => own(StatusCode::OK, "ok\n"),
         (&Method::GET, "/stats") => {
             let servers: Vec<serde_json::Value> = router
                 .all_stats()
@@ -92,7 +90,7 @@ fn answer(router: &Router, method: &Method, path: &str) -> Response<ProxyBody> {
                     })
                 })
                 .collect();
-            let mut response = text(
+            let mut response = own(
                 StatusCode::OK,
                 format!("{}\n", serde_json::json!({ "servers": servers })),
             );
@@ -102,7 +100,7 @@ fn answer(router: &Router, method: &Method, path: &str) -> Response<ProxyBody> {
             );
             response
         }
-        _ => text(StatusCode::NOT_FOUND, "not found\n".to_owned()),
+        _ => own(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
 
@@ -128,18 +126,8 @@ fn edit(router: &Router, rest: &str) -> Response<ProxyBody> {
     match outcome {
         Ok(()) => {
             tracing::info!(edit = rest, "admin edit applied");
-            text(StatusCode::NO_CONTENT, String::new())
+            own(StatusCode::NO_CONTENT, "")
         }
-        Err((status, message)) => text(status, format!("{message}\n")),
+        Err((status, message)) => own(status, format!("{message}\n")),
     }
-}
-
-fn text(status: StatusCode, body: String) -> Response<ProxyBody> {
-    let mut response = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
-    *response.status_mut() = status;
-    response
 }

@@ -33,6 +33,12 @@ enum Answer {
 }
 
 impl Answer {
+    fn response(&self) -> &Response<ProxyBody> {
+        match self {
+            Answer::Done(r) | Answer::Refused(r) => r,
+        }
+    }
+
     fn into_response(self) -> Response<ProxyBody> {
         match self {
             Answer::Done(r) | Answer::Refused(r) => r,
@@ -156,10 +162,7 @@ impl Proxy {
             }
             Status::Routed => self.forward(req, peer, &decision).await,
         };
-        let response = match &answer {
-            Answer::Done(r) | Answer::Refused(r) => r,
-        };
-        let (status, elapsed) = (response.status().as_u16(), start.elapsed());
+        let (status, elapsed) = (answer.response().status().as_u16(), start.elapsed());
         decision.record(status, elapsed);
         self.telemetry.record(
             decision.route().unwrap_or(""),
@@ -346,9 +349,9 @@ fn upstream_uri(server: &Uri, request: &Uri) -> Option<Uri> {
 }
 
 /// A response the proxy writes itself.
-fn own(status: StatusCode, text: &'static str) -> Response<ProxyBody> {
+pub(crate) fn own(status: StatusCode, text: impl Into<Bytes>) -> Response<ProxyBody> {
     let mut response = Response::new(
-        Full::new(Bytes::from_static(text.as_bytes()))
+        Full::new(text.into())
             .map_err(|never| match never {})
             .boxed(),
     );

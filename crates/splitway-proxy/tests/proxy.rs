@@ -225,16 +225,7 @@ impl Harness {
     }
 
     async fn send(&self, req: Request<Full<Bytes>>) -> (Response<()>, String) {
-        let response = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
-            .await
-            .expect("answered in time")
-            .expect("the proxy answered");
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.unwrap().to_bytes();
-        (
-            Response::from_parts(parts, ()),
-            String::from_utf8(body.to_vec()).unwrap(),
-        )
+        send(&self.client, req).await
     }
 
     fn get(&self, host: &str, cookie: Option<&str>) -> Request<Full<Bytes>> {
@@ -269,6 +260,80 @@ impl Harness {
 impl Drop for Harness {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sends `req` (10 s at most) and reads the whole answer.
+async fn send(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    req: Request<Full<Bytes>>,
+) -> (Response<()>, String) {
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+        .await
+        .expect("answered in time")
+        .expect("the proxy answered");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (
+        Response::from_parts(parts, ()),
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
+}
+
+/// A proxy on its own (no watcher, no admin) serving a YAML configuration.
+struct LoneProxy {
+    addr: SocketAddr,
+    router: Router,
+    client: Client<HttpConnector, Full<Bytes>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: JoinHandle<()>,
+}
+
+impl LoneProxy {
+    async fn start(yaml: &str, options: Options) -> LoneProxy {
+        let config = splitway::config::Config::from_str(yaml, splitway::config::Format::Yaml, "t")
+            .unwrap()
+            .config;
+        let router = Router::from_config(&config).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(splitway_proxy::serve(
+            listener,
+            Proxy::new(router.clone(), options),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        LoneProxy {
+            addr,
+            router,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            stop,
+            server,
+        }
+    }
+
+    /// A request to `host` with `body` (`GET` when empty, else `POST`).
+    async fn send(&self, host: &str, body: &'static [u8]) -> (StatusCode, String) {
+        let method = if body.is_empty() { "GET" } else { "POST" };
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("http://{}/", self.addr))
+            .header("host", host)
+            .body(Full::new(Bytes::from_static(body)))
+            .unwrap();
+        let (response, body) = send(&self.client, req).await;
+        (response.status(), body)
+    }
+
+    /// Stops the proxy and waits (5 s at most) for it.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(5), self.server)
+            .await
+            .expect("the proxy stopped")
+            .unwrap();
     }
 }
 
@@ -597,38 +662,16 @@ async fn a_silent_server_is_a_504_after_the_response_timeout() {
         "frontends:\n  web:\n    rules: [\"Host:slow.example\"]\n\
          backends:\n  web:\n    - {{name: silent, url: \"http://{addr}\"}}\n"
     );
-    let config = splitway::config::Config::from_str(&text, splitway::config::Format::Yaml, "s")
-        .unwrap()
-        .config;
     let options = Options {
         response_timeout: Duration::from_millis(200),
         ..Options::default()
     };
-    let proxy = Proxy::new(Router::from_config(&config).unwrap(), options);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy_addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(splitway_proxy::serve(listener, proxy, async {
-        let _ = stopped.await;
-    }));
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let proxy = LoneProxy::start(&text, options).await;
     let started = std::time::Instant::now();
-    let req = Request::get(format!("http://{proxy_addr}/"))
-        .header("host", "slow.example")
-        .body(Full::default())
-        .unwrap();
-    let response = tokio::time::timeout(Duration::from_secs(10), client.request(req))
-        .await
-        .expect("answered in time")
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    let (status, _) = proxy.send("slow.example", b"").await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
     assert!(started.elapsed() >= Duration::from_millis(200));
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(5), server)
-        .await
-        .expect("the proxy stopped")
-        .unwrap();
+    proxy.stop().await;
     held.abort();
     let _ = held.await;
 }
@@ -654,45 +697,15 @@ async fn a_refused_connection_is_retried_and_marks_a_checked_server_down() {
              backends:\n  web:\n    servers:\n      - {{name: dead, url: \"http://{dead}\"}}\n\
              \x20     - {{name: alive, url: \"http://{alive}\"}}{check}\n"
         );
-        let config = splitway::config::Config::from_str(&text, splitway::config::Format::Yaml, "p")
-            .unwrap()
-            .config;
-        let router = Router::from_config(&config).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(splitway_proxy::serve(
-            listener,
-            Proxy::new(router.clone(), Options::default()),
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        let client: Client<HttpConnector, Full<Bytes>> =
-            Client::builder(TokioExecutor::new()).build_http();
-        let send = |req: Request<Full<Bytes>>| {
-            let client = client.clone();
-            async move {
-                let response = tokio::time::timeout(Duration::from_secs(10), client.request(req))
-                    .await
-                    .expect("answered in time")
-                    .unwrap();
-                let status = response.status();
-                let body = response.into_body().collect().await.unwrap().to_bytes();
-                (status, String::from_utf8(body.to_vec()).unwrap())
-            }
-        };
+        let proxy = LoneProxy::start(&text, Options::default()).await;
         for _ in 0..5 {
-            let req = Request::get(format!("http://{addr}/"))
-                .header("host", "web.example")
-                .body(Full::default())
-                .unwrap();
             assert_eq!(
-                send(req).await,
+                proxy.send("web.example", b"").await,
                 (StatusCode::OK, "alive:".to_owned()),
                 "{check:?}"
             );
         }
+        let router = &proxy.router;
         assert_eq!(
             router.stats("web", "dead").unwrap().requests,
             refused,
@@ -706,17 +719,12 @@ async fn a_refused_connection_is_retried_and_marks_a_checked_server_down() {
         assert_eq!(router.is_healthy("web", "dead").unwrap(), check.is_empty());
         if check.is_empty() {
             // The round robin's next pick is `dead`; a POST with a body is not repeated.
-            let req = Request::post(format!("http://{addr}/"))
-                .header("host", "web.example")
-                .body(Full::new(Bytes::from_static(b"order")))
-                .unwrap();
-            assert_eq!(send(req).await.0, StatusCode::BAD_GATEWAY);
+            assert_eq!(
+                proxy.send("web.example", b"order").await.0,
+                StatusCode::BAD_GATEWAY
+            );
         }
-        let _ = stop.send(());
-        tokio::time::timeout(Duration::from_secs(5), server)
-            .await
-            .expect("the proxy stopped")
-            .unwrap();
+        proxy.stop().await;
     }
     alive_task.abort();
     let _ = alive_task.await;
