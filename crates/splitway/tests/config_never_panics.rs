@@ -199,8 +199,30 @@ fn float(f: f64) -> String {
 }
 
 fn yaml_flow(v: &V, out: &mut String) {
+    flow(v, out, &YAML_FLOW);
+}
+
+/// How a flow (inline) value is written: what stands for null, what separates a key from
+/// its value.
+struct Flow {
+    null: &'static str,
+    key_sep: &'static str,
+}
+
+const YAML_FLOW: Flow = Flow {
+    null: "null",
+    key_sep: ": ",
+};
+
+/// TOML has no null: a null becomes an empty inline table.
+const TOML_FLOW: Flow = Flow {
+    null: "{}",
+    key_sep: " = ",
+};
+
+fn flow(v: &V, out: &mut String, style: &Flow) {
     match v {
-        V::Null => out.push_str("null"),
+        V::Null => out.push_str(style.null),
         V::Bool(b) => out.push_str(&b.to_string()),
         V::Int(i) => out.push_str(&i.to_string()),
         V::Float(f) => out.push_str(&float(*f)),
@@ -211,7 +233,7 @@ fn yaml_flow(v: &V, out: &mut String) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                yaml_flow(item, out);
+                flow(item, out, style);
             }
             out.push(']');
         }
@@ -222,8 +244,8 @@ fn yaml_flow(v: &V, out: &mut String) {
                     out.push_str(", ");
                 }
                 out.push_str(&quoted(k));
-                out.push_str(": ");
-                yaml_flow(item, out);
+                out.push_str(style.key_sep);
+                flow(item, out, style);
             }
             out.push('}');
         }
@@ -278,37 +300,8 @@ fn block_child(v: &V, indent: usize, out: &mut String) {
     }
 }
 
-/// TOML has no null: a null becomes an empty inline table.
 fn toml_value(v: &V, out: &mut String) {
-    match v {
-        V::Null => out.push_str("{}"),
-        V::Bool(b) => out.push_str(&b.to_string()),
-        V::Int(i) => out.push_str(&i.to_string()),
-        V::Float(f) => out.push_str(&float(*f)),
-        V::Str(s) => out.push_str(&quoted(s)),
-        V::List(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                toml_value(item, out);
-            }
-            out.push(']');
-        }
-        V::Map(entries) => {
-            out.push('{');
-            for (i, (k, item)) in entries.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                out.push_str(&quoted(k));
-                out.push_str(" = ");
-                toml_value(item, out);
-            }
-            out.push('}');
-        }
-    }
+    flow(v, out, &TOML_FLOW);
 }
 
 /// The root as `key = value` lines, or, for maps of maps, as `[table]` sections.
