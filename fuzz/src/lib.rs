@@ -54,19 +54,6 @@ pub enum Pick<'a> {
     Raw(&'a str),
 }
 
-impl<'a> Pick<'a> {
-    /// The string.
-    pub fn get(&self, list: &'a [&'a str]) -> &'a str {
-        match self {
-            Pick::Known(i) => list
-                .get(usize::from(*i) % list.len().max(1))
-                .copied()
-                .unwrap_or(""),
-            Pick::Raw(s) => s,
-        }
-    }
-}
-
 /// An HTTP request as the router may meet it.
 #[derive(Debug, Arbitrary)]
 pub struct ArbRequest<'a> {
@@ -99,13 +86,14 @@ const METHODS: &[&str] = &["GET", "POST", "get", "DELETE", "PURGE"];
 impl ArbRequest<'_> {
     /// The request, or `None` when its URI does not parse (the HTTP server would refuse it).
     pub fn build(&self) -> Option<Request<()>> {
-        let method = Method::from_bytes(self.method.get(METHODS).as_bytes()).unwrap_or_default();
-        let host = self.host.get(HOSTS);
+        let method =
+            Method::from_bytes(self.method.get_from(METHODS).as_bytes()).unwrap_or_default();
+        let host = self.host.get_from(HOSTS);
         let authority = match self.port {
             Some(p) => format!("{host}:{p}"),
             None => host.to_owned(),
         };
-        let mut target = self.path.get(PATHS).to_owned();
+        let mut target = self.path.get_from(PATHS).to_owned();
         if let Some(q) = self.query {
             target.push('?');
             target.push_str(q);
@@ -138,7 +126,7 @@ impl ArbRequest<'_> {
             }
         }
         for c in &self.cookies {
-            if let Ok(v) = HeaderValue::from_str(c.get(COOKIES)) {
+            if let Ok(v) = HeaderValue::from_str(c.get_from(COOKIES)) {
                 headers.append(http::header::COOKIE, v);
             }
         }

@@ -6,7 +6,7 @@
 
 use proptest::prelude::*;
 use splitway::RequestView;
-use splitway::rule::{Rule, Syntax};
+use splitway::rule::{Rule, Syntax, go_quote};
 
 /// Strings that exercise quoting: backticks, double quotes, backslashes, carriage returns,
 /// braces, non-ASCII text.
@@ -19,24 +19,6 @@ fn tricky() -> impl Strategy<Value = String> {
         Just("caf\u{e9}".to_owned()),
         "[a-z`\"\\\\{}\r ]{1,6}",
     ]
-}
-
-fn go_quote(s: &str) -> String {
-    if !s.contains(['`', '\r']) {
-        return format!("`{s}`");
-    }
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 fn value() -> impl Strategy<Value = String> {
