@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Extension, Path as UrlPath, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use serde_json::{Value, json};
 use splitway::Decision;
 use splitway_tower::{Dispatch, SplitwayLayer};
 use tower::ServiceBuilder;
@@ -183,28 +183,13 @@ async fn set_health(
     }
 }
 
-async fn stats(State(admin): State<Admin>) -> axum::Json<Value> {
-    let servers: Vec<Value> = admin
-        .router
-        .all_stats()
-        .into_iter()
-        .map(|(backend, server, s)| {
-            json!({
-                "backend": backend,
-                "server": server,
-                "weight": admin.router.snapshot().config().backend(&backend)
-                    .and_then(|b| b.servers.iter().find(|x| x.name == server))
-                    .map(|x| x.weight),
-                "healthy": admin.router.is_healthy(&backend, &server).unwrap_or(false),
-                "requests": s.requests,
-                "server_errors": s.server_errors,
-                "mean_latency_ms": if s.requests == 0 { 0.0 } else {
-                    s.latency_sum.as_secs_f64() * 1000.0 / s.requests as f64
-                },
-            })
-        })
-        .collect();
-    axum::Json(json!({ "servers": servers }))
+/// The same JSON as `splitway serve`'s `/stats`: every server's weight, health and counters,
+/// read from one table.
+async fn stats(State(admin): State<Admin>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        splitway::stats::stats_json(&admin.router.servers()),
+    )
 }
 
 struct Args {

@@ -128,4 +128,13 @@ async fn answers_as_the_readme_says() {
     let servers = stats["servers"].as_array().unwrap();
     assert_eq!(servers.len(), 3);
     assert!(servers.iter().all(|s| s["requests"].as_u64().is_some()));
+    // The proxy's /stats shape: weight and health beside the counters, from one table.
+    assert!(servers.iter().all(|s| s["weight"].as_u64().is_some()
+        && s["healthy"].as_bool() == Some(true)
+        && s["errors"].as_u64() == Some(0)
+        && s["latency_buckets"].as_array().map(Vec::len) == Some(14)));
+    assert_eq!(
+        stats["latency_bucket_bounds_ms"].as_array().map(Vec::len),
+        Some(13)
+    );
 }

@@ -77,12 +77,7 @@ fn print_text(e: &Explanation) {
         Some(s) => println!("server:  {} {}", s.name(), s.url()),
         None => println!("server:  none"),
     }
-    let meaning = match status {
-        splitway::Status::Routed => "routed",
-        splitway::Status::NoRoute => "no route",
-        splitway::Status::NoServer => "no server available",
-    };
-    println!("status:  {} ({meaning})", status.code());
+    println!("status:  {} ({})", status.code(), status.reason());
     if let Some(cookie) = d.set_cookie() {
         println!("set-cookie: {cookie}");
     }

@@ -5,10 +5,13 @@
 //!   way to render them (the `splitway` binary installs `metrics-exporter-prometheus`):
 //!   `splitway_requests_total` and `splitway_request_duration_seconds` per route, backend and
 //!   server, so a dashboard can set the canary beside the stable servers.
-//! - `GET /stats`: every server's outcome counters, as JSON:
+//! - `GET /stats`: every server's state and outcome counters, all read from one table, as
+//!   JSON ([`splitway::stats::stats_json`]):
 //!   `{"servers": [{"backend", "server", "requests", "errors", "error_rate",
-//!   "latency_sum_ms"}...]}` (`errors` are 5xx answers, the proxy's own 502 and 504 included),
-//!   so a rollout script can compare the canary with the stable servers.
+//!   "latency_sum_ms", "weight", "healthy", "latency_buckets"}...],
+//!   "latency_bucket_bounds_ms": [...]}` (`errors` are 5xx answers, the proxy's own 502 and
+//!   504 included; `latency_buckets` are non-cumulative counts per bucket, the last above the
+//!   largest bound), so a rollout script can compare the canary with the stable servers.
 //!
 //! - `PUT /servers/BACKEND/SERVER/weight/N`: sets the server's weight (0 drains it: no new
 //!   users, sticky ones stay), at once, in this process: the rollback switch. The next reload
@@ -26,7 +29,7 @@ use std::sync::Arc;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
-use splitway::Router;
+use splitway::{EditError, Router};
 use tokio::net::TcpListener;
 
 use crate::forward::{ProxyBody, own};
@@ -76,23 +79,9 @@ fn answer(router: &Router, method: &Method, path: &str) -> Response<ProxyBody> {
     match (method, path) {
         (&Method::GET, "/healthz") => own(StatusCode::OK, "ok\n"),
         (&Method::GET, "/stats") => {
-            let servers: Vec<serde_json::Value> = router
-                .all_stats()
-                .into_iter()
-                .map(|(backend, server, stats)| {
-                    serde_json::json!({
-                        "backend": backend,
-                        "server": server,
-                        "requests": stats.requests,
-                        "errors": stats.server_errors,
-                        "error_rate": stats.error_rate(),
-                        "latency_sum_ms": stats.latency_sum.as_secs_f64() * 1000.0,
-                    })
-                })
-                .collect();
             let mut response = own(
                 StatusCode::OK,
-                format!("{}\n", serde_json::json!({ "servers": servers })),
+                splitway::stats::stats_json(&router.servers()),
             );
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -112,7 +101,7 @@ fn edit(router: &Router, rest: &str) -> Response<ProxyBody> {
             Ok(weight) => router
                 .set_weight(backend, server, weight)
                 .map_err(|e| match e {
-                    splitway::WeightError::Unknown(e) => (StatusCode::NOT_FOUND, e.to_string()),
+                    EditError::UnknownServer { .. } => (StatusCode::NOT_FOUND, e.to_string()),
                     other => (StatusCode::BAD_REQUEST, other.to_string()),
                 }),
             Err(_) => Err((StatusCode::BAD_REQUEST, format!("bad weight `{n}`"))),

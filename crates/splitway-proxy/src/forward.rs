@@ -1,7 +1,7 @@
 //! One request through the proxy: decide, forward over the pooled client, answer.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -12,8 +12,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use splitway::{Decision, RequestView, Router, Status};
-use splitway_tower::Telemetry;
+use splitway::{Decision, Exchange, RequestView, Router, Telemetry};
 
 use crate::headers;
 
@@ -98,7 +97,7 @@ pub struct Proxy {
     router: Router,
     client: Client<HttpConnector, UpstreamBody>,
     options: Options,
-    /// The tower layer's request metrics (`splitway_requests_total`, ...), the same names.
+    /// The request metrics (`splitway_requests_total`, ...), the tower layer's names.
     telemetry: Telemetry,
 }
 
@@ -146,31 +145,17 @@ impl Proxy {
 
     /// One decision and its answer, recorded.
     async fn answer(&self, req: Request<UpstreamBody>, peer: SocketAddr) -> Answer {
-        let start = Instant::now();
-        // Keep a counted clone: the decision lives as long as the request.
-        let decision = self
-            .router
-            .route(&RequestView::from_request(&req, Some(peer.ip())))
-            .clone();
-        let answer = match decision.status() {
-            Status::NoRoute => Answer::Done(own(StatusCode::NOT_FOUND, "no route\n")),
-            Status::NoServer => {
-                let mut r = own(StatusCode::SERVICE_UNAVAILABLE, "no server available\n");
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-                Answer::Done(r)
-            }
-            Status::Routed => self.forward(req, peer, &decision).await,
-        };
-        let (status, elapsed) = (answer.response().status().as_u16(), start.elapsed());
-        decision.record(status, elapsed);
-        self.telemetry.record(
-            decision.route().unwrap_or(""),
-            decision.backend().unwrap_or(""),
-            decision.server().map_or("", |s| s.name()),
-            status,
-            elapsed,
+        let exchange = Exchange::begin(
+            &self.router,
+            &RequestView::from_request(&req, Some(peer.ip())),
         );
+        let answer = match exchange.own_response(|text| full(Bytes::from_static(text.as_bytes()))) {
+            Some(response) => Answer::Done(response),
+            None => self.forward(req, peer, &exchange).await,
+        };
+        let status = answer.response().status().as_u16();
+        exchange.finish(status, Some(&self.telemetry));
+        let decision = exchange.decision();
         tracing::debug!(
             route = decision.route(),
             server = decision.server().map(|s| s.name()),
@@ -184,8 +169,9 @@ impl Proxy {
         &self,
         mut req: Request<UpstreamBody>,
         peer: SocketAddr,
-        decision: &Decision,
+        exchange: &Exchange,
     ) -> Answer {
+        let decision = exchange.decision();
         let Some(server) = decision.server() else {
             return Answer::Done(own(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -259,12 +245,7 @@ impl Proxy {
         }
         let (mut parts, body) = response.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
-        if let Some(value) = decision
-            .set_cookie()
-            .and_then(|c| HeaderValue::from_str(c).ok())
-        {
-            parts.headers.append(header::SET_COOKIE, value);
-        }
+        exchange.complete_response(&mut parts.headers);
         Answer::Done(Response::from_parts(parts, body.boxed()))
     }
 }
@@ -348,13 +329,14 @@ fn upstream_uri(server: &Uri, request: &Uri) -> Option<Uri> {
         .ok()
 }
 
+/// A whole body of bytes, as the proxy's body type.
+fn full(bytes: Bytes) -> ProxyBody {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
 /// A response the proxy writes itself.
 pub(crate) fn own(status: StatusCode, text: impl Into<Bytes>) -> Response<ProxyBody> {
-    let mut response = Response::new(
-        Full::new(text.into())
-            .map_err(|never| match never {})
-            .boxed(),
-    );
+    let mut response = Response::new(full(text.into()));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,

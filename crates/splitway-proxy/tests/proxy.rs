@@ -484,7 +484,7 @@ backends:
         let router = router.clone();
         async move {
             for _ in 0..250 {
-                if router.is_healthy("web", "shaky").unwrap() == want {
+                if router.server("web", "shaky").unwrap().healthy == want {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -707,16 +707,19 @@ async fn a_refused_connection_is_retried_and_marks_a_checked_server_down() {
         }
         let router = &proxy.router;
         assert_eq!(
-            router.stats("web", "dead").unwrap().requests,
+            router.server("web", "dead").unwrap().stats.requests,
             refused,
             "{check:?}"
         );
         assert_eq!(
-            router.stats("web", "alive").unwrap().requests,
+            router.server("web", "alive").unwrap().stats.requests,
             5,
             "{check:?}"
         );
-        assert_eq!(router.is_healthy("web", "dead").unwrap(), check.is_empty());
+        assert_eq!(
+            router.server("web", "dead").unwrap().healthy,
+            check.is_empty()
+        );
         if check.is_empty() {
             // The round robin's next pick is `dead`; a POST with a body is not repeated.
             assert_eq!(

@@ -1,50 +1,14 @@
 //! [`SplitwayLayer`]: the routing decision as a tower layer, and its options.
 
-use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::{Extensions, HeaderName};
-use splitway::Router;
+use splitway::{Router, Telemetry};
 use tower::Layer;
 
+use crate::options::{Options, default_client_ip};
 use crate::service::Splitway;
-use crate::telemetry::Telemetry;
-
-/// The TCP peer address of a request, for `ClientIP` rules and `client_ip` cohorts.
-///
-/// The layer looks for this in the request's extensions (then for a plain
-/// [`SocketAddr`]); put it there from your accept loop, or tell the layer where else to look
-/// with [`SplitwayLayer::client_ip`] (e.g. axum's `ConnectInfo`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub SocketAddr);
-
-type ClientIpFn = dyn Fn(&Extensions) -> Option<IpAddr> + Send + Sync;
-
-/// Settings shared by every clone of the layer's service.
-#[derive(Clone)]
-pub(crate) struct Options {
-    pub(crate) tag_header: Option<HeaderName>,
-    pub(crate) fall_through: bool,
-    pub(crate) client_ip: Arc<ClientIpFn>,
-    pub(crate) telemetry: Option<Telemetry>,
-}
-
-impl fmt::Debug for Options {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Options")
-            .field("tag_header", &self.tag_header)
-            .field("fall_through", &self.fall_through)
-            .field("metrics", &self.telemetry.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-fn default_client_ip(ext: &Extensions) -> Option<IpAddr> {
-    ext.get::<ClientAddr>()
-        .map(|a| a.0.ip())
-        .or_else(|| ext.get::<SocketAddr>().map(SocketAddr::ip))
-}
 
 /// Routes every request with a [`Router`]: takes the decision once, puts it in the request's
 /// extensions (as a [`splitway::Decision`]), writes the sticky or cohort cookie on the
@@ -61,7 +25,7 @@ pub struct SplitwayLayer {
 
 impl SplitwayLayer {
     /// A layer routing with `router`: no response tag, 404/503 answered by the layer, the
-    /// client address from [`ClientAddr`] (or a [`SocketAddr`]) in the extensions, metrics
+    /// client address from [`crate::ClientAddr`] (or a [`std::net::SocketAddr`]) in the extensions, metrics
     /// recorded through the `metrics` facade.
     pub fn new(router: Router) -> Self {
         SplitwayLayer {
@@ -105,7 +69,7 @@ impl SplitwayLayer {
 
     /// Whether to record request counts and latencies through the `metrics` facade (on by
     /// default; without an installed recorder they cost next to nothing). The per-server
-    /// counters of [`Router::stats`] are recorded either way.
+    /// counters of [`Router::servers`] are recorded either way.
     pub fn metrics(self, yes: bool) -> Self {
         self.edit(|o| o.telemetry = yes.then(Telemetry::default))
     }

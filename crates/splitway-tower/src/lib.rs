@@ -57,14 +57,16 @@
 //!
 //! Observability: a `tracing` span `splitway` per request (fields `route`, `backend`,
 //! `server`, `status`), metrics through the `metrics` facade (see [`SplitwayLayer::metrics`]),
-//! and per-server counters readable with [`splitway::Router::stats`].
+//! and per-server counters readable with [`splitway::Router::servers`]. What a decision means
+//! for the response (own 404 and 503, the cookie, the recorded outcome) is
+//! [`splitway::Exchange`]'s, shared with the proxy.
 
 mod dispatch;
 mod layer;
+mod options;
 mod service;
-mod telemetry;
 
 pub use dispatch::{Dispatch, DispatchFuture};
-pub use layer::{ClientAddr, SplitwayLayer};
+pub use layer::SplitwayLayer;
+pub use options::ClientAddr;
 pub use service::{ResponseFuture, Splitway};
-pub use telemetry::Telemetry;

@@ -1,17 +1,15 @@
 //! [`Splitway`]: the service the layer wraps around an inner service, and its future.
 
+use http::{HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
+use splitway::{Exchange, RequestView, Router};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
-
-use http::{HeaderValue, Request, Response, StatusCode, header};
-use pin_project_lite::pin_project;
-use splitway::{Decision, RequestView, Router, Status};
 use tower::Service;
 
-use crate::layer::Options;
+use crate::options::Options;
 
 /// Routes each request, then calls the inner service with the [`Decision`] in the request's
 /// extensions. Built by [`crate::SplitwayLayer`].
@@ -65,15 +63,9 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let start = Instant::now();
         let ip = (self.options.client_ip)(req.extensions());
-        // The decision lives as long as the request: keep a counted clone of it, and let the
-        // one `route` returned (which holds a per-thread slot, cheap only while short-lived)
-        // go at once, so that many requests in flight do not use up their thread's slots.
-        let decision = self
-            .router
-            .route(&RequestView::from_request(&req, ip))
-            .clone();
+        let exchange = Exchange::begin(&self.router, &RequestView::from_request(&req, ip));
+        let decision = exchange.decision();
         let span = tracing::info_span!(
             "splitway",
             route = decision.route(),
@@ -81,21 +73,12 @@ where
             server = decision.server().map(|s| s.name()),
             status = decision.status().code(),
         );
-        let answer = match decision.status() {
-            Status::Routed => None,
-            _ if self.options.fall_through => None,
-            Status::NoRoute => Some(StatusCode::NOT_FOUND),
-            Status::NoServer => Some(StatusCode::SERVICE_UNAVAILABLE),
-        };
-        if let Some(status) = answer {
-            let mut response = Response::new(ResBody::default());
-            *response.status_mut() = status;
-            if status == StatusCode::SERVICE_UNAVAILABLE {
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            }
-            record(&self.options, &decision, status.as_u16(), start);
+        if !self.options.fall_through
+            && let Some(mut response) = exchange.own_response(|_| ResBody::default())
+        {
+            // The body type here holds no text, so the response says nothing of one.
+            response.headers_mut().remove(http::header::CONTENT_TYPE);
+            exchange.finish(response.status().as_u16(), self.options.telemetry.as_ref());
             return ResponseFuture {
                 kind: Kind::Answered {
                     response: Some(response),
@@ -110,27 +93,11 @@ where
         ResponseFuture {
             kind: Kind::Inner {
                 future,
-                decision,
+                exchange,
                 span,
-                start,
                 options: Arc::clone(&self.options),
             },
         }
-    }
-}
-
-fn record(options: &Options, decision: &Decision, status: u16, start: Instant) {
-    let elapsed = start.elapsed();
-    decision.record(status, elapsed);
-    if let Some(t) = &options.telemetry {
-        let server = decision.server();
-        t.record(
-            decision.route().unwrap_or(""),
-            decision.backend().unwrap_or(""),
-            server.as_ref().map_or("", |s| s.name()),
-            status,
-            elapsed,
-        );
     }
 }
 
@@ -148,9 +115,8 @@ pin_project! {
         Inner {
             #[pin]
             future: F,
-            decision: Decision,
+            exchange: Exchange,
             span: tracing::Span,
-            start: Instant,
             options: Arc<Options>,
         },
         Answered {
@@ -173,9 +139,8 @@ where
             },
             KindProj::Inner {
                 future,
-                decision,
+                exchange,
                 span,
-                start,
                 options,
             } => {
                 let _entered = span.enter();
@@ -184,19 +149,15 @@ where
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Ready(Ok(r)) => r,
                 };
-                if let Some(cookie) = decision
-                    .set_cookie()
-                    .and_then(|c| HeaderValue::from_str(c).ok())
-                {
-                    response.headers_mut().append(header::SET_COOKIE, cookie);
-                }
+                exchange.complete_response(response.headers_mut());
+                let decision = exchange.decision();
                 if let (Some(name), Some(route), Some(server)) =
                     (&options.tag_header, decision.route(), decision.server())
                     && let Ok(value) = HeaderValue::from_str(&format!("{route}/{}", server.name()))
                 {
                     response.headers_mut().insert(name.clone(), value);
                 }
-                record(options, decision, response.status().as_u16(), *start);
+                exchange.finish(response.status().as_u16(), options.telemetry.as_ref());
                 Poll::Ready(Ok(response))
             }
         }

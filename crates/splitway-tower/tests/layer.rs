@@ -245,9 +245,9 @@ async fn tag_header_names_route_and_server_and_counters_are_recorded() {
     }
     assert_eq!(tags.iter().filter(|t| *t == "web/legacy_1").count(), 5);
     assert_eq!(tags.iter().filter(|t| *t == "web/k8s").count(), 1);
-    let k8s = r.stats("web", "k8s").unwrap();
+    let k8s = r.server("web", "k8s").unwrap().stats;
     assert_eq!((k8s.requests, k8s.server_errors), (1, 1));
-    let legacy = r.stats("web", "legacy_1").unwrap();
+    let legacy = r.server("web", "legacy_1").unwrap().stats;
     assert_eq!((legacy.requests, legacy.server_errors), (5, 0));
     assert_eq!(legacy.latency_buckets.iter().sum::<u64>(), 5);
 }

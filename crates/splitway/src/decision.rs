@@ -10,6 +10,7 @@ use crate::table::{Outcome, Table};
 
 /// The outcome class of a decision, as the HTTP status a proxy answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Status {
     /// A server was chosen (200: the request is forwarded).
     Routed,
@@ -28,6 +29,16 @@ impl Status {
             Status::NoServer => 503,
         }
     }
+
+    /// The outcome in words: `routed`, `no route`, `no server available` (what `explain`
+    /// prints, and the text of the integrations' own 404 and 503).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Status::Routed => "routed",
+            Status::NoRoute => "no route",
+            Status::NoServer => "no server available",
+        }
+    }
 }
 
 impl fmt::Display for Status {
@@ -39,17 +50,18 @@ impl fmt::Display for Status {
 /// The decision for one request: the matched frontend, its backend and the chosen server.
 ///
 /// It keeps the table it was made from alive, so it stays valid (and consistent) across a
-/// reload that happens while the request is in flight. Cloning it is cheap.
+/// reload that happens while the request is in flight. Cloning it is cheap; it is `Send`,
+/// `Sync` and `'static`, so it can go into a request's extensions.
 ///
-/// The decision [`crate::Router::route`] returns holds its table through one of a few
-/// per-thread slots (no shared counter is written), which is the cheapest way for a decision
-/// that is dropped soon. To keep one for the whole life of a request, as a tower layer or a
-/// proxy does, keep a clone instead (it holds a counted reference) and drop the original:
-/// a thread whose slots are all held makes every later decision take the slower path.
+/// An integration that answers requests turns it into a response through an
+/// [`crate::Exchange`] (own 404 and 503, the cookie, the recorded outcome).
 pub struct Decision {
-    /// The table, held through `arc-swap`'s guard: while no reload happens this is a slot in
-    /// a per-thread list rather than a count in the table's `Arc`, so concurrent decisions do
-    /// not all write to one shared counter (a reload turns the slot into a full count).
+    /// The table, held through `arc-swap`'s guard: for a decision from [`crate::Router::route`]
+    /// this is a slot in a per-thread list rather than a count in the table's `Arc`, so that
+    /// concurrent decisions do not all write to one shared counter (a reload turns the slot
+    /// into a full count). A clone, and the decision an [`crate::Exchange`] keeps while its
+    /// request is in flight, hold a counted reference: a thread has only a few slots, and
+    /// with all of them held every later decision on it takes the slower path.
     table: Guard<Arc<Table>>,
     outcome: Outcome,
     set_cookie: Option<Box<str>>,
@@ -122,7 +134,8 @@ impl Decision {
     }
 
     /// Records the response to this request in the chosen server's counters (see
-    /// [`crate::Router::stats`]). Does nothing when no server was chosen.
+    /// [`crate::Router::servers`]). Does nothing when no server was chosen.
+    /// [`crate::Exchange::finish`] calls this.
     pub fn record(&self, status: u16, elapsed: Duration) {
         let Outcome::Server { frontend, server } = self.outcome else {
             return;

@@ -23,23 +23,40 @@ impl fmt::Display for Severity {
 /// One problem found in a configuration file, with its position.
 ///
 /// Lines and columns count from 1; columns count characters, not bytes.
-/// Displayed as `FILE:LINE:COL: error: MESSAGE`.
+/// Displayed as `FILE:LINE:COL: error: MESSAGE`; a problem with no position in the text (line
+/// and column 0, see [`Diagnostic::unlocated`]) as `FILE: error: MESSAGE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     /// Error or warning.
     pub severity: Severity,
     /// The file name as given by the caller (`<string>` for text without a file).
     pub file: String,
-    /// 1-based line.
+    /// 1-based line; 0 when the problem has no position in the text.
     pub line: usize,
-    /// 1-based column, in characters.
+    /// 1-based column, in characters; 0 when the problem has no position in the text.
     pub col: usize,
     /// What is wrong, in words a person can act on.
     pub message: String,
 }
 
+impl Diagnostic {
+    /// A problem of the file as a whole, with no position in its text to point at.
+    pub fn unlocated(severity: Severity, file: &str, message: String) -> Diagnostic {
+        Diagnostic {
+            severity,
+            file: file.to_owned(),
+            line: 0,
+            col: 0,
+            message,
+        }
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            return write!(f, "{}: {}: {}", self.file, self.severity, self.message);
+        }
         write!(
             f,
             "{}:{}:{}: {}: {}",
@@ -113,6 +130,12 @@ mod tests {
         assert_eq!(idx.line_col(3), (2, 1));
         assert_eq!(idx.line_col(5), (2, 2)); // after the two-byte ç
         assert_eq!(idx.line_col(100), (3, 1));
+    }
+
+    #[test]
+    fn a_diagnostic_without_a_position_shows_none() {
+        let d = Diagnostic::unlocated(Severity::Error, "routes.yaml", "too many frontends".into());
+        assert_eq!(d.to_string(), "routes.yaml: error: too many frontends");
     }
 
     #[test]

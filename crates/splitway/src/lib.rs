@@ -61,14 +61,18 @@ pub mod stats;
 
 mod balance;
 mod decision;
+mod exchange;
 mod router;
 mod table;
+mod telemetry;
 
 pub use decision::{Candidate, CohortStanding, Decision, Explanation, ServerRef, Status};
+pub use exchange::{Exchange, RETRY_AFTER_SECONDS};
 pub use request::RequestView;
-pub use router::{Router, UnknownServer, WeightError};
-pub use stats::ServerStats;
+pub use router::{EditError, Router};
+pub use stats::{ServerSnapshot, ServerStats};
 pub use table::{Shadowed, Table, TableError};
+pub use telemetry::Telemetry;
 
 /// The README's examples, compiled and run as doc-tests.
 #[doc = include_str!("../../../README.md")]

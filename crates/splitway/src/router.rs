@@ -11,32 +11,33 @@ use crate::config::{Config, Format, Loaded};
 use crate::decision::{Candidate, CohortStanding, Decision, Explanation};
 use crate::diag::{ConfigError, Diagnostic, Severity};
 use crate::request::RequestView;
-use crate::stats::ServerStats;
+use crate::stats::ServerSnapshot;
 use crate::table::{CompiledBackend, Outcome, Table, TableError};
 
-/// A backend or server name that the table in service does not have.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no server `{server}` in backend `{backend}`")]
-pub struct UnknownServer {
-    /// The backend named.
-    pub backend: String,
-    /// The server named.
-    pub server: String,
-}
-
-/// Why a weight change was refused.
+/// Why a change to one server ([`Router::set_weight`], [`Router::set_health`]) was refused.
+/// The table in service is untouched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum WeightError {
-    /// No such backend or server.
+pub enum EditError {
+    /// The table in service has no such backend, or no such server in it.
+    #[error("no server `{server}` in backend `{backend}`")]
+    UnknownServer {
+        /// The backend named.
+        backend: String,
+        /// The server named.
+        server: String,
+    },
+    /// A weight above [`MAX_WEIGHT`].
+    #[error("weight {weight} is above the maximum of {MAX_WEIGHT}")]
+    WeightTooLarge {
+        /// The weight asked for.
+        weight: u32,
+    },
+    /// The edited table did not compile. A weight within the cap changes nothing compiling
+    /// checks, so this does not happen to a table that compiled; it exists so that an edit
+    /// never has to panic.
     #[error(transparent)]
-    Unknown(UnknownServer),
-    /// Above [`MAX_WEIGHT`].
-    #[error("weight {0} is above the maximum of 1000000")]
-    TooLarge(u32),
-    /// The edited configuration did not compile.
-    #[error(transparent)]
-    Table(TableError),
+    Compile(TableError),
 }
 
 /// The backend called `backend` and the index of its server called `server`.
@@ -44,8 +45,8 @@ fn find_server<'t>(
     table: &'t Table,
     backend: &str,
     server: &str,
-) -> Result<(&'t CompiledBackend, usize), UnknownServer> {
-    let unknown = || UnknownServer {
+) -> Result<(&'t CompiledBackend, usize), EditError> {
+    let unknown = || EditError::UnknownServer {
         backend: backend.to_owned(),
         server: server.to_owned(),
     };
@@ -112,8 +113,20 @@ impl Router {
     }
 
     /// Decides where `req` goes.
+    ///
+    /// The cheapest decision to take and drop (it allocates nothing and writes no shared
+    /// counter). It may be kept as long as needed; an integration that keeps one for a whole
+    /// request uses an [`crate::Exchange`], which also turns it into the response.
     pub fn route(&self, req: &RequestView<'_>) -> Decision {
         let table = self.table().load();
+        let (outcome, set_cookie) = table.decide(req);
+        Decision::new(table, outcome, set_cookie)
+    }
+
+    /// [`Router::route`], holding the table by a counted reference: for a decision kept while
+    /// a request is in flight, where a guard would hold one of its thread's few fast slots.
+    pub(crate) fn route_kept(&self, req: &RequestView<'_>) -> Decision {
+        let table = Guard::from_inner(self.table().load_full());
         let (outcome, set_cookie) = table.decide(req);
         Decision::new(table, outcome, set_cookie)
     }
@@ -197,56 +210,41 @@ impl Router {
         backend: &str,
         server: &str,
         healthy: bool,
-    ) -> Result<bool, UnknownServer> {
+    ) -> Result<bool, EditError> {
         let table = self.table().load();
         let (b, s) = find_server(&table, backend, server)?;
         Ok(b.balancer.set_healthy(s, healthy))
     }
 
-    /// The outcome counters of one server (see [`crate::stats`]).
-    pub fn stats(&self, backend: &str, server: &str) -> Result<ServerStats, UnknownServer> {
+    /// Every server of the table in service, in configuration order: backend, name, URL,
+    /// weight, health and counters, all read from one table.
+    pub fn servers(&self) -> Vec<ServerSnapshot> {
         let table = self.table().load();
-        let (b, s) = find_server(&table, backend, server)?;
-        Ok(b.balancer
-            .state(s)
-            .map(|st| st.counters.snapshot())
-            .unwrap_or_default())
+        table
+            .backends
+            .iter()
+            .flat_map(|b| (0..b.servers.len()).filter_map(move |i| snapshot(b, i)))
+            .collect()
     }
 
-    /// Every server's counters, as `(backend, server, stats)` in configuration order.
-    pub fn all_stats(&self) -> Vec<(String, String, ServerStats)> {
+    /// One server of the table in service (see [`Router::servers`]); `None` when the table has
+    /// no such backend or server.
+    pub fn server(&self, backend: &str, server: &str) -> Option<ServerSnapshot> {
         let table = self.table().load();
-        let mut out = Vec::new();
-        for b in &table.backends {
-            for (i, s) in b.servers.iter().enumerate() {
-                let stats = b
-                    .balancer
-                    .state(i)
-                    .map(|st| st.counters.snapshot())
-                    .unwrap_or_default();
-                out.push((b.name.to_string(), s.name.clone(), stats));
-            }
-        }
-        out
-    }
-
-    /// Whether a server is up.
-    pub fn is_healthy(&self, backend: &str, server: &str) -> Result<bool, UnknownServer> {
-        let table = self.table().load();
-        let (b, s) = find_server(&table, backend, server)?;
-        Ok(b.balancer.state(s).is_some_and(|st| st.is_healthy()))
+        let (b, s) = find_server(&table, backend, server).ok()?;
+        snapshot(b, s)
     }
 
     /// Changes one server's weight (0 drains it: no new users, sticky ones stay) by swapping in
     /// a table compiled from the current configuration with that one change. Concurrent
     /// edits and reloads are serialised by compare-and-swap: none is lost.
-    pub fn set_weight(&self, backend: &str, server: &str, weight: u32) -> Result<(), WeightError> {
+    pub fn set_weight(&self, backend: &str, server: &str, weight: u32) -> Result<(), EditError> {
         if weight > MAX_WEIGHT {
-            return Err(WeightError::TooLarge(weight));
+            return Err(EditError::WeightTooLarge { weight });
         }
         loop {
             let current = self.table().load_full();
-            find_server(&current, backend, server).map_err(WeightError::Unknown)?;
+            find_server(&current, backend, server)?;
             let mut config = current.config().clone();
             for s in config
                 .backends
@@ -258,7 +256,7 @@ impl Router {
                 s.weight = weight;
             }
             let next = Arc::new(
-                Table::compile_after(&config, Some(&current)).map_err(WeightError::Table)?,
+                Table::compile_after(&config, Some(&current)).map_err(EditError::Compile)?,
             );
             let swapped = self.table().compare_and_swap(&current, next);
             if Arc::ptr_eq(&swapped, &current) {
@@ -289,14 +287,9 @@ impl Router {
 
     fn reload_loaded(&self, loaded: Loaded, file: &str) -> Result<Vec<Diagnostic>, ConfigError> {
         self.reload(&loaded.config).map_err(|e| ConfigError {
-            // The loader validates everything compiling checks; this is a backstop.
-            diagnostics: vec![Diagnostic {
-                severity: Severity::Error,
-                file: file.to_owned(),
-                line: 1,
-                col: 1,
-                message: e.to_string(),
-            }],
+            // The loader validates everything compiling checks, so this is a backstop; it has
+            // no position in the text to give.
+            diagnostics: vec![Diagnostic::unlocated(Severity::Error, file, e.to_string())],
         })?;
         Ok(loaded.warnings)
     }
@@ -305,4 +298,18 @@ impl Router {
     pub fn snapshot(&self) -> Arc<Table> {
         self.table().load_full()
     }
+}
+
+/// Server `i` of backend `b`, read once.
+fn snapshot(b: &CompiledBackend, i: usize) -> Option<ServerSnapshot> {
+    let server = b.servers.get(i)?;
+    let state = b.balancer.state(i)?;
+    Some(ServerSnapshot {
+        backend: b.name.to_string(),
+        server: server.name.clone(),
+        url: server.url.clone(),
+        weight: server.weight,
+        healthy: state.is_healthy(),
+        stats: state.counters.snapshot(),
+    })
 }

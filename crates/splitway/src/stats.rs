@@ -2,9 +2,10 @@
 //! atomics beside the server's health so that recording never takes a lock and the counts
 //! survive a reload (for a server that keeps its backend, name and URL).
 //!
-//! Whoever forwards the request records its outcome with [`crate::Decision::record`]; a
-//! rollout controller reads them with [`crate::Router::stats`] to decide whether a canary is
-//! healthy enough to go on.
+//! Whoever forwards the request records its outcome (an integration through
+//! [`crate::Exchange::finish`], which calls [`crate::Decision::record`]); a rollout controller
+//! or an admin endpoint reads every server's state at once with [`crate::Router::servers`],
+//! which gives a [`ServerSnapshot`] per server, all from one table.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -83,6 +84,62 @@ impl ServerStats {
             self.server_errors as f64 / self.requests as f64
         }
     }
+}
+
+/// One server as the table in service has it: where it is, its weight and health, and its
+/// counters, all read from the same table (so they agree even while a reload swaps tables).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ServerSnapshot {
+    /// The backend's name.
+    pub backend: String,
+    /// The server's name, unique in its backend.
+    pub server: String,
+    /// Its URL as written in the configuration.
+    pub url: String,
+    /// Its weight in the table in service (0: drained).
+    pub weight: u32,
+    /// Whether it is up (health checks and admin marks set this).
+    pub healthy: bool,
+    /// Its outcome counters.
+    pub stats: ServerStats,
+}
+
+impl ServerSnapshot {
+    /// The JSON object of this server in [`stats_json`]: `backend`, `server`, `requests`, `errors` (5xx), `error_rate`,
+    /// `latency_sum_ms`, `weight`, `healthy`, `latency_buckets` (non-cumulative counts per
+    /// bucket of [`LATENCY_BUCKETS_MICROS`], plus one above the last).
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "backend": self.backend,
+            "server": self.server,
+            "requests": self.stats.requests,
+            "errors": self.stats.server_errors,
+            "error_rate": self.stats.error_rate(),
+            "latency_sum_ms": self.stats.latency_sum.as_secs_f64() * 1000.0,
+            "weight": self.weight,
+            "healthy": self.healthy,
+            "latency_buckets": self.stats.latency_buckets.to_vec(),
+        })
+    }
+}
+
+/// The `/stats` document for `servers`, as the proxy's admin listener and the examples'
+/// admin endpoints print it (one shape for both; fields are a contract: added, never renamed): `{"servers": [...], "latency_bucket_bounds_ms":
+/// [...]}`, each server an object with `backend`, `server`, `requests`, `errors` (5xx),
+/// `error_rate`, `latency_sum_ms`, `weight`, `healthy` and `latency_buckets` (non-cumulative
+/// counts per bucket of [`LATENCY_BUCKETS_MICROS`], plus one above the last); and the upper bounds of the
+/// latency buckets in milliseconds (the last bucket, above them all, has no bound).
+pub fn stats_json(servers: &[ServerSnapshot]) -> String {
+    let bounds: Vec<f64> = LATENCY_BUCKETS_MICROS
+        .iter()
+        .map(|&us| us as f64 / 1000.0)
+        .collect();
+    let servers: Vec<serde_json::Value> = servers.iter().map(ServerSnapshot::to_json).collect();
+    format!(
+        "{}\n",
+        serde_json::json!({ "servers": servers, "latency_bucket_bounds_ms": bounds })
+    )
 }
 
 #[cfg(test)]

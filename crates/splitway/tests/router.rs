@@ -208,3 +208,203 @@ fn readers_never_see_a_half_built_table() {
     });
     assert!(seen[0] + seen[1] > 0);
 }
+
+const STICKY: &str = r#"
+frontends:
+  web:
+    rules: ["Host:web.agendor.com.br"]
+backends:
+  web:
+    sticky: {cookie: sw_web}
+    servers:
+      - name: legacy_1
+        url: http://legacy-1.internal
+        weight: 3
+      - name: legacy_2
+        url: http://legacy-2.internal
+"#;
+
+#[test]
+fn servers_reads_weight_health_and_counters_from_one_table() {
+    let r = router(PHASE1);
+    r.set_weight("web", "legacy_2", 7).unwrap();
+    r.set_health("web", "legacy_1", false).unwrap();
+    // Three exchanges, all to legacy_2 (legacy_1 is down): one 200, two 503s from the server.
+    for status in [200, 503, 502] {
+        let req = get("web.agendor.com.br", None);
+        let exchange = splitway::Exchange::begin(&r, &RequestView::from_request(&req, None));
+        assert_eq!(exchange.decision().server().unwrap().name(), "legacy_2");
+        exchange.finish(status, None);
+    }
+    let servers = r.servers();
+    let rows: Vec<(&str, &str, &str, u32, bool, u64, u64)> = servers
+        .iter()
+        .map(|s| {
+            (
+                s.backend.as_str(),
+                s.server.as_str(),
+                s.url.as_str(),
+                s.weight,
+                s.healthy,
+                s.stats.requests,
+                s.stats.server_errors,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                "web",
+                "legacy_1",
+                "http://legacy-1.internal",
+                1,
+                false,
+                0,
+                0
+            ),
+            ("web", "legacy_2", "http://legacy-2.internal", 7, true, 3, 2),
+            (
+                "web_canary",
+                "k8s",
+                "http://agendor-web-canary.production.svc.cluster.local",
+                1,
+                true,
+                0,
+                0
+            ),
+        ]
+    );
+    assert_eq!(r.server("web", "legacy_2").as_ref(), servers.get(1));
+    assert_eq!(r.server("web", "nobody"), None);
+    assert_eq!(r.server("nowhere", "legacy_1"), None);
+}
+
+#[test]
+fn edits_of_unknown_servers_and_weights_past_the_cap_are_refused() {
+    use splitway::EditError;
+    let r = router(PHASE1);
+    let before = r.snapshot();
+    assert_eq!(
+        r.set_weight("web", "nobody", 1),
+        Err(EditError::UnknownServer {
+            backend: "web".into(),
+            server: "nobody".into()
+        })
+    );
+    assert_eq!(
+        r.set_weight("web", "legacy_1", 1_000_001),
+        Err(EditError::WeightTooLarge { weight: 1_000_001 })
+    );
+    assert_eq!(
+        r.set_health("nowhere", "k8s", false)
+            .unwrap_err()
+            .to_string(),
+        "no server `k8s` in backend `nowhere`"
+    );
+    assert!(Arc::ptr_eq(&before, &r.snapshot()), "table was replaced");
+    r.set_weight("web", "legacy_1", 1_000_000).unwrap();
+    assert_eq!(r.server("web", "legacy_1").unwrap().weight, 1_000_000);
+}
+
+#[test]
+fn an_exchange_answers_404_and_503_itself_and_forwards_the_rest() {
+    let r = router(PHASE1);
+    let unknown = get("example.com", None);
+    let e = splitway::Exchange::begin(&r, &RequestView::from_request(&unknown, None));
+    let response = e.own_response(str::to_owned).unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.body(), "no route\n");
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    assert!(response.headers().get("retry-after").is_none());
+
+    r.set_health("web_canary", "k8s", false).unwrap();
+    let canary = get("web.agendor.com.br", Some("_AUSER_TYPE=canary"));
+    let e = splitway::Exchange::begin(&r, &RequestView::from_request(&canary, None));
+    let response = e.own_response(str::to_owned).unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.body(), "no server available\n");
+    assert_eq!(response.headers()["retry-after"], "5");
+    // The integration's own answers are recorded against no server.
+    e.finish(503, None);
+    assert_eq!(r.server("web_canary", "k8s").unwrap().stats.requests, 0);
+
+    let plain = get("web.agendor.com.br", None);
+    let e = splitway::Exchange::begin(&r, &RequestView::from_request(&plain, None));
+    assert!(e.own_response(str::to_owned).is_none());
+    let mut headers = http::HeaderMap::new();
+    e.complete_response(&mut headers);
+    assert!(headers.is_empty(), "no cookie to set: {headers:?}");
+}
+
+#[test]
+fn an_exchange_sets_the_sticky_cookie_on_the_servers_response() {
+    let r = router(STICKY);
+    let req = get("web.agendor.com.br", None);
+    let e = splitway::Exchange::begin(&r, &RequestView::from_request(&req, None));
+    let mut headers = http::HeaderMap::new();
+    headers.append("set-cookie", "app=1".parse().unwrap());
+    e.complete_response(&mut headers);
+    let cookies: Vec<&str> = headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert_eq!(cookies[0], "app=1");
+    assert_eq!(Some(cookies[1]), e.decision().set_cookie());
+    assert!(cookies[1].starts_with("sw_web="), "{}", cookies[1]);
+}
+
+#[test]
+fn stats_json_has_the_admin_fields_for_every_server() {
+    let r = router(PHASE1);
+    let req = get("web.agendor.com.br", None);
+    splitway::Exchange::begin(&r, &RequestView::from_request(&req, None)).finish(500, None);
+    let doc: serde_json::Value =
+        serde_json::from_str(&splitway::stats::stats_json(&r.servers())).unwrap();
+    let keys: Vec<&str> = doc
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["servers", "latency_bucket_bounds_ms"]);
+    let servers = doc["servers"].as_array().unwrap();
+    assert_eq!(servers.len(), 3);
+    let first = servers[0].as_object().unwrap();
+    let keys: Vec<&str> = first.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "backend",
+            "server",
+            "requests",
+            "errors",
+            "error_rate",
+            "latency_sum_ms",
+            "weight",
+            "healthy",
+            "latency_buckets"
+        ]
+    );
+    assert_eq!(first["server"], "legacy_1");
+    assert_eq!(
+        (first["requests"].as_u64(), first["errors"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(first["error_rate"].as_f64(), Some(1.0));
+    assert_eq!(
+        (first["weight"].as_u64(), first["healthy"].as_bool()),
+        (Some(1), Some(true))
+    );
+    let buckets = first["latency_buckets"].as_array().unwrap();
+    let bounds = doc["latency_bucket_bounds_ms"].as_array().unwrap();
+    assert_eq!(bounds.len(), splitway::stats::LATENCY_BUCKETS_MICROS.len());
+    assert_eq!(buckets.len(), bounds.len() + 1);
+    assert_eq!(buckets.iter().map(|b| b.as_u64().unwrap()).sum::<u64>(), 1);
+    assert_eq!(bounds[0].as_f64(), Some(1.0));
+}

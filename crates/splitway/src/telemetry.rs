@@ -1,10 +1,13 @@
 //! Request metrics through the `metrics` facade.
 //!
 //! - `splitway_requests_total` (counter): labels `route`, `backend`, `server`, `status_class`
-//!   (`1xx` to `5xx`). Requests the layer answers itself have empty `server` (503) or empty
-//!   `route`, `backend` and `server` (404).
+//!   (`1xx` to `5xx`). Requests the integration answers itself have empty `server` (503) or
+//!   empty `route`, `backend` and `server` (404).
 //! - `splitway_request_duration_seconds` (histogram): labels `route`, `backend`, `server`;
-//!   time from the layer's `call` to the inner service's response head.
+//!   time from [`crate::Exchange::begin`] to the response head.
+//!
+//! The tower layer and the proxy record through [`crate::Exchange::finish`] with the same
+//! names.
 //!
 //! Registering a metric builds its key (label strings and all), which would cost allocations
 //! on every request; the handles are therefore registered once per (route, backend, server)
@@ -32,7 +35,7 @@ type Backends = HashMap<Box<str>, Servers>;
 type Routes = HashMap<Box<str>, Backends>;
 
 /// Records requests through the `metrics` facade, with the handles cached per (route, backend,
-/// server). Cheap to clone; the layer keeps one, and a proxy answering on its own can too.
+/// server). Cheap to clone; an integration keeps one and hands it to [`crate::Exchange::finish`].
 ///
 /// - `splitway_requests_total` (counter): labels `route`, `backend`, `server`, `status_class`
 ///   (`1xx` to `5xx`); empty `server` for a 503 without a server, all three empty for a 404.

@@ -1,0 +1,119 @@
+//! From a decision to the response: what an integration (the tower layer, the proxy) does with
+//! a [`Decision`], written once for all of them.
+//!
+//! ```
+//! use splitway::{Exchange, RequestView, Router};
+//! use splitway::config::{Config, Format};
+//!
+//! let yaml = r#"
+//! frontends:
+//!   web: {rules: ["Host:web.agendor.com.br"]}
+//! backends:
+//!   web: [{name: legacy, url: "http://legacy.internal"}]
+//! "#;
+//! let router = Router::from_config(&Config::from_str(yaml, Format::Yaml, "inline.yaml").unwrap().config).unwrap();
+//!
+//! let request = http::Request::get("http://example.com/").body(()).unwrap();
+//! let exchange = Exchange::begin(&router, &RequestView::from_request(&request, None));
+//! // No route: the integration answers with this instead of calling a server.
+//! let response = exchange.own_response(|text| text.to_owned()).unwrap();
+//! assert_eq!(response.status(), 404);
+//! exchange.finish(response.status().as_u16(), None);
+//! ```
+
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+
+use crate::decision::{Decision, Status};
+use crate::request::RequestView;
+use crate::router::Router;
+use crate::telemetry::Telemetry;
+
+/// How long a client is told to wait before trying again after a 503 "no server available".
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// One request on its way through splitway: the decision, kept for the request's whole life,
+/// and the clock started when it was taken.
+///
+/// An integration takes one per request with [`Exchange::begin`], answers with
+/// [`Exchange::own_response`] when there is one (no route, no server), else calls the chosen
+/// server and passes its response head through [`Exchange::complete_response`]; in both cases
+/// it ends with [`Exchange::finish`], which records the outcome.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    decision: Decision,
+    start: Instant,
+}
+
+impl Exchange {
+    /// Takes the decision for `req` and starts the clock.
+    pub fn begin(router: &Router, req: &RequestView<'_>) -> Exchange {
+        Exchange {
+            // Kept while the request is in flight: by a counted reference (see `Decision`).
+            decision: router.route_kept(req),
+            start: Instant::now(),
+        }
+    }
+
+    /// The decision.
+    pub fn decision(&self) -> &Decision {
+        &self.decision
+    }
+
+    /// The response to give without calling a server, or `None` when a server was chosen:
+    /// 404 with the text `no route` when no frontend matched, 503 with `no server available`
+    /// and `Retry-After` ([`RETRY_AFTER_SECONDS`]) when the backend has no server to offer.
+    /// Both are `text/plain`; `body` makes the body from the text (an integration whose body
+    /// type cannot hold text may drop it).
+    pub fn own_response<B>(&self, body: impl FnOnce(&'static str) -> B) -> Option<Response<B>> {
+        let (status, text) = match self.decision.status() {
+            Status::Routed => return None,
+            Status::NoRoute => (StatusCode::NOT_FOUND, "no route\n"),
+            Status::NoServer => (StatusCode::SERVICE_UNAVAILABLE, "no server available\n"),
+        };
+        let mut response = Response::new(body(text));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        Some(response)
+    }
+
+    /// Adds to the chosen server's response headers what the decision asks of them: the
+    /// sticky or cohort `Set-Cookie`, when there is one.
+    pub fn complete_response(&self, headers: &mut HeaderMap) {
+        if let Some(cookie) = self
+            .decision
+            .set_cookie()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            headers.append(header::SET_COOKIE, cookie);
+        }
+    }
+
+    /// Records the outcome, once the response head is known: `status` is what the client got
+    /// (the server's status, or the integration's own 404, 502, 503 or 504). It goes into the
+    /// chosen server's counters ([`Decision::record`]) and, given a [`Telemetry`], the request
+    /// metrics. Returns the time since [`Exchange::begin`]. Call it once per exchange.
+    pub fn finish(&self, status: u16, telemetry: Option<&Telemetry>) -> Duration {
+        let elapsed = self.start.elapsed();
+        let d = &self.decision;
+        d.record(status, elapsed);
+        if let Some(t) = telemetry {
+            t.record(
+                d.route().unwrap_or(""),
+                d.backend().unwrap_or(""),
+                d.server().map_or("", |s| s.name()),
+                status,
+                elapsed,
+            );
+        }
+        elapsed
+    }
+}
