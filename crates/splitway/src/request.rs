@@ -10,8 +10,6 @@ use std::net::IpAddr;
 
 use http::{HeaderMap, Method, Uri};
 
-use crate::rule::PathForm;
-
 /// Most `;`-separated pieces of the `Cookie` headers that the router looks at, over all the
 /// request's `Cookie` lines, in order; later ones are not seen by any cookie matcher, sticky
 /// cookie or cohort key.
@@ -22,6 +20,18 @@ use crate::rule::PathForm;
 /// run a linear-time regex over each value, and the HTTP server bounds header sizes (hyper's
 /// HTTP/1 defaults: at most 100 header lines and about 400 KiB of request head).
 pub const MAX_COOKIE_PAIRS: usize = 3000;
+
+/// Which view of the request path a rule sees (SPEC.md 3.3): [`RequestView::path`] gives
+/// either, each computed once per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PathForm {
+    /// Traefik v1: every percent escape decoded.
+    Decoded,
+    /// Traefik v2/v3: escapes decoded except reserved ones (`%2F` stays), `/./`, `/../`, `//`
+    /// cleaned.
+    Routing,
+}
 
 /// What the router sees of a request. Cheap to build; borrows from the request.
 #[derive(Debug)]

@@ -19,9 +19,10 @@ use std::sync::Arc;
 use super::build::{self, err};
 use super::template::TemplateKind;
 use super::{
-    Expr, HostPattern, MAX_RULE_DEPTH, MAX_RULE_LEN, Matcher, MatcherKind, PathForm,
-    QueryOccurrence, QueryValue, Rule, RuleError, Syntax,
+    Expr, HostPattern, MAX_RULE_DEPTH, MAX_RULE_LEN, Matcher, MatcherKind, QueryOccurrence,
+    QueryValue, Rule, RuleError, Syntax,
 };
+use crate::request::PathForm;
 
 pub(super) fn parse(text: &str, syntax: Syntax) -> Result<Rule, RuleError> {
     if text.len() > MAX_RULE_LEN {

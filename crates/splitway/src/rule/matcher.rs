@@ -7,7 +7,7 @@ use http::HeaderName;
 use ipnet::IpNet;
 use regex::Regex;
 
-use crate::request::{RequestView, is_text, query_unescape};
+use crate::request::{PathForm, RequestView, is_text, query_unescape};
 
 /// One compiled matcher with the rule text it came from.
 #[derive(Debug, Clone)]
@@ -188,15 +188,6 @@ fn first_query_value<'q>(raw: &'q str, key: &str) -> Option<Cow<'q, [u8]>> {
         }
     }
     None
-}
-
-/// Which view of the request path a path matcher sees (SPEC.md 3.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PathForm {
-    /// v1: every percent escape decoded.
-    Decoded,
-    /// v2/v3: escapes decoded except reserved ones (`%2F` stays), `/./`, `/../`, `//` cleaned.
-    Routing,
 }
 
 /// An exact host pattern (already lowercased, without trailing dot).

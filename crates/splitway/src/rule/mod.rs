@@ -23,7 +23,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 pub use matcher::{
-    HostPattern, Matcher, MatcherKind, PathForm, QueryOccurrence, QueryValue, Rewrite, ValueRegex,
+    HostPattern, Matcher, MatcherKind, QueryOccurrence, QueryValue, Rewrite, ValueRegex,
 };
 pub use print::go_quote;
 pub use v1::V1_MATCHERS;

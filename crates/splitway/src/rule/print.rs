@@ -25,8 +25,9 @@
 
 use std::fmt::{self, Display, Formatter, Write};
 
-use super::{Expr, HostPattern, Matcher, MatcherKind, PathForm, QueryOccurrence, QueryValue};
+use super::{Expr, HostPattern, Matcher, MatcherKind, QueryOccurrence, QueryValue};
 use super::{Rule, Syntax};
+use crate::request::PathForm;
 
 /// An expression that always holds (v3 `Host(`*`)` matches every request, even one without a
 /// host), and its negation.

@@ -14,9 +14,9 @@ use super::build::{self, err};
 use super::expr::query_template_value;
 use super::template::TemplateKind;
 use super::{
-    Expr, MAX_RULE_LEN, Matcher, MatcherKind, PathForm, QueryOccurrence, Rewrite, Rule, RuleError,
-    Syntax,
+    Expr, MAX_RULE_LEN, Matcher, MatcherKind, QueryOccurrence, Rewrite, Rule, RuleError, Syntax,
 };
+use crate::request::PathForm;
 
 /// Every v1 matcher name (Traefik 1.7's list; names are case-sensitive).
 pub const V1_MATCHERS: [&str; 15] = [
