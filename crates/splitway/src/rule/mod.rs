@@ -11,12 +11,17 @@
 //! ```
 
 mod build;
-mod expr;
+mod call;
+mod lex;
 mod matcher;
+mod names;
+mod parse;
 mod print;
 mod regex_go;
 mod template;
 mod v1;
+mod v2;
+mod v3;
 
 use std::fmt;
 use std::ops::Range;
@@ -25,8 +30,8 @@ use std::sync::Arc;
 pub use matcher::{
     HostPattern, Matcher, MatcherKind, QueryOccurrence, QueryValue, Rewrite, ValueRegex,
 };
+pub use names::MatcherName;
 pub use print::go_quote;
-pub use v1::V1_MATCHERS;
 
 use crate::request::RequestView;
 
@@ -111,7 +116,7 @@ impl Rule {
     pub fn parse(text: &str, syntax: Syntax) -> Result<Rule, RuleError> {
         match syntax {
             Syntax::V1 => Rule::parse_v1(&[text]),
-            Syntax::V2 | Syntax::V3 => expr::parse(text, syntax),
+            Syntax::V2 | Syntax::V3 => parse::parse(text, syntax),
         }
     }
 
