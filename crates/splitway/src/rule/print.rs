@@ -25,6 +25,7 @@
 
 use std::fmt::{self, Display, Formatter, Write};
 
+use super::names::MatcherName;
 use super::{Expr, HostPattern, Matcher, MatcherKind, QueryOccurrence, QueryValue};
 use super::{Rule, Syntax};
 use crate::request::PathForm;
@@ -129,6 +130,12 @@ pub fn go_quote(s: &str) -> String {
     out
 }
 
+/// The v3 call `name(args...)`, each argument a Go string literal.
+fn call(name: MatcherName, args: &[&str]) -> String {
+    let quoted: Vec<String> = args.iter().map(|a| go_quote(a)).collect();
+    format!("{name}({})", quoted.join(", "))
+}
+
 /// One v3 call per value, joined with `||` (in parentheses when more than one).
 fn any_of<T>(
     f: &mut Formatter<'_>,
@@ -158,15 +165,13 @@ fn host_call(p: &HostPattern) -> Option<String> {
             // The parser strips one trailing dot from the suffix: give it one to strip when
             // the suffix itself ends in a dot.
             let dot = if rest.ends_with('.') { "." } else { "" };
-            format!("Host({})", go_quote(&format!("*.{rest}{dot}")))
+            call(MatcherName::Host, &[&format!("*.{rest}{dot}")])
         }
         // v3 reads these spellings as wildcards: say "exactly this host" with a regex.
-        HostPattern::Exact(h) if h == "*" || h.starts_with("*.") => {
-            format!(
-                "HostRegexp({})",
-                go_quote(&format!("^{}$", regex::escape(h)))
-            )
-        }
+        HostPattern::Exact(h) if h == "*" || h.starts_with("*.") => call(
+            MatcherName::HostRegexp,
+            &[&format!("^{}$", regex::escape(h))],
+        ),
         HostPattern::Exact(h) => {
             // The parser strips one trailing dot; an empty host (from `.`) never matches.
             let dot = if h.is_empty() || h.ends_with('.') {
@@ -174,76 +179,63 @@ fn host_call(p: &HostPattern) -> Option<String> {
             } else {
                 ""
             };
-            format!("Host({})", go_quote(&format!("{h}{dot}")))
+            call(MatcherName::Host, &[&format!("{h}{dot}")])
         }
     })
 }
 
 fn write_v3(f: &mut Formatter<'_>, m: &Matcher) -> fmt::Result {
-    let q = |s: &str| go_quote(s);
-    let nonempty = |s: &str| (!s.is_empty()).then(|| go_quote(s));
+    // A call of one argument, unless that argument is empty (which v3 cannot write).
+    let nonempty = |name: MatcherName, s: &str| (!s.is_empty()).then(|| call(name, &[s]));
     match &m.kind {
         MatcherKind::Host(patterns) => any_of(f, patterns, host_call, m),
         MatcherKind::HostRegex(res) => any_of(
             f,
             res,
-            |r| (!r.as_str().is_empty()).then(|| format!("HostRegexp({})", q(r.as_str()))),
+            |r| (!r.as_str().is_empty()).then(|| call(MatcherName::HostRegexp, &[r.as_str()])),
             m,
         ),
         MatcherKind::Path(PathForm::Routing, paths) => {
-            any_of(f, paths, |p| Some(format!("Path({})", nonempty(p)?)), m)
+            any_of(f, paths, |p| nonempty(MatcherName::Path, p), m)
         }
-        MatcherKind::PathPrefix(PathForm::Routing, paths) => any_of(
-            f,
-            paths,
-            |p| Some(format!("PathPrefix({})", nonempty(p)?)),
-            m,
-        ),
-        MatcherKind::PathRegex(PathForm::Routing, res) => any_of(
-            f,
-            res,
-            |r| Some(format!("PathRegexp({})", nonempty(r.as_str())?)),
-            m,
-        ),
-        MatcherKind::Method(methods) => {
-            any_of(f, methods, |v| Some(format!("Method({})", nonempty(v)?)), m)
+        MatcherKind::PathPrefix(PathForm::Routing, paths) => {
+            any_of(f, paths, |p| nonempty(MatcherName::PathPrefix, p), m)
         }
+        MatcherKind::PathRegex(PathForm::Routing, res) => {
+            any_of(f, res, |r| nonempty(MatcherName::PathRegexp, r.as_str()), m)
+        }
+        MatcherKind::Method(methods) => any_of(f, methods, |v| nonempty(MatcherName::Method, v), m),
         MatcherKind::Header { name, value } if !value.is_empty() => {
-            write!(f, "Header({}, {})", q(name.as_str()), q(value))
+            f.write_str(&call(MatcherName::Header, &[name.as_str(), value]))
         }
-        MatcherKind::HeaderRegex { name, regex } if !regex.as_str().is_empty() => {
-            write!(
-                f,
-                "HeaderRegexp({}, {})",
-                q(name.as_str()),
-                q(regex.as_str())
-            )
-        }
+        MatcherKind::HeaderRegex { name, regex } if !regex.as_str().is_empty() => f.write_str(
+            &call(MatcherName::HeaderRegexp, &[name.as_str(), regex.as_str()]),
+        ),
         MatcherKind::Query {
             key,
             value,
             occurrence: QueryOccurrence::Any,
         } if !key.is_empty() => match value {
-            QueryValue::Equals(v) if v.is_empty() => write!(f, "Query({})", q(key)),
-            QueryValue::Equals(v) => write!(f, "Query({}, {})", q(key), q(v)),
+            QueryValue::Equals(v) if v.is_empty() => f.write_str(&call(MatcherName::Query, &[key])),
+            QueryValue::Equals(v) => f.write_str(&call(MatcherName::Query, &[key, v])),
             QueryValue::Regex(r) if !r.as_str().is_empty() => {
-                write!(f, "QueryRegexp({}, {})", q(key), q(r.as_str()))
+                f.write_str(&call(MatcherName::QueryRegexp, &[key, r.as_str()]))
             }
             _ => f.write_str(m.text()),
         },
         MatcherKind::ClientIp(nets) => any_of(
             f,
             nets,
-            |n| Some(format!("ClientIP({})", q(&n.to_string()))),
+            |n| Some(call(MatcherName::ClientIP, &[&n.to_string()])),
             m,
         ),
         MatcherKind::Cookie { name, value } if !name.is_empty() && !value.is_empty() => {
-            write!(f, "Cookie({}, {})", q(name), q(value))
+            f.write_str(&call(MatcherName::Cookie, &[name, value]))
         }
         MatcherKind::CookieRegex { name, regex }
             if !name.is_empty() && !regex.as_str().is_empty() =>
         {
-            write!(f, "CookieRegexp({}, {})", q(name), q(regex.as_str()))
+            f.write_str(&call(MatcherName::CookieRegexp, &[name, regex.as_str()]))
         }
         MatcherKind::Always => f.write_str(ALWAYS),
         _ => f.write_str(m.text()),
