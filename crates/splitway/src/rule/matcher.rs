@@ -1,4 +1,6 @@
 //! Compiled matchers, the leaves of a rule's AST, and how each one looks at a request.
+// Without the `internals` feature these items are crate-private; with it they are public.
+#![cfg_attr(not(feature = "internals"), allow(unreachable_pub))]
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -121,6 +123,7 @@ impl ValueRegex {
     }
 
     /// Whether the pattern is searched as a plain literal.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn is_literal(&self) -> bool {
         self.literal.is_some()
     }
@@ -223,6 +226,8 @@ pub enum QueryOccurrence {
 
 /// A path rewrite that a v1 rule asks the proxy to apply; matching ignores it.
 #[derive(Debug, Clone)]
+// Nothing in the crate reads the values yet (see `Rule::rewrites`).
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
 pub enum Rewrite {
     /// `PathStrip`, `PathPrefixStrip`, and their `Regex` forms: remove the matched prefix.
     StripMatchedPrefix,

@@ -3,6 +3,8 @@
 //!
 //! Every builder dispatches on [`MatcherName`] with an exhaustive `match`, so a name added
 //! here is a compile error in each place that must decide what it means.
+// Without the `internals` feature these items are crate-private; with it they are public.
+#![cfg_attr(not(feature = "internals"), allow(unreachable_pub))]
 
 use std::fmt;
 use std::ops::Range;

@@ -22,6 +22,8 @@
 //! key, and v1's presence-only `Headers:Name,` test. `Expr` prints those as their source text
 //! (what explanations show), which is not v3; [`Rule`]'s `Display` never needs them, since it
 //! prints v1 and v2 rules in their own syntax.
+// Without the `internals` feature these items are crate-private; with it they are public.
+#![cfg_attr(not(feature = "internals"), allow(unreachable_pub))]
 
 use std::fmt::{self, Display, Formatter, Write};
 
@@ -38,7 +40,9 @@ const NEVER: &str = "!Host(`*`)";
 impl Display for Rule {
     /// v1 rules: their rule strings joined with `;` (one string with the same matchers, all
     /// ANDed). v2 rules: the expression with each matcher's source text. v3 rules: the
-    /// canonical v3 expression (see [`Expr`]'s `Display`).
+    /// canonical v3 expression: names as documented, values as compiled (hosts lowercased,
+    /// methods upper-cased), strings in backticks unless they hold a backtick or a carriage
+    /// return; parsed and printed again, it gives the same text.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self.syntax {
             Syntax::V1 => f.write_str(&self.texts.join(";")),
