@@ -3,6 +3,11 @@
 //! Normalisation (host lowercased and stripped of port, path decoding) is done once per
 //! request, lazily, and without allocating in the common case (a lowercase host, a path with
 //! no percent escapes and no dot segments).
+//!
+//! The view borrows `http` 1.x types (`Method`, `Uri`, `HeaderMap`) on purpose: they are what
+//! hyper, axum and tower hand a service, so a request is viewed without copying. They (and
+//! `http::Uri`, `http::HeaderName` in [`crate::config`]) are the only third-party types in the
+//! request, rule and config modules' API.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
