@@ -21,6 +21,7 @@ use super::call::Call;
 use super::lex::{Token, TokenKind, describe, tokenize};
 use super::{Expr, MAX_RULE_DEPTH, MAX_RULE_LEN, Rule, RuleError, Syntax, names, v2, v3};
 
+/// Parses one expression rule written in `syntax` (v2 or v3).
 pub(super) fn parse(text: &str, syntax: Syntax) -> Result<Rule, RuleError> {
     if text.len() > MAX_RULE_LEN {
         return Err(err(
