@@ -298,7 +298,6 @@ pub enum ArbExpr<'a> {
 }
 
 const QUERY_KEYS: &[&str] = &["beta", "user", "v"];
-const V1_NAMES: &[&str] = &splitway::rule::V1_MATCHERS;
 const V1_ARGS: &[&str] = &[
     "web.agendor.com.br",
     "/api",
@@ -427,17 +426,20 @@ pub enum ArbRule<'a> {
 impl ArbRule<'_> {
     /// The rule, when its text parses.
     pub fn parse(&self) -> Option<splitway::rule::Rule> {
-        use splitway::rule::{Rule, Syntax};
+        use splitway::rule::{MatcherName, Rule, Syntax};
         match self {
             ArbRule::V1(strings) => {
+                let v1_names: Vec<&str> = MatcherName::of(Syntax::V1)
+                    .map(MatcherName::as_str)
+                    .collect();
                 let texts: Vec<String> = strings
                     .iter()
                     .map(|pieces| {
                         let parts: Vec<String> = pieces
                             .iter()
                             .map(|(n, a)| {
-                                let name = V1_NAMES
-                                    .get(usize::from(*n) % V1_NAMES.len())
+                                let name = v1_names
+                                    .get(usize::from(*n) % v1_names.len())
                                     .copied()
                                     .unwrap_or("Host");
                                 format!("{name}:{}", a.get_from(V1_ARGS))

@@ -50,6 +50,27 @@
 //! assert_eq!(decision.route(), Some("web_canary"));
 //! assert_eq!(decision.server().map(|s| s.name()), Some("k8s"));
 //! ```
+//!
+//! # Cargo features
+//!
+//! - `internals` (off by default): makes public the rule language's inner parts (the AST
+//!   `rule::Expr`, its matchers, `rule::MatcherName`, `Rule::expr`, `Rule::rewrites`,
+//!   `rule::go_quote`, the limits `rule::MAX_RULE_LEN`, `rule::MAX_RULE_DEPTH`,
+//!   `rule::REGEX_SIZE_LIMIT` and `request::MAX_COOKIE_PAIRS`) for the project's own tests,
+//!   fuzz targets and benchmarks. **Unstable**: not covered by semver, and they expose the
+//!   `regex` crate's types; do not enable it in code that depends on splitway.
+
+/// Declares an item `pub` with the `internals` feature and `pub(crate)` without it (see the
+/// crate docs): for items of public modules and types; the private modules' items are
+/// re-exported under the same condition.
+macro_rules! internal {
+    ($(#[$attr:meta])* $kind:ident $($rest:tt)*) => {
+        #[cfg(feature = "internals")]
+        $(#[$attr])* pub $kind $($rest)*
+        #[cfg(not(feature = "internals"))]
+        $(#[$attr])* pub(crate) $kind $($rest)*
+    };
+}
 
 pub mod config;
 pub mod diag;

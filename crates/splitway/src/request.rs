@@ -3,6 +3,11 @@
 //! Normalisation (host lowercased and stripped of port, path decoding) is done once per
 //! request, lazily, and without allocating in the common case (a lowercase host, a path with
 //! no percent escapes and no dot segments).
+//!
+//! The view borrows `http` 1.x types (`Method`, `Uri`, `HeaderMap`) on purpose: they are what
+//! hyper, axum and tower hand a service, so a request is viewed without copying. They (and
+//! `http::Uri`, `http::HeaderName` in [`crate::config`]) are the only third-party types in the
+//! request, rule and config modules' API.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -10,18 +15,30 @@ use std::net::IpAddr;
 
 use http::{HeaderMap, Method, Uri};
 
-use crate::rule::PathForm;
+internal! {
+    /// Most `;`-separated pieces of the `Cookie` headers that the router looks at, over all the
+    /// request's `Cookie` lines, in order; later ones are not seen by any cookie matcher, sticky
+    /// cookie or cohort key.
+    ///
+    /// A browser sends a host far fewer (RFC 6265 section 6.1 asks user agents to keep at least 50
+    /// cookies per domain and 3000 in all); the cap bounds the work one crafted header makes every
+    /// cookie matcher do. Header values themselves are not truncated: header matchers compare or
+    /// run a linear-time regex over each value, and the HTTP server bounds header sizes (hyper's
+    /// HTTP/1 defaults: at most 100 header lines and about 400 KiB of request head).
+    const MAX_COOKIE_PAIRS: usize = 3000;
+}
 
-/// Most `;`-separated pieces of the `Cookie` headers that the router looks at, over all the
-/// request's `Cookie` lines, in order; later ones are not seen by any cookie matcher, sticky
-/// cookie or cohort key.
-///
-/// A browser sends a host far fewer (RFC 6265 section 6.1 asks user agents to keep at least 50
-/// cookies per domain and 3000 in all); the cap bounds the work one crafted header makes every
-/// cookie matcher do. Header values themselves are not truncated: header matchers compare or
-/// run a linear-time regex over each value, and the HTTP server bounds header sizes (hyper's
-/// HTTP/1 defaults: at most 100 header lines and about 400 KiB of request head).
-pub const MAX_COOKIE_PAIRS: usize = 3000;
+/// Which view of the request path a rule sees (SPEC.md 3.3): [`RequestView::path`] gives
+/// either, each computed once per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PathForm {
+    /// Traefik v1: every percent escape decoded.
+    Decoded,
+    /// Traefik v2/v3: escapes decoded except reserved ones (`%2F` stays), `/./`, `/../`, `//`
+    /// cleaned.
+    Routing,
+}
 
 /// What the router sees of a request. Cheap to build; borrows from the request.
 #[derive(Debug)]
@@ -159,7 +176,7 @@ impl<'a> RequestView<'a> {
     /// Each `Cookie` header line is split on `;` and each piece trimmed, as Go's `net/http`
     /// reads cookies; a value in double quotes is returned without them; a piece without `=`
     /// is a cookie with an empty value; a value that is not UTF-8 is skipped. Only the first
-    /// [`MAX_COOKIE_PAIRS`] pieces are looked at.
+    /// 3000 pieces, over all `Cookie` lines, are looked at.
     /// Nothing is allocated, and the values borrow from the request, not from the view.
     pub fn cookies<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a str> + 'n
     where

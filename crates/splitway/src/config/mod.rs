@@ -72,6 +72,7 @@ pub const MAX_WEIGHT: u32 = 1_000_000;
 
 /// A file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Format {
     /// YAML 1.2.
     Yaml,
@@ -156,6 +157,7 @@ pub struct Server {
 
 /// Server choice within a backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Balance {
     /// Smooth weighted round robin (Traefik v1's `drr` maps here too).
     #[default]
@@ -192,6 +194,7 @@ pub struct Sticky {
 
 /// What a cohort hash is keyed on.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HashKey {
     /// `cookie:NAME`.
     Cookie(String),

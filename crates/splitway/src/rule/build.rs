@@ -1,5 +1,7 @@
 //! Matcher constructors shared by the v1 and expression parsers: each checks one argument and
-//! reports a problem as a [`RuleError`] pointing at that argument.
+//! reports a problem as a [`RuleError`] pointing at that argument. The gorilla/mux matchers
+//! that v1 and v2 rules both have (host lists, host and path templates, query values) are
+//! built here once for both.
 
 use std::net::IpAddr;
 use std::ops::Range;
@@ -8,8 +10,18 @@ use http::HeaderName;
 use ipnet::IpNet;
 use regex::Regex;
 
+use super::names::MatcherName;
 use super::template::{self, TemplateKind};
-use super::{HostPattern, RuleError, ValueRegex, regex_go};
+use super::{HostPattern, MatcherKind, QueryValue, RuleError, ValueRegex, regex_go};
+use crate::request::PathForm;
+
+/// One argument of a matcher, with its span in the rule text.
+pub(super) struct Arg {
+    /// The value (escapes applied, white space trimmed in v1).
+    pub(super) value: String,
+    /// Where it is written.
+    pub(super) span: Range<usize>,
+}
 
 /// An error located at `span` of the rule text (part 0; v1 lists set the part later).
 pub(super) fn err(message: impl Into<String>, span: Range<usize>) -> RuleError {
@@ -48,7 +60,11 @@ pub(super) fn header_name(name: &str, span: Range<usize>) -> Result<HeaderName, 
 
 /// Refuses a host or host regex with non-ASCII text (hosts on the wire are ASCII; write
 /// internationalised names in their `xn--` form).
-pub(super) fn ascii_host(host: &str, matcher: &str, span: Range<usize>) -> Result<(), RuleError> {
+pub(super) fn ascii_host(
+    host: &str,
+    matcher: MatcherName,
+    span: Range<usize>,
+) -> Result<(), RuleError> {
     if host.is_ascii() {
         Ok(())
     } else {
@@ -84,52 +100,88 @@ pub(super) fn client_net(text: &str, span: Range<usize>) -> Result<IpNet, RuleEr
     })
 }
 
-/// Closest name of `names` to `name` when it is close enough to suggest.
-pub(super) fn closest<'n>(name: &str, names: &[&'n str]) -> Option<&'n str> {
-    let lower = name.to_ascii_lowercase();
-    names
-        .iter()
-        .map(|n| (edit_distance(&lower, &n.to_ascii_lowercase()), *n))
-        .filter(|(d, n)| *d <= 2.max(n.len() / 4))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, n)| n)
+/// Refuses a path value that does not start with `/`.
+pub(super) fn slash(name: MatcherName, a: &Arg) -> Result<(), RuleError> {
+    if a.value.starts_with('/') {
+        Ok(())
+    } else {
+        Err(err(
+            format!("`{name}` value `{}` must start with `/`", a.value),
+            a.span.clone(),
+        ))
+    }
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row.first().copied().unwrap_or(0);
-        if let Some(first) = row.first_mut() {
-            *first = i + 1;
-        }
-        for (j, cb) in b.iter().enumerate() {
-            let above = row.get(j + 1).copied().unwrap_or(usize::MAX);
-            let left = row.get(j).copied().unwrap_or(usize::MAX);
-            let next = (prev + usize::from(ca != *cb))
-                .min(above.saturating_add(1))
-                .min(left.saturating_add(1));
-            prev = above;
-            if let Some(cell) = row.get_mut(j + 1) {
-                *cell = next;
-            }
-        }
+/// Exact hosts, any of them (v1 `Host`, v2 `Host` and `HostHeader`).
+pub(super) fn host_list(name: MatcherName, args: &[Arg]) -> Result<MatcherKind, RuleError> {
+    let mut hosts = Vec::with_capacity(args.len());
+    for a in args {
+        ascii_host(&a.value, name, a.span.clone())?;
+        hosts.push(exact_host(&a.value));
     }
-    row.last().copied().unwrap_or(0)
+    Ok(MatcherKind::Host(hosts))
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suggestions() {
-        assert_eq!(closest("host", &["Host", "Path"]), Some("Host"));
-        assert_eq!(
-            closest("PathPrefx", &["Path", "PathPrefix"]),
-            Some("PathPrefix")
-        );
-        assert_eq!(closest("Zzzzzz", &["Host", "Path"]), None);
+/// Host templates, any of them (v1 and v2 `HostRegexp`).
+pub(super) fn host_templates(name: MatcherName, args: &[Arg]) -> Result<MatcherKind, RuleError> {
+    let mut regexes = Vec::with_capacity(args.len());
+    for a in args {
+        ascii_host(&a.value, name, a.span.clone())?;
+        regexes.push(template(&a.value, TemplateKind::Host, a.span.clone())?);
     }
+    Ok(MatcherKind::HostRegex(regexes))
+}
+
+/// Whole paths or path prefixes, any of them, each starting with `/` (v1 `Path` and its
+/// `Strip` forms, v2 `Path` and `PathPrefix`): compared as text, or, when `templated`, every
+/// one compiled as a template.
+pub(super) fn path_list(
+    name: MatcherName,
+    args: &[Arg],
+    form: PathForm,
+    prefix: bool,
+    templated: bool,
+) -> Result<MatcherKind, RuleError> {
+    let kind = if prefix {
+        TemplateKind::PathPrefix
+    } else {
+        TemplateKind::Path
+    };
+    let mut plain = Vec::new();
+    let mut regexes = Vec::new();
+    for a in args {
+        slash(name, a)?;
+        if templated {
+            regexes.push(template(&a.value, kind, a.span.clone())?);
+        } else {
+            plain.push(a.value.clone());
+        }
+    }
+    Ok(if templated {
+        MatcherKind::PathRegex(form, regexes)
+    } else if prefix {
+        MatcherKind::PathPrefix(form, plain)
+    } else {
+        MatcherKind::Path(form, plain)
+    })
+}
+
+/// Methods, any of them, upper-cased (every syntax).
+pub(super) fn methods(args: &[Arg]) -> MatcherKind {
+    MatcherKind::Method(args.iter().map(|a| a.value.to_ascii_uppercase()).collect())
+}
+
+/// The value test of a v1/v2 (gorilla/mux) query pair: empty = any value, a template with
+/// `{` = an anchored regex, else equality.
+pub(super) fn query_template_value(
+    value: &str,
+    span: Range<usize>,
+) -> Result<QueryValue, RuleError> {
+    Ok(if value.is_empty() {
+        QueryValue::Present
+    } else if value.contains('{') {
+        QueryValue::Regex(template(value, TemplateKind::QueryValue, span)?)
+    } else {
+        QueryValue::Equals(value.to_owned())
+    })
 }

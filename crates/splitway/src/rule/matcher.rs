@@ -1,4 +1,6 @@
 //! Compiled matchers, the leaves of a rule's AST, and how each one looks at a request.
+// Without the `internals` feature these items are crate-private; with it they are public.
+#![cfg_attr(not(feature = "internals"), allow(unreachable_pub))]
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -7,7 +9,7 @@ use http::HeaderName;
 use ipnet::IpNet;
 use regex::Regex;
 
-use crate::request::{RequestView, is_text, query_unescape};
+use crate::request::{PathForm, RequestView, is_text, query_unescape};
 
 /// One compiled matcher with the rule text it came from.
 #[derive(Debug, Clone)]
@@ -121,6 +123,7 @@ impl ValueRegex {
     }
 
     /// Whether the pattern is searched as a plain literal.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn is_literal(&self) -> bool {
         self.literal.is_some()
     }
@@ -190,15 +193,6 @@ fn first_query_value<'q>(raw: &'q str, key: &str) -> Option<Cow<'q, [u8]>> {
     None
 }
 
-/// Which view of the request path a path matcher sees (SPEC.md 3.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PathForm {
-    /// v1: every percent escape decoded.
-    Decoded,
-    /// v2/v3: escapes decoded except reserved ones (`%2F` stays), `/./`, `/../`, `//` cleaned.
-    Routing,
-}
-
 /// An exact host pattern (already lowercased, without trailing dot).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum HostPattern {
@@ -232,6 +226,8 @@ pub enum QueryOccurrence {
 
 /// A path rewrite that a v1 rule asks the proxy to apply; matching ignores it.
 #[derive(Debug, Clone)]
+// Nothing in the crate reads the values yet (see `Rule::rewrites`).
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
 pub enum Rewrite {
     /// `PathStrip`, `PathPrefixStrip`, and their `Regex` forms: remove the matched prefix.
     StripMatchedPrefix,

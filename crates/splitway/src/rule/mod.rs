@@ -9,36 +9,60 @@
 //! assert_eq!(v1.default_priority(), 23 + 39);
 //! assert_eq!(v3.syntax(), Syntax::V3);
 //! ```
+//!
+//! A rule is refused past 64 KiB of text, 64 levels of `(` and `!`, or a regex that compiles
+//! to more than 1 MiB.
+//!
+//! One concept a file: [`Rule`] and [`Syntax`] here; `lex`, `parse` and `call` read an
+//! expression, `names` resolves matcher names (one `MatcherName` enum for every syntax),
+//! `v3`, `v2` and `v1` build matchers, `build` holds the builders they share, `expr` and
+//! `matcher` are the AST and its leaves, `print` writes rules back as text. The AST and the
+//! matchers are public only with the unstable `internals` feature (crate docs).
 
 mod build;
+mod call;
 mod expr;
+mod lex;
+mod limits;
 mod matcher;
+mod names;
+mod parse;
 mod print;
 mod regex_go;
 mod template;
 mod v1;
+mod v2;
+mod v3;
 
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-pub use matcher::{
-    HostPattern, Matcher, MatcherKind, PathForm, QueryOccurrence, QueryValue, Rewrite, ValueRegex,
+// The crate's internals, public only for its own tests, fuzz targets and benches.
+#[cfg(not(feature = "internals"))]
+pub(crate) use self::{
+    expr::Expr,
+    limits::{MAX_RULE_DEPTH, MAX_RULE_LEN, REGEX_SIZE_LIMIT},
+    matcher::{
+        HostPattern, Matcher, MatcherKind, QueryOccurrence, QueryValue, Rewrite, ValueRegex,
+    },
 };
-pub use print::go_quote;
-pub use v1::V1_MATCHERS;
+#[cfg(feature = "internals")]
+pub use self::{
+    expr::Expr,
+    limits::{MAX_RULE_DEPTH, MAX_RULE_LEN, REGEX_SIZE_LIMIT},
+    matcher::{
+        HostPattern, Matcher, MatcherKind, QueryOccurrence, QueryValue, Rewrite, ValueRegex,
+    },
+    names::MatcherName,
+    print::go_quote,
+};
 
 use crate::request::RequestView;
 
-/// Longest rule text accepted, in bytes.
-pub const MAX_RULE_LEN: usize = 64 * 1024;
-/// Deepest nesting of parentheses and `!` accepted in an expression.
-pub const MAX_RULE_DEPTH: usize = 64;
-/// Compiled-size limit of one regex (bytes), passed to `regex::RegexBuilder::size_limit`.
-pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
 /// Which rule language a rule is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Syntax {
     /// Traefik 1.7 rule strings: `Host:a.com;PathPrefix:/api`.
     V1,
@@ -56,19 +80,6 @@ impl fmt::Display for Syntax {
             Syntax::V3 => "v3",
         })
     }
-}
-
-/// A boolean combination of matchers: the AST every syntax parses into.
-#[derive(Debug, Clone)]
-pub enum Expr {
-    /// One matcher.
-    Match(Matcher),
-    /// Negation.
-    Not(Box<Expr>),
-    /// All must hold (an empty `And` holds).
-    And(Vec<Expr>),
-    /// Any must hold (an empty `Or` does not hold).
-    Or(Vec<Expr>),
 }
 
 /// A parse error, located in the rule text.
@@ -93,6 +104,9 @@ pub struct Rule {
     /// The rule strings as written (one for expressions, one or more for v1 lists).
     texts: Arc<[String]>,
     expr: Arc<Expr>,
+    // Read only through `rewrites`, which nothing in the crate calls yet (the proxy is to
+    // apply the rewrites; the tests read them with the `internals` feature).
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     rewrites: Arc<[Rewrite]>,
 }
 
@@ -111,7 +125,7 @@ impl Rule {
     pub fn parse(text: &str, syntax: Syntax) -> Result<Rule, RuleError> {
         match syntax {
             Syntax::V1 => Rule::parse_v1(&[text]),
-            Syntax::V2 | Syntax::V3 => expr::parse(text, syntax),
+            Syntax::V2 | Syntax::V3 => parse::parse(text, syntax),
         }
     }
 
@@ -137,14 +151,19 @@ impl Rule {
         &self.texts
     }
 
-    /// The AST.
-    pub fn expr(&self) -> &Expr {
-        &self.expr
+    internal! {
+        /// The AST.
+        fn expr(&self) -> &Expr {
+            &self.expr
+        }
     }
 
-    /// Path rewrites the proxy applies (v1 `PathStrip`, `AddPrefix`, ...), in rule order.
-    pub fn rewrites(&self) -> &[Rewrite] {
-        &self.rewrites
+    internal! {
+        /// Path rewrites the proxy applies (v1 `PathStrip`, `AddPrefix`, ...), in rule order.
+        #[cfg_attr(not(feature = "internals"), allow(dead_code))]
+        fn rewrites(&self) -> &[Rewrite] {
+            &self.rewrites
+        }
     }
 
     /// Traefik's default priority: the rule text's length in bytes, summed over a v1 list.
@@ -171,50 +190,4 @@ impl Rule {
             },
         }
     }
-}
-
-impl Expr {
-    /// Evaluates the expression against a request.
-    pub fn eval(&self, req: &RequestView<'_>) -> bool {
-        match self {
-            Expr::Match(m) => m.matches(req),
-            Expr::Not(e) => !e.eval(req),
-            Expr::And(es) => es.iter().all(|e| e.eval(req)),
-            Expr::Or(es) => es.iter().any(|e| e.eval(req)),
-        }
-    }
-
-    /// `None` when the expression holds, else the source text of a matcher that made it fail.
-    fn first_failure(&self, req: &RequestView<'_>) -> Option<String> {
-        match self {
-            Expr::Match(m) => (!m.matches(req)).then(|| m.text().to_owned()),
-            Expr::Not(e) => e.eval(req).then(|| format!("!{}", e.describe())),
-            Expr::And(es) => es.iter().find_map(|e| e.first_failure(req)),
-            Expr::Or(es) => {
-                let mut last = None;
-                for e in es {
-                    match e.first_failure(req) {
-                        None => return None,
-                        Some(t) => last = Some(t),
-                    }
-                }
-                Some(last.unwrap_or_else(|| "(empty alternative)".to_owned()))
-            }
-        }
-    }
-
-    /// A short text for the expression, from its matchers' source texts.
-    fn describe(&self) -> String {
-        match self {
-            Expr::Match(m) => m.text().to_owned(),
-            Expr::Not(e) => format!("!{}", e.describe()),
-            Expr::And(es) => join(es, " && "),
-            Expr::Or(es) => join(es, " || "),
-        }
-    }
-}
-
-fn join(es: &[Expr], sep: &str) -> String {
-    let parts: Vec<String> = es.iter().map(Expr::describe).collect();
-    format!("({})", parts.join(sep))
 }

@@ -22,11 +22,15 @@
 //! key, and v1's presence-only `Headers:Name,` test. `Expr` prints those as their source text
 //! (what explanations show), which is not v3; [`Rule`]'s `Display` never needs them, since it
 //! prints v1 and v2 rules in their own syntax.
+// Without the `internals` feature these items are crate-private; with it they are public.
+#![cfg_attr(not(feature = "internals"), allow(unreachable_pub))]
 
 use std::fmt::{self, Display, Formatter, Write};
 
-use super::{Expr, HostPattern, Matcher, MatcherKind, PathForm, QueryOccurrence, QueryValue};
+use super::names::MatcherName;
+use super::{Expr, HostPattern, Matcher, MatcherKind, QueryOccurrence, QueryValue};
 use super::{Rule, Syntax};
+use crate::request::PathForm;
 
 /// An expression that always holds (v3 `Host(`*`)` matches every request, even one without a
 /// host), and its negation.
@@ -36,7 +40,9 @@ const NEVER: &str = "!Host(`*`)";
 impl Display for Rule {
     /// v1 rules: their rule strings joined with `;` (one string with the same matchers, all
     /// ANDed). v2 rules: the expression with each matcher's source text. v3 rules: the
-    /// canonical v3 expression (see [`Expr`]'s `Display`).
+    /// canonical v3 expression: names as documented, values as compiled (hosts lowercased,
+    /// methods upper-cased), strings in backticks unless they hold a backtick or a carriage
+    /// return; parsed and printed again, it gives the same text.
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self.syntax {
             Syntax::V1 => f.write_str(&self.texts.join(";")),
@@ -128,6 +134,12 @@ pub fn go_quote(s: &str) -> String {
     out
 }
 
+/// The v3 call `name(args...)`, each argument a Go string literal.
+fn call(name: MatcherName, args: &[&str]) -> String {
+    let quoted: Vec<String> = args.iter().map(|a| go_quote(a)).collect();
+    format!("{name}({})", quoted.join(", "))
+}
+
 /// One v3 call per value, joined with `||` (in parentheses when more than one).
 fn any_of<T>(
     f: &mut Formatter<'_>,
@@ -157,15 +169,13 @@ fn host_call(p: &HostPattern) -> Option<String> {
             // The parser strips one trailing dot from the suffix: give it one to strip when
             // the suffix itself ends in a dot.
             let dot = if rest.ends_with('.') { "." } else { "" };
-            format!("Host({})", go_quote(&format!("*.{rest}{dot}")))
+            call(MatcherName::Host, &[&format!("*.{rest}{dot}")])
         }
         // v3 reads these spellings as wildcards: say "exactly this host" with a regex.
-        HostPattern::Exact(h) if h == "*" || h.starts_with("*.") => {
-            format!(
-                "HostRegexp({})",
-                go_quote(&format!("^{}$", regex::escape(h)))
-            )
-        }
+        HostPattern::Exact(h) if h == "*" || h.starts_with("*.") => call(
+            MatcherName::HostRegexp,
+            &[&format!("^{}$", regex::escape(h))],
+        ),
         HostPattern::Exact(h) => {
             // The parser strips one trailing dot; an empty host (from `.`) never matches.
             let dot = if h.is_empty() || h.ends_with('.') {
@@ -173,76 +183,63 @@ fn host_call(p: &HostPattern) -> Option<String> {
             } else {
                 ""
             };
-            format!("Host({})", go_quote(&format!("{h}{dot}")))
+            call(MatcherName::Host, &[&format!("{h}{dot}")])
         }
     })
 }
 
 fn write_v3(f: &mut Formatter<'_>, m: &Matcher) -> fmt::Result {
-    let q = |s: &str| go_quote(s);
-    let nonempty = |s: &str| (!s.is_empty()).then(|| go_quote(s));
+    // A call of one argument, unless that argument is empty (which v3 cannot write).
+    let nonempty = |name: MatcherName, s: &str| (!s.is_empty()).then(|| call(name, &[s]));
     match &m.kind {
         MatcherKind::Host(patterns) => any_of(f, patterns, host_call, m),
         MatcherKind::HostRegex(res) => any_of(
             f,
             res,
-            |r| (!r.as_str().is_empty()).then(|| format!("HostRegexp({})", q(r.as_str()))),
+            |r| (!r.as_str().is_empty()).then(|| call(MatcherName::HostRegexp, &[r.as_str()])),
             m,
         ),
         MatcherKind::Path(PathForm::Routing, paths) => {
-            any_of(f, paths, |p| Some(format!("Path({})", nonempty(p)?)), m)
+            any_of(f, paths, |p| nonempty(MatcherName::Path, p), m)
         }
-        MatcherKind::PathPrefix(PathForm::Routing, paths) => any_of(
-            f,
-            paths,
-            |p| Some(format!("PathPrefix({})", nonempty(p)?)),
-            m,
-        ),
-        MatcherKind::PathRegex(PathForm::Routing, res) => any_of(
-            f,
-            res,
-            |r| Some(format!("PathRegexp({})", nonempty(r.as_str())?)),
-            m,
-        ),
-        MatcherKind::Method(methods) => {
-            any_of(f, methods, |v| Some(format!("Method({})", nonempty(v)?)), m)
+        MatcherKind::PathPrefix(PathForm::Routing, paths) => {
+            any_of(f, paths, |p| nonempty(MatcherName::PathPrefix, p), m)
         }
+        MatcherKind::PathRegex(PathForm::Routing, res) => {
+            any_of(f, res, |r| nonempty(MatcherName::PathRegexp, r.as_str()), m)
+        }
+        MatcherKind::Method(methods) => any_of(f, methods, |v| nonempty(MatcherName::Method, v), m),
         MatcherKind::Header { name, value } if !value.is_empty() => {
-            write!(f, "Header({}, {})", q(name.as_str()), q(value))
+            f.write_str(&call(MatcherName::Header, &[name.as_str(), value]))
         }
-        MatcherKind::HeaderRegex { name, regex } if !regex.as_str().is_empty() => {
-            write!(
-                f,
-                "HeaderRegexp({}, {})",
-                q(name.as_str()),
-                q(regex.as_str())
-            )
-        }
+        MatcherKind::HeaderRegex { name, regex } if !regex.as_str().is_empty() => f.write_str(
+            &call(MatcherName::HeaderRegexp, &[name.as_str(), regex.as_str()]),
+        ),
         MatcherKind::Query {
             key,
             value,
             occurrence: QueryOccurrence::Any,
         } if !key.is_empty() => match value {
-            QueryValue::Equals(v) if v.is_empty() => write!(f, "Query({})", q(key)),
-            QueryValue::Equals(v) => write!(f, "Query({}, {})", q(key), q(v)),
+            QueryValue::Equals(v) if v.is_empty() => f.write_str(&call(MatcherName::Query, &[key])),
+            QueryValue::Equals(v) => f.write_str(&call(MatcherName::Query, &[key, v])),
             QueryValue::Regex(r) if !r.as_str().is_empty() => {
-                write!(f, "QueryRegexp({}, {})", q(key), q(r.as_str()))
+                f.write_str(&call(MatcherName::QueryRegexp, &[key, r.as_str()]))
             }
             _ => f.write_str(m.text()),
         },
         MatcherKind::ClientIp(nets) => any_of(
             f,
             nets,
-            |n| Some(format!("ClientIP({})", q(&n.to_string()))),
+            |n| Some(call(MatcherName::ClientIP, &[&n.to_string()])),
             m,
         ),
         MatcherKind::Cookie { name, value } if !name.is_empty() && !value.is_empty() => {
-            write!(f, "Cookie({}, {})", q(name), q(value))
+            f.write_str(&call(MatcherName::Cookie, &[name, value]))
         }
         MatcherKind::CookieRegex { name, regex }
             if !name.is_empty() && !regex.as_str().is_empty() =>
         {
-            write!(f, "CookieRegexp({}, {})", q(name), q(regex.as_str()))
+            f.write_str(&call(MatcherName::CookieRegexp, &[name, regex.as_str()]))
         }
         MatcherKind::Always => f.write_str(ALWAYS),
         _ => f.write_str(m.text()),

@@ -10,32 +10,13 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::build::{self, err};
-use super::expr::query_template_value;
+use super::build::{self, Arg, err};
+use super::names::{self, MatcherName};
 use super::template::TemplateKind;
 use super::{
-    Expr, MAX_RULE_LEN, Matcher, MatcherKind, PathForm, QueryOccurrence, Rewrite, Rule, RuleError,
-    Syntax,
+    Expr, MAX_RULE_LEN, Matcher, MatcherKind, QueryOccurrence, Rewrite, Rule, RuleError, Syntax,
 };
-
-/// Every v1 matcher name (Traefik 1.7's list; names are case-sensitive).
-pub const V1_MATCHERS: [&str; 15] = [
-    "Host",
-    "HostRegexp",
-    "Path",
-    "PathStrip",
-    "PathStripRegex",
-    "PathPrefix",
-    "PathPrefixStrip",
-    "PathPrefixStripRegex",
-    "Method",
-    "Headers",
-    "HeadersRegexp",
-    "Query",
-    "AddPrefix",
-    "ReplacePath",
-    "ReplacePathRegex",
-];
+use crate::request::PathForm;
 
 pub(super) fn parse(texts: &[&str]) -> Result<Rule, RuleError> {
     if texts.is_empty() {
@@ -83,7 +64,8 @@ pub(super) fn looks_like_v1(text: &str) -> bool {
         .find(|c: char| !c.is_ascii_alphabetic())
         .unwrap_or(text.len());
     let (name, rest) = text.split_at(end);
-    V1_MATCHERS.contains(&name) && rest.trim_start().starts_with(':')
+    MatcherName::parse(name).is_some_and(|n| n.in_syntax(Syntax::V1))
+        && rest.trim_start().starts_with(':')
 }
 
 /// Pieces of `text` between `sep`s, each with its byte offset, empty ones dropped.
@@ -103,12 +85,6 @@ fn trimmed(offset: usize, piece: &str) -> (Range<usize>, &str) {
     let start = offset + (piece.len() - piece.trim_start().len());
     let t = piece.trim();
     (start..start + t.len(), t)
-}
-
-/// One argument, with its span in the rule string.
-struct Arg {
-    value: String,
-    span: Range<usize>,
 }
 
 fn parse_one(
@@ -167,9 +143,7 @@ fn parse_one(
             .collect();
         let piece_span = trimmed(piece_start, piece).0;
         let source = text.get(piece_span.clone()).unwrap_or(piece);
-        if !V1_MATCHERS.contains(&name) {
-            return Err(unknown_name(name, name_span));
-        }
+        let name = names::resolve_v1(name, name_span.clone())?;
         if args.is_empty() {
             return Err(err(
                 format!(
@@ -190,39 +164,33 @@ fn parse_one(
     Ok(())
 }
 
-fn example(name: &str) -> &'static str {
+/// A rule string that uses `name` well, for error messages.
+fn example(name: MatcherName) -> &'static str {
     match name {
-        "Host" => "Host:example.com",
-        "HostRegexp" => "HostRegexp:{sub:[a-z]+}.example.com",
-        "Method" => "Method:GET,POST",
-        "Headers" => "Headers:X-Canary,on",
-        "HeadersRegexp" => "HeadersRegexp:Cookie,beta=1",
-        "Query" => "Query:beta=1",
-        "ReplacePathRegex" => "ReplacePathRegex:^/api/(.*) /$1",
-        _ => "PathPrefix:/api",
+        MatcherName::Host => "Host:example.com",
+        MatcherName::HostRegexp => "HostRegexp:{sub:[a-z]+}.example.com",
+        MatcherName::Method => "Method:GET,POST",
+        MatcherName::Headers => "Headers:X-Canary,on",
+        MatcherName::HeadersRegexp => "HeadersRegexp:Cookie,beta=1",
+        MatcherName::Query => "Query:beta=1",
+        MatcherName::ReplacePathRegex => "ReplacePathRegex:^/api/(.*) /$1",
+        MatcherName::Path
+        | MatcherName::PathStrip
+        | MatcherName::PathStripRegex
+        | MatcherName::PathPrefix
+        | MatcherName::PathPrefixStrip
+        | MatcherName::PathPrefixStripRegex
+        | MatcherName::AddPrefix
+        | MatcherName::ReplacePath => "PathPrefix:/api",
+        MatcherName::HostHeader
+        | MatcherName::PathRegexp
+        | MatcherName::Header
+        | MatcherName::HeaderRegexp
+        | MatcherName::QueryRegexp
+        | MatcherName::ClientIP
+        | MatcherName::Cookie
+        | MatcherName::CookieRegexp => "Host:example.com",
     }
-}
-
-fn unknown_name(name: &str, span: Range<usize>) -> RuleError {
-    let message = if name.is_empty() {
-        "missing matcher name before `:`".to_owned()
-    } else if let Some(c) = V1_MATCHERS.iter().find(|c| c.eq_ignore_ascii_case(name)) {
-        format!("unknown matcher `{name}` (matcher names are case-sensitive; did you mean `{c}`?)")
-    } else if name.contains('(') {
-        format!(
-            "`{name}` looks like an expression matcher; a v1 rule is `Name:value` \
-             (e.g. `Host:example.com`)"
-        )
-    } else {
-        let hint = build::closest(name, &V1_MATCHERS)
-            .map(|c| format!(" (did you mean `{c}`?)"))
-            .unwrap_or_default();
-        format!(
-            "unknown matcher `{name}`{hint}; v1 matchers are: {}",
-            V1_MATCHERS.join(", ")
-        )
-    };
-    err(message, span)
 }
 
 fn push(exprs: &mut Vec<Expr>, kind: MatcherKind, text: &str) {
@@ -232,7 +200,7 @@ fn push(exprs: &mut Vec<Expr>, kind: MatcherKind, text: &str) {
     }));
 }
 
-fn one_arg<'a>(name: &str, args: &'a [Arg], span: Range<usize>) -> Result<&'a Arg, RuleError> {
+fn one_arg(name: MatcherName, args: &[Arg], span: Range<usize>) -> Result<&Arg, RuleError> {
     match args {
         [only] => Ok(only),
         _ => Err(err(
@@ -245,19 +213,8 @@ fn one_arg<'a>(name: &str, args: &'a [Arg], span: Range<usize>) -> Result<&'a Ar
     }
 }
 
-fn slash(name: &str, a: &Arg) -> Result<(), RuleError> {
-    if a.value.starts_with('/') {
-        Ok(())
-    } else {
-        Err(err(
-            format!("`{name}` value `{}` must start with `/`", a.value),
-            a.span.clone(),
-        ))
-    }
-}
-
 fn matcher(
-    name: &str,
+    name: MatcherName,
     source: &str,
     args: &[Arg],
     piece_span: Range<usize>,
@@ -265,60 +222,26 @@ fn matcher(
     rewrites: &mut Vec<Rewrite>,
 ) -> Result<(), RuleError> {
     match name {
-        "Host" => {
-            let mut hosts = Vec::with_capacity(args.len());
-            for a in args {
-                build::ascii_host(&a.value, name, a.span.clone())?;
-                hosts.push(build::exact_host(&a.value));
-            }
-            push(exprs, MatcherKind::Host(hosts), source);
-        }
-        "HostRegexp" => {
-            let mut regexes = Vec::with_capacity(args.len());
-            for a in args {
-                build::ascii_host(&a.value, name, a.span.clone())?;
-                regexes.push(build::template(
-                    &a.value,
-                    TemplateKind::Host,
-                    a.span.clone(),
-                )?);
-            }
-            push(exprs, MatcherKind::HostRegex(regexes), source);
-        }
-        "Path" | "PathStrip" | "PathStripRegex" => {
-            let templated = name == "PathStripRegex" || args.iter().any(|a| a.value.contains('{'));
-            let kind = if templated {
-                let mut regexes = Vec::with_capacity(args.len());
-                for a in args {
-                    slash(name, a)?;
-                    regexes.push(build::template(
-                        &a.value,
-                        TemplateKind::Path,
-                        a.span.clone(),
-                    )?);
-                }
-                MatcherKind::PathRegex(PathForm::Decoded, regexes)
-            } else {
-                for a in args {
-                    slash(name, a)?;
-                }
-                MatcherKind::Path(
-                    PathForm::Decoded,
-                    args.iter().map(|a| a.value.clone()).collect(),
-                )
-            };
+        MatcherName::Host => push(exprs, build::host_list(name, args)?, source),
+        MatcherName::HostRegexp => push(exprs, build::host_templates(name, args)?, source),
+        MatcherName::Path | MatcherName::PathStrip | MatcherName::PathStripRegex => {
+            let templated =
+                name == MatcherName::PathStripRegex || args.iter().any(|a| a.value.contains('{'));
+            let kind = build::path_list(name, args, PathForm::Decoded, false, templated)?;
             push(exprs, kind, source);
-            if name != "Path" {
+            if name != MatcherName::Path {
                 rewrites.push(Rewrite::StripMatchedPrefix);
             }
         }
-        "PathPrefix" | "PathPrefixStrip" | "PathPrefixStripRegex" => {
-            let always_template = name == "PathPrefixStripRegex";
+        MatcherName::PathPrefix
+        | MatcherName::PathPrefixStrip
+        | MatcherName::PathPrefixStripRegex => {
+            let always_template = name == MatcherName::PathPrefixStripRegex;
             let mut plain = Vec::new();
             let mut regexes = Vec::new();
             for a in args {
                 if always_template || a.value.contains('{') {
-                    slash(name, a)?;
+                    build::slash(name, a)?;
                     regexes.push(build::template(
                         &a.value,
                         TemplateKind::PathPrefix,
@@ -349,104 +272,26 @@ fn matcher(
                 1 => exprs.extend(alternatives),
                 _ => exprs.push(Expr::Or(alternatives)),
             }
-            if name != "PathPrefix" {
+            if name != MatcherName::PathPrefix {
                 rewrites.push(Rewrite::StripMatchedPrefix);
             }
         }
-        "Method" => {
-            let methods = args.iter().map(|a| a.value.to_ascii_uppercase()).collect();
-            push(exprs, MatcherKind::Method(methods), source);
+        MatcherName::Method => push(exprs, build::methods(args), source),
+        MatcherName::Headers | MatcherName::HeadersRegexp => {
+            header_pairs(name, args, piece_span, exprs)?;
         }
-        "Headers" | "HeadersRegexp" => {
-            if !args.len().is_multiple_of(2) {
-                return Err(err(
-                    format!(
-                        "`{name}` takes `Name,value` pairs, found {} values (commas cannot occur \
-                         inside a value)",
-                        args.len()
-                    ),
-                    piece_span,
-                ));
-            }
-            let pairs: Vec<(&Arg, &Arg)> = args
-                .chunks_exact(2)
-                .filter_map(|c| Some((c.first()?, c.get(1)?)))
-                .collect();
-            // gorilla/mux keeps the pairs in a map keyed by the name as written: the last
-            // pair for one spelling wins. (A map here too: scanning the later pairs for each
-            // pair was quadratic, seconds for one long rule.)
-            let mut last: HashMap<&str, usize> = HashMap::with_capacity(pairs.len());
-            for (i, (k, _)) in pairs.iter().enumerate() {
-                last.insert(k.value.as_str(), i);
-            }
-            for (i, (k, v)) in pairs.iter().enumerate() {
-                if last.get(k.value.as_str()) != Some(&i) {
-                    continue;
-                }
-                let header = build::header_name(&k.value, k.span.clone())?;
-                let text = format!("{name}:{},{}", k.value, v.value);
-                let kind = if name == "Headers" {
-                    MatcherKind::Header {
-                        name: header,
-                        value: v.value.clone(),
-                    }
-                } else {
-                    MatcherKind::HeaderRegex {
-                        name: header,
-                        regex: build::header_regex(&v.value, v.span.clone())?,
-                    }
-                };
-                push(exprs, kind, &text);
-            }
-        }
-        "Query" => {
-            // Every `=` splits, and the pieces of all arguments form one key, value list.
-            let mut items: Vec<(&str, &Arg)> = Vec::new();
-            for a in args {
-                items.extend(a.value.split('=').map(|s| (s, a)));
-            }
-            if !items.len().is_multiple_of(2) {
-                return Err(err(
-                    format!(
-                        "`Query` takes `key=value` pairs (`key=` for any value), and a value \
-                         cannot contain `=` or `,`; `{}` splits into {} pieces",
-                        args.iter()
-                            .map(|a| a.value.as_str())
-                            .collect::<Vec<_>>()
-                            .join(","),
-                        items.len()
-                    ),
-                    piece_span,
-                ));
-            }
-            for pair in items.chunks_exact(2) {
-                let (Some((key, ka)), Some((value, va))) = (pair.first(), pair.get(1)) else {
-                    continue;
-                };
-                let span = ka.span.start.min(va.span.start)..ka.span.end.max(va.span.end);
-                let value_test = query_template_value(value, span)?;
-                push(
-                    exprs,
-                    MatcherKind::Query {
-                        key: (*key).to_owned(),
-                        value: value_test,
-                        occurrence: QueryOccurrence::First,
-                    },
-                    &format!("Query:{key}={value}"),
-                );
-            }
-        }
-        "AddPrefix" | "ReplacePath" => {
+        MatcherName::Query => query_pairs(args, piece_span, exprs)?,
+        MatcherName::AddPrefix | MatcherName::ReplacePath => {
             let a = one_arg(name, args, piece_span)?;
-            rewrites.push(if name == "AddPrefix" {
+            rewrites.push(if name == MatcherName::AddPrefix {
                 Rewrite::AddPrefix(a.value.clone())
             } else {
                 Rewrite::ReplacePath(a.value.clone())
             });
             push(exprs, MatcherKind::Always, source);
         }
-        _ => {
-            // ReplacePathRegex: `REGEX REPLACEMENT`.
+        MatcherName::ReplacePathRegex => {
+            // `REGEX REPLACEMENT`.
             let a = one_arg(name, args, piece_span)?;
             let Some((re, replacement)) = a.value.split_once(' ') else {
                 return Err(err(
@@ -466,6 +311,111 @@ fn matcher(
             ));
             push(exprs, MatcherKind::Always, source);
         }
+        MatcherName::HostHeader
+        | MatcherName::PathRegexp
+        | MatcherName::Header
+        | MatcherName::HeaderRegexp
+        | MatcherName::QueryRegexp
+        | MatcherName::ClientIP
+        | MatcherName::Cookie
+        | MatcherName::CookieRegexp => {
+            // `names::resolve_v1` refuses these; no rule string reaches here.
+            return Err(err(format!("`{name}` is not a v1 matcher"), piece_span));
+        }
+    }
+    Ok(())
+}
+
+/// v1 `Headers`/`HeadersRegexp`: `Name,value` pairs, each a matcher.
+fn header_pairs(
+    name: MatcherName,
+    args: &[Arg],
+    piece_span: Range<usize>,
+    exprs: &mut Vec<Expr>,
+) -> Result<(), RuleError> {
+    if !args.len().is_multiple_of(2) {
+        return Err(err(
+            format!(
+                "`{name}` takes `Name,value` pairs, found {} values (commas cannot occur \
+                 inside a value)",
+                args.len()
+            ),
+            piece_span,
+        ));
+    }
+    let pairs: Vec<(&Arg, &Arg)> = args
+        .chunks_exact(2)
+        .filter_map(|c| Some((c.first()?, c.get(1)?)))
+        .collect();
+    // gorilla/mux keeps the pairs in a map keyed by the name as written: the last
+    // pair for one spelling wins. (A map here too: scanning the later pairs for each
+    // pair was quadratic, seconds for one long rule.)
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(pairs.len());
+    for (i, (k, _)) in pairs.iter().enumerate() {
+        last.insert(k.value.as_str(), i);
+    }
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if last.get(k.value.as_str()) != Some(&i) {
+            continue;
+        }
+        let header = build::header_name(&k.value, k.span.clone())?;
+        let text = format!("{name}:{},{}", k.value, v.value);
+        let kind = if name == MatcherName::Headers {
+            MatcherKind::Header {
+                name: header,
+                value: v.value.clone(),
+            }
+        } else {
+            MatcherKind::HeaderRegex {
+                name: header,
+                regex: build::header_regex(&v.value, v.span.clone())?,
+            }
+        };
+        push(exprs, kind, &text);
+    }
+    Ok(())
+}
+
+/// v1 `Query`: `key=value` pairs, each a matcher of the key's first occurrence.
+fn query_pairs(
+    args: &[Arg],
+    piece_span: Range<usize>,
+    exprs: &mut Vec<Expr>,
+) -> Result<(), RuleError> {
+    // Every `=` splits, and the pieces of all arguments form one key, value list.
+    let mut items: Vec<(&str, &Arg)> = Vec::new();
+    for a in args {
+        items.extend(a.value.split('=').map(|s| (s, a)));
+    }
+    if !items.len().is_multiple_of(2) {
+        return Err(err(
+            format!(
+                "`Query` takes `key=value` pairs (`key=` for any value), and a value \
+                 cannot contain `=` or `,`; `{}` splits into {} pieces",
+                args.iter()
+                    .map(|a| a.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                items.len()
+            ),
+            piece_span,
+        ));
+    }
+    for pair in items.chunks_exact(2) {
+        let (Some((key, ka)), Some((value, va))) = (pair.first(), pair.get(1)) else {
+            continue;
+        };
+        let span = ka.span.start.min(va.span.start)..ka.span.end.max(va.span.end);
+        let value_test = build::query_template_value(value, span)?;
+        push(
+            exprs,
+            MatcherKind::Query {
+                key: (*key).to_owned(),
+                value: value_test,
+                occurrence: QueryOccurrence::First,
+            },
+            &format!("Query:{key}={value}"),
+        );
     }
     Ok(())
 }

@@ -22,8 +22,8 @@ use std::collections::HashMap;
 use super::hosts::HostMap;
 use super::paths::PathTrie;
 use super::regex_set::{RegexIndex, Source};
-use crate::request::RequestView;
-use crate::rule::{Expr, HostPattern, MatcherKind, PathForm, Rule};
+use crate::request::{PathForm, RequestView};
+use crate::rule::{Expr, HostPattern, MatcherKind, Rule};
 
 /// A group needs this many frontends that require a path before it gets a trie.
 const MIN_PATH_INDEXED: usize = 4;
