@@ -19,7 +19,7 @@
 //! - [`rule`]: the rule language (Traefik v1 strings, v2/v3 expressions), one AST.
 //! - [`RequestView`]: what rules look at, borrowed from an `http::Request`.
 //! - [`Table`] / [`Router`] / [`Decision`]: the compiled table, the handle, the outcome.
-//! - [`reference`](mod@reference): the plain interpreter the table is tested (and benchmarked) against.
+//! - `reference` (with the `internals` feature): the plain interpreter the table is tested (and benchmarked) against.
 //! - [`stats`], [`guide`]: per-server counters; which server-choice method fits which phase.
 //!
 //! ```
@@ -56,8 +56,9 @@
 //! - `internals` (off by default): makes public the rule language's inner parts (the AST
 //!   `rule::Expr`, its matchers, `rule::MatcherName`, `Rule::expr`, `Rule::rewrites`,
 //!   `rule::go_quote`, the limits `rule::MAX_RULE_LEN`, `rule::MAX_RULE_DEPTH`,
-//!   `rule::REGEX_SIZE_LIMIT` and `request::MAX_COOKIE_PAIRS`) for the project's own tests,
-//!   fuzz targets and benchmarks. **Unstable**: not covered by semver, and they expose the
+//!   `rule::REGEX_SIZE_LIMIT` and `request::MAX_COOKIE_PAIRS`), and the plain interpreter
+//!   `reference` that the table is tested and benchmarked against, for the project's own
+//!   tests, fuzz targets and benchmarks. **Unstable**: not covered by semver, and they expose the
 //!   `regex` crate's types; do not enable it in code that depends on splitway.
 
 /// Declares an item `pub` with the `internals` feature and `pub(crate)` without it (see the
@@ -75,6 +76,7 @@ macro_rules! internal {
 pub mod config;
 pub mod diag;
 pub mod guide;
+#[cfg(feature = "internals")]
 pub mod reference;
 pub mod request;
 pub mod rule;
