@@ -68,3 +68,8 @@ pub use dispatch::{Dispatch, DispatchFuture};
 pub use layer::{ClientAddr, SplitwayLayer};
 pub use service::{ResponseFuture, Splitway};
 pub use telemetry::Telemetry;
+
+/// This crate's README, its example compiled (and run) as a doc-test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
