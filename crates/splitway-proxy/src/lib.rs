@@ -42,3 +42,8 @@ pub use forward::{Options, Proxy, ProxyBody};
 pub use health::health_checks;
 pub use server::serve;
 pub use watch::watch;
+
+/// This crate's README, its example compiled (and run) as a doc-test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -70,3 +70,8 @@ pub use dispatch::{Dispatch, DispatchFuture};
 pub use layer::SplitwayLayer;
 pub use options::ClientAddr;
 pub use service::{ResponseFuture, Splitway};
+
+/// This crate's README, its example compiled (and run) as a doc-test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

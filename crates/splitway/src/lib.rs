@@ -97,7 +97,12 @@ pub use stats::{ServerSnapshot, ServerStats};
 pub use table::{Shadowed, Table, TableError};
 pub use telemetry::Telemetry;
 
-/// The README's examples, compiled and run as doc-tests.
+/// The project README's examples, compiled and run as doc-tests.
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// This crate's README (the one crates.io shows), its example run as a doc-test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct CrateReadmeDoctests;

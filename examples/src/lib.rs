@@ -1,1 +1,0 @@
-//! Runnable examples: `cargo run -p splitway-examples --bin axum_canary`.
