@@ -11,7 +11,7 @@ use tower::Service;
 
 use crate::options::Options;
 
-/// Routes each request, then calls the inner service with the [`Decision`] in the request's
+/// Routes each request, then calls the inner service with the [`splitway::Decision`] in the request's
 /// extensions. Built by [`crate::SplitwayLayer`].
 ///
 /// Readiness is the inner service's: this service adds no backpressure of its own. Put a
