@@ -12,15 +12,28 @@
 //!                               over per-server atomics (health, stats) that outlive reloads
 //!
 //! Router = ArcSwap<Table>: `route` never blocks; `reload`, `set_weight` swap a whole Table;
-//! `set_health` flips an atomic; `Decision::record` feeds the per-server stats.
+//! `set_health` flips an atomic; `servers` reads every server's weight, health and counters
+//! from one Table.
+//!
+//! Exchange (one per request, in the tower layer and the proxy alike):
+//!   begin ──▶ own_response (404 / 503) or the server's response + complete_response (cookie)
+//!         ──▶ finish(status): the server's counters and the request metrics
 //! ```
 //!
 //! - [`config`]: the file formats into a validated [`config::Config`], every problem located.
 //! - [`rule`]: the rule language (Traefik v1 strings, v2/v3 expressions), one AST.
 //! - [`RequestView`]: what rules look at, borrowed from an `http::Request`.
 //! - [`Table`] / [`Router`] / [`Decision`]: the compiled table, the handle, the outcome.
-//! - `reference` (with the `internals` feature): the plain interpreter the table is tested (and benchmarked) against.
-//! - [`stats`], [`guide`]: per-server counters; which server-choice method fits which phase.
+//! - [`Exchange`], [`Telemetry`]: what a decision means for the response, and the request
+//!   metrics, for every integration.
+//! - [`stats`], [`guide`]: per-server counters and their snapshot; which server-choice method
+//!   fits which phase.
+//! - `reference` (with the `internals` feature): the plain interpreter the table is tested
+//!   (and benchmarked) against.
+//!
+//! Errors: loading a file is a [`diag::ConfigError`] (every problem located); compiling a
+//! [`config::Config`] built by hand is a [`TableError`]; an edit of one server is an
+//! [`EditError`]; a rule parsed on its own is a [`rule::RuleError`].
 //!
 //! ```
 //! use splitway::{Router, config::{Config, Format}};
