@@ -12,7 +12,7 @@ use regex::Regex;
 
 use super::names::MatcherName;
 use super::template::{self, TemplateKind};
-use super::{HostPattern, MatcherKind, QueryValue, RuleError, ValueRegex, regex_go};
+use super::{HostPattern, MatcherKind, QueryValue, RuleError, ValueRegex, err, regex_go};
 use crate::request::PathForm;
 
 /// One argument of a matcher, with its span in the rule text.
@@ -21,15 +21,6 @@ pub(super) struct Arg {
     pub(super) value: String,
     /// Where it is written.
     pub(super) span: Range<usize>,
-}
-
-/// An error located at `span` of the rule text (part 0; v1 lists set the part later).
-pub(super) fn err(message: impl Into<String>, span: Range<usize>) -> RuleError {
-    RuleError {
-        message: message.into(),
-        part: 0,
-        span,
-    }
 }
 
 /// A Go regex, compiled with the size limits.

@@ -3,7 +3,8 @@
 
 use std::ops::Range;
 
-use super::build::{self, Arg, err};
+use super::build::{self, Arg};
+use super::err;
 use super::names::MatcherName;
 use super::{Expr, Matcher, MatcherKind, RuleError, Syntax};
 

@@ -64,3 +64,21 @@ fn join(es: &[Expr], sep: &str) -> String {
     let parts: Vec<String> = es.iter().map(Expr::describe).collect();
     format!("({})", parts.join(sep))
 }
+
+/// Joins parsed operands, splicing in operands that are already the same operator.
+pub(super) fn flatten(mut items: Vec<Expr>, and: bool) -> Expr {
+    if items.len() == 1
+        && let Some(only) = items.pop()
+    {
+        return only;
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Expr::And(inner) if and => out.extend(inner),
+            Expr::Or(inner) if !and => out.extend(inner),
+            other => out.push(other),
+        }
+    }
+    if and { Expr::And(out) } else { Expr::Or(out) }
+}

@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use super::RuleError;
-use super::build::err;
+use super::err;
 
 /// What a token is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -191,3 +191,12 @@ impl Rule {
         }
     }
 }
+
+/// An error located at `span` of the rule text (part 0; v1 lists set the part later).
+pub(super) fn err(message: impl Into<String>, span: Range<usize>) -> RuleError {
+    RuleError {
+        message: message.into(),
+        part: 0,
+        span,
+    }
+}

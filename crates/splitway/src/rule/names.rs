@@ -9,7 +9,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use super::build::err;
+use super::err;
 use super::{RuleError, Syntax};
 
 /// Declares [`MatcherName`] and the lists derived from it, from one table of

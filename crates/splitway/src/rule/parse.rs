@@ -16,8 +16,10 @@
 
 use std::sync::Arc;
 
-use super::build::{Arg, err};
+use super::build::Arg;
 use super::call::Call;
+use super::err;
+use super::expr::flatten;
 use super::lex::{Token, TokenKind, describe, tokenize};
 use super::{Expr, MAX_RULE_DEPTH, MAX_RULE_LEN, Rule, RuleError, Syntax, names, v2, v3};
 
@@ -212,22 +214,4 @@ impl<'t> Parser<'t> {
             Syntax::V1 | Syntax::V3 => v3::build(call),
         }
     }
-}
-
-/// Joins parsed operands, splicing in operands that are already the same operator.
-pub(super) fn flatten(mut items: Vec<Expr>, and: bool) -> Expr {
-    if items.len() == 1
-        && let Some(only) = items.pop()
-    {
-        return only;
-    }
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        match item {
-            Expr::And(inner) if and => out.extend(inner),
-            Expr::Or(inner) if !and => out.extend(inner),
-            other => out.push(other),
-        }
-    }
-    if and { Expr::And(out) } else { Expr::Or(out) }
 }

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::build::{self, Arg, err};
+use super::build::{self, Arg};
+use super::err;
 use super::names::{self, MatcherName};
 use super::template::TemplateKind;
 use super::{

@@ -2,10 +2,11 @@
 //! meanings (lists of values, templates, the first occurrence of a query key), built by the
 //! same list and template builders as v1's.
 
-use super::build::{self, err};
+use super::build;
 use super::call::Call;
+use super::err;
+use super::expr::flatten;
 use super::names::MatcherName;
-use super::parse::flatten;
 use super::{Expr, Matcher, MatcherKind, QueryOccurrence, RuleError, Syntax};
 use crate::request::PathForm;
 

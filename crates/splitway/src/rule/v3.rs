@@ -4,8 +4,9 @@
 
 use std::ops::Range;
 
-use super::build::{self, err};
+use super::build;
 use super::call::Call;
+use super::err;
 use super::names::MatcherName;
 use super::{Expr, HostPattern, MatcherKind, QueryOccurrence, QueryValue, RuleError, Syntax};
 use crate::request::PathForm;
