@@ -25,8 +25,9 @@ use axum::extract::{ConnectInfo, Extension, Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use splitway::Decision;
-use splitway_tower::{Dispatch, SplitwayLayer};
+use splitway_tower::{DURATION_METRIC, Dispatch, LATENCY_BUCKETS_SECONDS, SplitwayLayer};
 use tower::ServiceBuilder;
 
 /// What the admin routes need.
@@ -45,8 +46,25 @@ async fn main() {
         .init();
 
     let args = Args::parse();
+    // The recorder first: metric handles registered before it stay no-ops. The duration
+    // histogram gets splitway's buckets, so Prometheus' quantiles agree with /admin/stats.
+    let metrics = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(DURATION_METRIC.into()),
+            &LATENCY_BUCKETS_SECONDS,
+        )
+        .and_then(|b| b.install_recorder())
+        .expect("the Prometheus recorder installs");
+    let upkeep = metrics.clone();
+    // Folds the histograms' samples into their buckets, off the threads serving requests.
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            upkeep.run_upkeep();
+        }
+    });
     let router = load_phase(&args.config_dir, args.phase).expect("the phase config loads");
-    let app = app(router, args.config_dir);
+    let app = app(router, args.config_dir, metrics);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -70,7 +88,7 @@ async fn main() {
 
 /// The whole application: admin routes, and everything else routed by splitway between the
 /// v1 and v2 handler sets.
-fn app(router: splitway::Router, config_dir: PathBuf) -> Router {
+fn app(router: splitway::Router, config_dir: PathBuf, metrics: PrometheusHandle) -> Router {
     let canary = ServiceBuilder::new()
         .layer(
             SplitwayLayer::new(router.clone())
@@ -94,6 +112,10 @@ fn app(router: splitway::Router, config_dir: PathBuf) -> Router {
         )
         .route("/admin/health/{backend}/{server}/{state}", post(set_health))
         .route("/admin/stats", get(stats))
+        .route(
+            "/metrics",
+            get(move || std::future::ready(metrics.render())),
+        )
         .with_state(Admin { router, config_dir })
         .fallback_service(canary)
 }

@@ -132,9 +132,34 @@ async fn answers_as_the_readme_says() {
     assert!(servers.iter().all(|s| s["weight"].as_u64().is_some()
         && s["healthy"].as_bool() == Some(true)
         && s["errors"].as_u64() == Some(0)
-        && s["latency_buckets"].as_array().map(Vec::len) == Some(14)));
+        && s["latency_buckets"].as_array().map(Vec::len) == Some(17)));
     assert_eq!(
         stats["latency_bucket_bounds_ms"].as_array().map(Vec::len),
-        Some(13)
+        Some(16)
+    );
+
+    // Prometheus' text: the duration histogram has splitway's 16 buckets (and +Inf) per
+    // server that answered, folded by the upkeep thread within about a second.
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = call(Method::GET, "/metrics", None).await.2;
+        if text.contains("splitway_request_duration_seconds_bucket") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let buckets: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("splitway_request_duration_seconds_bucket{")
+                && l.contains(r#"server="legacy_1""#)
+        })
+        .collect();
+    assert_eq!(buckets.len(), 17, "{text}");
+    assert!(buckets[0].contains(r#"le="0.0001""#), "{}", buckets[0]);
+    assert!(buckets[16].contains(r#"le="+Inf""#), "{}", buckets[16]);
+    assert!(
+        text.contains(r#"splitway_route_requests_total{route="web",status_class="2xx"}"#),
+        "{text}"
     );
 }

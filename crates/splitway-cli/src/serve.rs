@@ -112,23 +112,40 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
 
 /// Installs the Prometheus recorder (before the proxy registers its metrics) and returns how
 /// to render it for `/metrics`; `None` (and a warning) if a recorder is already installed.
+///
+/// `splitway_request_duration_seconds` is a histogram with splitway's fixed buckets (so that
+/// `histogram_quantile` over it agrees with the per-server p99 of the core's counters);
+/// samples are folded into the buckets every second by a thread of its own, never by a thread
+/// that serves requests.
 fn prometheus() -> Option<splitway_proxy::RenderMetrics> {
-    let handle = match metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder() {
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    use splitway::telemetry::{DURATION_METRIC, LATENCY_BUCKETS_SECONDS};
+    let builder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(DURATION_METRIC.to_owned()),
+            &LATENCY_BUCKETS_SECONDS,
+        )
+        .and_then(|b| b.install_recorder());
+    let handle = match builder {
         Ok(handle) => handle,
         Err(e) => {
             tracing::warn!(error = %e, "no /metrics: the Prometheus recorder did not install");
             return None;
         }
     };
-    // Histograms are summarised on upkeep; without it their buffers only grow.
     let upkeep = handle.clone();
-    tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            ticks.tick().await;
-            upkeep.run_upkeep();
-        }
-    });
+    let spawned = std::thread::Builder::new()
+        .name("splitway-metrics".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                upkeep.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no /metrics: no thread to fold the histograms");
+        return None;
+    }
     Some(std::sync::Arc::new(move || handle.render()))
 }
 

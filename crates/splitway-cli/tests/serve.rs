@@ -87,26 +87,46 @@ fn serve_answers_and_stops_on_sigterm() {
     assert!(http(&admin, "admin", "/healthz").starts_with("HTTP/1.1 200 OK"));
     assert!(http(&proxy, "nowhere.example", "/").starts_with("HTTP/1.1 404"));
     assert!(http(&proxy, "web.example", "/").starts_with("HTTP/1.1 502"));
-    // The answers are in the Prometheus metrics, by route, backend, server and class; the GET
-    // its server refused was tried twice (there is no other server) before the 502.
+    // The answers are in the Prometheus metrics, by backend, server and class, and by route;
+    // the GET its server refused was tried twice (there is no other server) before the 502.
     let metrics = http(&admin, "admin", "/metrics");
     assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
-    let line = |labels: &str| {
+    let value = |series: &str| {
         metrics
             .lines()
-            .find(|l| l.starts_with("splitway_requests_total{") && l.contains(labels))
+            .find(|l| l.starts_with(series) && l.as_bytes().get(series.len()) == Some(&b' '))
             .map(|l| l.rsplit(' ').next().unwrap_or("").to_owned())
     };
+    let requests = |labels: &str| value(&format!("splitway_requests_total{{{labels}}}"));
     assert_eq!(
-        line(r#"route="web",backend="web",server="s",status_class="5xx""#).as_deref(),
+        requests(r#"backend="web",server="s",status_class="5xx""#).as_deref(),
         Some("2"),
         "{metrics}"
     );
     assert_eq!(
-        line(r#"route="",backend="",server="",status_class="4xx""#).as_deref(),
+        requests(r#"backend="",server="",status_class="4xx""#).as_deref(),
         Some("1"),
         "{metrics}"
     );
+    assert_eq!(
+        value(r#"splitway_route_requests_total{route="web",status_class="5xx"}"#).as_deref(),
+        Some("2"),
+        "{metrics}"
+    );
+    // A series appears with its first response: no 2xx has been answered.
+    assert_eq!(
+        requests(r#"backend="web",server="s",status_class="2xx""#),
+        None,
+        "{metrics}"
+    );
+    // The duration histogram has splitway's buckets: 16 bounds and +Inf.
+    let buckets = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with(r#"splitway_request_duration_seconds_bucket{backend="web",server="s","#)
+        })
+        .count();
+    assert_eq!(buckets, 17, "{metrics}");
 
     let pid = child.0.id().to_string();
     assert!(

@@ -3,8 +3,8 @@
 //! - `GET /healthz`: `200 ok` while the proxy runs (a liveness probe).
 //! - `GET /metrics`: the process's metrics in Prometheus' text format, when the caller gave a
 //!   way to render them (the `splitway` binary installs `metrics-exporter-prometheus`):
-//!   `splitway_requests_total` and `splitway_request_duration_seconds` per route, backend and
-//!   server, so a dashboard can set the canary beside the stable servers.
+//!   the request metrics of [`splitway::telemetry`] (per backend and server, and per route),
+//!   so a dashboard can set the canary beside the stable servers.
 //! - `GET /stats`: every server's state and outcome counters, all read from one table, as
 //!   JSON ([`splitway::stats::stats_json`]):
 //!   `{"servers": [{"backend", "server", "requests", "errors", "error_rate",

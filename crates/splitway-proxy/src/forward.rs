@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use splitway::{Decision, Exchange, RequestView, Router, Telemetry};
+use splitway::{Decision, Exchange, RequestView, Router};
 
 use crate::headers;
 
@@ -97,8 +97,6 @@ pub struct Proxy {
     router: Router,
     client: Client<HttpConnector, UpstreamBody>,
     options: Options,
-    /// The request metrics (`splitway_requests_total`, ...), the tower layer's names.
-    telemetry: Telemetry,
 }
 
 impl Proxy {
@@ -116,7 +114,6 @@ impl Proxy {
             router,
             client,
             options,
-            telemetry: Telemetry::default(),
         }
     }
 
@@ -154,7 +151,7 @@ impl Proxy {
             None => self.forward(req, peer, &exchange).await,
         };
         let status = answer.response().status().as_u16();
-        exchange.finish(status, Some(&self.telemetry));
+        exchange.finish(status, true);
         let decision = exchange.decision();
         tracing::debug!(
             route = decision.route(),

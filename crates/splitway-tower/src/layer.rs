@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::{Extensions, HeaderName};
-use splitway::{Router, Telemetry};
+use splitway::Router;
 use tower::Layer;
 
 use crate::options::{Options, default_client_ip};
@@ -34,7 +34,7 @@ impl SplitwayLayer {
                 tag_header: None,
                 fall_through: false,
                 client_ip: Arc::new(default_client_ip),
-                telemetry: Some(Telemetry::default()),
+                metrics: true,
             }),
         }
     }
@@ -71,7 +71,7 @@ impl SplitwayLayer {
     /// default; without an installed recorder they cost next to nothing). The per-server
     /// counters of [`Router::servers`] are recorded either way.
     pub fn metrics(self, yes: bool) -> Self {
-        self.edit(|o| o.telemetry = yes.then(Telemetry::default))
+        self.edit(|o| o.metrics = yes)
     }
 
     /// The router this layer routes with.

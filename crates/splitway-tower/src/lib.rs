@@ -60,6 +60,24 @@
 //! and per-server counters readable with [`splitway::Router::servers`]. What a decision means
 //! for the response (own 404 and 503, the cookie, the recorded outcome) is
 //! [`splitway::Exchange`]'s, shared with the proxy.
+//!
+//! The metrics are those of `splitway serve` ([`splitway::telemetry`]):
+//! `splitway_requests_total{backend, server, status_class}`,
+//! `splitway_request_duration_seconds{backend, server}` and
+//! `splitway_route_requests_total{route, status_class}`. The application installs the
+//! recorder; give the duration histogram splitway's buckets, so that Prometheus'
+//! `histogram_quantile` and splitway's own p99 agree:
+//!
+//! ```
+//! use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+//! use splitway_tower::{DURATION_METRIC, LATENCY_BUCKETS_SECONDS};
+//!
+//! let recorder = PrometheusBuilder::new()
+//!     .set_buckets_for_metric(Matcher::Full(DURATION_METRIC.into()), &LATENCY_BUCKETS_SECONDS)
+//!     .unwrap()
+//!     .build_recorder(); // or `.install_recorder()` in an application
+//! # drop(recorder);
+//! ```
 
 mod dispatch;
 mod layer;
@@ -70,6 +88,7 @@ pub use dispatch::{Dispatch, DispatchFuture};
 pub use layer::SplitwayLayer;
 pub use options::ClientAddr;
 pub use service::{ResponseFuture, Splitway};
+pub use splitway::telemetry::{DURATION_METRIC, LATENCY_BUCKETS_SECONDS};
 
 /// This crate's README, its example compiled (and run) as a doc-test.
 #[doc = include_str!("../README.md")]

@@ -5,7 +5,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use http::{Extensions, HeaderName};
-use splitway::Telemetry;
 
 /// The TCP peer address of a request, for `ClientIP` rules and `client_ip` cohorts.
 ///
@@ -23,7 +22,7 @@ pub(crate) struct Options {
     pub(crate) tag_header: Option<HeaderName>,
     pub(crate) fall_through: bool,
     pub(crate) client_ip: Arc<ClientIpFn>,
-    pub(crate) telemetry: Option<Telemetry>,
+    pub(crate) metrics: bool,
 }
 
 impl fmt::Debug for Options {
@@ -31,7 +30,7 @@ impl fmt::Debug for Options {
         f.debug_struct("Options")
             .field("tag_header", &self.tag_header)
             .field("fall_through", &self.fall_through)
-            .field("metrics", &self.telemetry.is_some())
+            .field("metrics", &self.metrics)
             .finish_non_exhaustive()
     }
 }

@@ -78,7 +78,7 @@ where
         {
             // The body type here holds no text, so the response says nothing of one.
             response.headers_mut().remove(http::header::CONTENT_TYPE);
-            exchange.finish(response.status().as_u16(), self.options.telemetry.as_ref());
+            exchange.finish(response.status().as_u16(), self.options.metrics);
             return ResponseFuture {
                 kind: Kind::Answered {
                     response: Some(response),
@@ -157,7 +157,7 @@ where
                 {
                     response.headers_mut().insert(name.clone(), value);
                 }
-                exchange.finish(response.status().as_u16(), options.telemetry.as_ref());
+                exchange.finish(response.status().as_u16(), options.metrics);
                 Poll::Ready(Ok(response))
             }
         }

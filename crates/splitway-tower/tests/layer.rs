@@ -269,30 +269,73 @@ fn metrics_are_recorded_through_the_facade() {
         });
     });
     let mut counts = std::collections::BTreeMap::new();
+    let mut durations = std::collections::BTreeMap::new();
     for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-        if key.key().name() != "splitway_requests_total" {
-            continue;
-        }
         let labels: Vec<String> = key
             .key()
             .labels()
             .map(|l| format!("{}={}", l.key(), l.value()))
             .collect();
-        if let metrics_util::debugging::DebugValue::Counter(n) = value {
-            counts.insert(labels.join(","), n);
+        let series = format!("{}{{{}}}", key.key().name(), labels.join(","));
+        match value {
+            metrics_util::debugging::DebugValue::Counter(n) => {
+                counts.insert(series, n);
+            }
+            metrics_util::debugging::DebugValue::Histogram(samples) => {
+                durations.insert(series, samples.len());
+            }
+            _ => {}
         }
     }
+    // Every series that saw a response, and nothing else (no series for a class never seen:
+    // the registered-but-zero classes are not in a debugging snapshot's non-zero list).
+    let seen: Vec<(&str, u64)> = counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| (k.as_str(), *n))
+        .collect();
     assert_eq!(
-        counts.get("route=web,backend=web,server=legacy_1,status_class=2xx"),
-        Some(&5)
+        seen,
+        [
+            (
+                "splitway_requests_total{backend=,server=,status_class=4xx}",
+                1
+            ),
+            (
+                "splitway_requests_total{backend=web,server=k8s,status_class=2xx}",
+                1
+            ),
+            (
+                "splitway_requests_total{backend=web,server=legacy_1,status_class=2xx}",
+                5
+            ),
+            (
+                "splitway_requests_total{backend=web,server=legacy_2,status_class=2xx}",
+                5
+            ),
+            ("splitway_route_requests_total{route=,status_class=4xx}", 1),
+            (
+                "splitway_route_requests_total{route=web,status_class=2xx}",
+                11
+            ),
+        ]
     );
     assert_eq!(
-        counts.get("route=web,backend=web,server=k8s,status_class=2xx"),
-        Some(&1)
-    );
-    assert_eq!(
-        counts.get("route=,backend=,server=,status_class=4xx"),
-        Some(&1)
+        durations.into_iter().collect::<Vec<_>>(),
+        [
+            (
+                "splitway_request_duration_seconds{backend=web,server=k8s}".to_owned(),
+                1
+            ),
+            (
+                "splitway_request_duration_seconds{backend=web,server=legacy_1}".to_owned(),
+                5
+            ),
+            (
+                "splitway_request_duration_seconds{backend=web,server=legacy_2}".to_owned(),
+                5
+            ),
+        ]
     );
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use arc_swap::Guard;
 
 use crate::table::{Outcome, Table};
+use crate::telemetry;
 
 /// The outcome class of a decision, as the HTTP status a proxy answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,6 +149,34 @@ impl Decision {
             .and_then(|b| b.balancer.state(server));
         if let Some(state) = state {
             state.counters.record(status, elapsed);
+        }
+    }
+
+    /// Records the response to this request in the request metrics (see
+    /// [`crate::telemetry`](mod@crate::telemetry)).
+    pub(crate) fn record_metrics(&self, status: u16, elapsed: Duration) {
+        let t = &*self.table;
+        let Some(frontend) = self.frontend_index().and_then(|f| t.frontends.get(f)) else {
+            telemetry::unserved_response(&t.unrouted, "", status);
+            telemetry::route_response(&t.unrouted_route, "", status);
+            return;
+        };
+        telemetry::route_response(&frontend.metrics, &frontend.name, status);
+        let Some(backend) = t.backends.get(frontend.backend) else {
+            return;
+        };
+        let chosen = match self.outcome {
+            Outcome::Server { server, .. } => backend
+                .balancer
+                .state(server)
+                .zip(backend.servers.get(server)),
+            _ => None,
+        };
+        match chosen {
+            Some((state, s)) => {
+                telemetry::server_response(&state.metrics, &backend.name, &s.name, status, elapsed)
+            }
+            None => telemetry::unserved_response(&backend.unserved, &backend.name, status),
         }
     }
 

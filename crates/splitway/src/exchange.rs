@@ -18,7 +18,7 @@
 //! // No route: the integration answers with this instead of calling a server.
 //! let response = exchange.own_response(|text| text.to_owned()).unwrap();
 //! assert_eq!(response.status(), 404);
-//! exchange.finish(response.status().as_u16(), None);
+//! exchange.finish(response.status().as_u16(), true);
 //! ```
 
 use std::time::{Duration, Instant};
@@ -28,7 +28,6 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use crate::decision::{Decision, Status};
 use crate::request::RequestView;
 use crate::router::Router;
-use crate::telemetry::Telemetry;
 
 /// How long a client is told to wait before trying again after a 503 "no server available".
 pub const RETRY_AFTER_SECONDS: u32 = 5;
@@ -99,20 +98,14 @@ impl Exchange {
 
     /// Records the outcome, once the response head is known: `status` is what the client got
     /// (the server's status, or the integration's own 404, 502, 503 or 504). It goes into the
-    /// chosen server's counters ([`Decision::record`]) and, given a [`Telemetry`], the request
-    /// metrics. Returns the time since [`Exchange::begin`]. Call it once per exchange.
-    pub fn finish(&self, status: u16, telemetry: Option<&Telemetry>) -> Duration {
+    /// chosen server's counters ([`Decision::record`]) and, with `metrics`, into the request
+    /// metrics of [`crate::telemetry`](mod@crate::telemetry). Returns the time since
+    /// [`Exchange::begin`]. Call it once per exchange.
+    pub fn finish(&self, status: u16, metrics: bool) -> Duration {
         let elapsed = self.start.elapsed();
-        let d = &self.decision;
-        d.record(status, elapsed);
-        if let Some(t) = telemetry {
-            t.record(
-                d.route().unwrap_or(""),
-                d.backend().unwrap_or(""),
-                d.server().map_or("", |s| s.name()),
-                status,
-                elapsed,
-            );
+        self.decision.record(status, elapsed);
+        if metrics {
+            self.decision.record_metrics(status, elapsed);
         }
         elapsed
     }

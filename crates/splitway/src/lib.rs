@@ -24,8 +24,8 @@
 //! - [`rule`]: the rule language (Traefik v1 strings, v2/v3 expressions), one AST.
 //! - [`RequestView`]: what rules look at, borrowed from an `http::Request`.
 //! - [`Table`] / [`Router`] / [`Decision`]: the compiled table, the handle, the outcome.
-//! - [`Exchange`], [`Telemetry`]: what a decision means for the response, and the request
-//!   metrics, for every integration.
+//! - [`Exchange`], [`telemetry`](mod@telemetry): what a decision means for the response, and
+//!   the request metrics' contract, for every integration.
 //! - [`stats`], [`guide`]: per-server counters and their snapshot; which server-choice method
 //!   fits which phase.
 //! - `reference` (with the `internals` feature): the plain interpreter the table is tested
@@ -94,13 +94,13 @@ pub mod reference;
 pub mod request;
 pub mod rule;
 pub mod stats;
+pub mod telemetry;
 
 mod balance;
 mod decision;
 mod exchange;
 mod router;
 mod table;
-mod telemetry;
 
 pub use decision::{Candidate, CohortStanding, Decision, Explanation, ServerRef, Status};
 pub use exchange::{Exchange, RETRY_AFTER_SECONDS};
@@ -108,7 +108,6 @@ pub use request::RequestView;
 pub use router::{EditError, Router};
 pub use stats::{ServerSnapshot, ServerStats};
 pub use table::{Shadowed, Table, TableError};
-pub use telemetry::Telemetry;
 
 /// The project README's examples, compiled and run as doc-tests.
 #[doc = include_str!("../../../README.md")]

@@ -10,10 +10,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Upper bounds of the latency buckets, in microseconds (a last bucket holds the rest).
-pub const LATENCY_BUCKETS_MICROS: [u64; 13] = [
-    1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
-    5_000_000, 10_000_000,
+/// Upper bounds of the latency buckets, in microseconds (a last bucket holds the rest). A
+/// contract: `splitway_request_duration_seconds`' buckets are these (see
+/// [`crate::telemetry::LATENCY_BUCKETS_SECONDS`]), and the fleet's Prometheus queries and the
+/// per-server p99 both interpolate inside them. The steps below 1 ms are for answers on a
+/// local network or loopback.
+pub const LATENCY_BUCKETS_MICROS: [u64; 16] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000, 5_000_000, 10_000_000,
 ];
 
 /// The live counters of one server.
@@ -149,14 +153,14 @@ mod tests {
     #[test]
     fn records_fall_in_the_right_buckets() {
         let c = Counters::default();
-        c.record(200, Duration::from_micros(1_000)); // bucket 0 (bound inclusive)
-        c.record(503, Duration::from_micros(1_001)); // bucket 1
+        c.record(200, Duration::from_micros(1_000)); // bucket 3 (bound inclusive)
+        c.record(503, Duration::from_micros(1_001)); // bucket 4
         c.record(404, Duration::from_secs(11)); // last bucket
         let s = c.snapshot();
         assert_eq!((s.requests, s.server_errors), (3, 1));
-        assert_eq!(s.latency_buckets[0], 1);
-        assert_eq!(s.latency_buckets[1], 1);
-        assert_eq!(s.latency_buckets[13], 1);
+        assert_eq!(s.latency_buckets[3], 1);
+        assert_eq!(s.latency_buckets[4], 1);
+        assert_eq!(s.latency_buckets[16], 1);
         assert_eq!(s.latency_buckets.iter().sum::<u64>(), 3);
         assert_eq!(s.latency_sum, Duration::from_micros(11_002_001));
         assert!((s.error_rate() - 1.0 / 3.0).abs() < 1e-12);

@@ -1,109 +1,134 @@
-//! Request metrics through the `metrics` facade.
+//! Request metrics through the `metrics` facade, with fixed names and labels (a contract:
+//! dashboards and the fleet rollouts' Prometheus queries read them):
 //!
-//! - `splitway_requests_total` (counter): labels `route`, `backend`, `server`, `status_class`
-//!   (`1xx` to `5xx`). Requests the integration answers itself have empty `server` (503) or
-//!   empty `route`, `backend` and `server` (404).
-//! - `splitway_request_duration_seconds` (histogram): labels `route`, `backend`, `server`;
-//!   time from [`crate::Exchange::begin`] to the response head.
+//! - `splitway_requests_total{backend, server, status_class}` (counter; `status_class` is
+//!   `1xx` to `5xx`): every response, by the server chosen. A 503 for a backend with no server
+//!   available has an empty `server`; a 404 (no route) empty `backend` and `server`.
+//! - `splitway_request_duration_seconds{backend, server}` (histogram): the time from
+//!   [`crate::Exchange::begin`] to the response head, for requests that reached a server. Its
+//!   buckets are set by the recorder the application installs: give it
+//!   [`LATENCY_BUCKETS_SECONDS`] (e.g. `metrics-exporter-prometheus`'s
+//!   `PrometheusBuilder::set_buckets_for_metric(Matcher::Full(DURATION_METRIC.into()),
+//!   &LATENCY_BUCKETS_SECONDS)`), so that `histogram_quantile` over it and splitway's own
+//!   per-server p99 (from [`crate::stats`]' buckets, the same bounds) agree.
+//! - `splitway_route_requests_total{route, status_class}` (counter): every response, by the
+//!   frontend matched (empty `route` for a 404).
 //!
-//! The tower layer and the proxy record through [`crate::Exchange::finish`] with the same
-//! names.
-//!
-//! Registering a metric builds its key (label strings and all), which would cost allocations
-//! on every request; the handles are therefore registered once per (route, backend, server)
-//! and kept in a map that requests read without a lock. A library must not own a recorder:
-//! the application installs one (e.g. `metrics-exporter-prometheus`) before serving, since
+//! Labels name servers, backends and routes only, never anything from the request, so the
+//! number of series is bounded by the configuration. The handles are registered once, on the
+//! first response of each series (which is when the series appears), and kept beside the
+//! server's counters and in the table, so recording costs a few atomic adds and no lookup.
+//! A library must not own a recorder: the application installs one before serving, since
 //! handles registered before that stay no-ops.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use metrics::{Counter, Histogram};
 
-/// Metric handles for one (route, backend, server).
-#[derive(Debug)]
-struct Handles {
-    /// Indexed by status class: 1xx … 5xx.
-    requests: [Counter; 5],
-    duration: Histogram,
-}
+use crate::stats::LATENCY_BUCKETS_MICROS;
 
-type Servers = HashMap<Box<str>, Arc<Handles>>;
-type Backends = HashMap<Box<str>, Servers>;
-type Routes = HashMap<Box<str>, Backends>;
+/// `splitway_requests_total`.
+pub const REQUESTS_METRIC: &str = "splitway_requests_total";
+/// `splitway_request_duration_seconds`.
+pub const DURATION_METRIC: &str = "splitway_request_duration_seconds";
+/// `splitway_route_requests_total`.
+pub const ROUTE_REQUESTS_METRIC: &str = "splitway_route_requests_total";
 
-/// Records requests through the `metrics` facade, with the handles cached per (route, backend,
-/// server). Cheap to clone; an integration keeps one and hands it to [`crate::Exchange::finish`].
-///
-/// - `splitway_requests_total` (counter): labels `route`, `backend`, `server`, `status_class`
-///   (`1xx` to `5xx`); empty `server` for a 503 without a server, all three empty for a 404.
-/// - `splitway_request_duration_seconds` (histogram): labels `route`, `backend`, `server`.
-///
-/// Nothing is recorded until the application installs a recorder (handles registered before
-/// that stay no-ops).
-#[derive(Debug, Clone, Default)]
-pub struct Telemetry {
-    cache: Arc<ArcSwap<Routes>>,
-}
-
-impl Telemetry {
-    /// Counts one response: `status` is what the client got, `elapsed` the time to its head.
-    /// Empty names for what a decision did not reach (see the module docs).
-    pub fn record(&self, route: &str, backend: &str, server: &str, status: u16, elapsed: Duration) {
-        let handles = self.handles(route, backend, server);
-        let class = usize::from(status / 100).clamp(1, 5) - 1;
-        if let Some(c) = handles.requests.get(class) {
-            c.increment(1);
-        }
-        handles.duration.record(elapsed.as_secs_f64());
+/// The upper bounds of `splitway_request_duration_seconds`' buckets, in seconds: the bounds
+/// of [`LATENCY_BUCKETS_MICROS`].
+pub const LATENCY_BUCKETS_SECONDS: [f64; LATENCY_BUCKETS_MICROS.len()] = {
+    let mut out = [0.0; LATENCY_BUCKETS_MICROS.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = LATENCY_BUCKETS_MICROS[i] as f64 / 1_000_000.0;
+        i += 1;
     }
+    out
+};
 
-    fn handles(&self, route: &str, backend: &str, server: &str) -> Arc<Handles> {
-        let cached = self
-            .cache
-            .load()
-            .get(route)
-            .and_then(|b| b.get(backend))
-            .and_then(|s| s.get(server))
-            .cloned();
-        if let Some(h) = cached {
-            return h;
-        }
-        let fresh = Arc::new(register(route, backend, server));
-        self.cache.rcu(|routes| {
-            let mut routes = Routes::clone(routes);
-            routes
-                .entry(route.into())
-                .or_default()
-                .entry(backend.into())
-                .or_default()
-                .entry(server.into())
-                .or_insert_with(|| Arc::clone(&fresh));
-            routes
-        });
-        fresh
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The index in [`CLASSES`] of a status code's class (codes outside 100-599 count with the
+/// nearest class).
+fn class(status: u16) -> usize {
+    usize::from(status / 100).clamp(1, 5) - 1
+}
+
+/// One counter per status class, each registered on its first response.
+#[derive(Debug, Default)]
+pub(crate) struct ClassCounters([OnceLock<Counter>; 5]);
+
+impl ClassCounters {
+    fn count(&self, status: u16, name: &'static str, labels: &[(&'static str, &str)]) {
+        let class = class(status);
+        let (Some(cell), Some(&class_name)) = (self.0.get(class), CLASSES.get(class)) else {
+            return;
+        };
+        cell.get_or_init(|| {
+            let mut all: Vec<(&'static str, String)> =
+                labels.iter().map(|&(k, v)| (k, v.to_owned())).collect();
+            all.push(("status_class", class_name.to_owned()));
+            metrics::counter!(name, &all)
+        })
+        .increment(1);
     }
 }
 
-fn register(route: &str, backend: &str, server: &str) -> Handles {
-    let labels = |class: &'static str| {
-        [
-            ("route", route.to_owned()),
-            ("backend", backend.to_owned()),
-            ("server", server.to_owned()),
-            ("status_class", class.to_owned()),
-        ]
-    };
-    Handles {
-        requests: ["1xx", "2xx", "3xx", "4xx", "5xx"]
-            .map(|class| metrics::counter!("splitway_requests_total", &labels(class))),
-        duration: metrics::histogram!(
-            "splitway_request_duration_seconds",
-            "route" => route.to_owned(),
-            "backend" => backend.to_owned(),
-            "server" => server.to_owned()
-        ),
+/// The metrics of one server, each series registered on its first response.
+#[derive(Debug, Default)]
+pub(crate) struct ServerMetrics {
+    requests: ClassCounters,
+    duration: OnceLock<Histogram>,
+}
+
+/// Counts a response from server `server` of backend `backend` and records its latency.
+pub(crate) fn server_response(
+    m: &ServerMetrics,
+    backend: &str,
+    server: &str,
+    status: u16,
+    elapsed: Duration,
+) {
+    let labels = [("backend", backend), ("server", server)];
+    m.requests.count(status, REQUESTS_METRIC, &labels);
+    m.duration
+        .get_or_init(|| {
+            metrics::histogram!(
+                DURATION_METRIC,
+                "backend" => backend.to_owned(),
+                "server" => server.to_owned()
+            )
+        })
+        .record(elapsed.as_secs_f64());
+}
+
+/// Counts a response that reached no server: `backend` is empty for a 404.
+pub(crate) fn unserved_response(c: &ClassCounters, backend: &str, status: u16) {
+    c.count(
+        status,
+        REQUESTS_METRIC,
+        &[("backend", backend), ("server", "")],
+    );
+}
+
+/// Counts a response by the route it took (empty for a 404).
+pub(crate) fn route_response(c: &ClassCounters, route: &str, status: u16) {
+    c.count(status, ROUTE_REQUESTS_METRIC, &[("route", route)]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_bounds_in_seconds_are_the_micros_ones() {
+        for (s, us) in LATENCY_BUCKETS_SECONDS.iter().zip(LATENCY_BUCKETS_MICROS) {
+            assert!((s * 1e6 - us as f64).abs() < 1e-6, "{s} vs {us}");
+        }
+        assert_eq!(class(99), 0);
+        assert_eq!(class(204), 1);
+        assert_eq!(class(503), 4);
+        assert_eq!(class(999), 4);
     }
 }

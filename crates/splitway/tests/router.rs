@@ -234,7 +234,7 @@ fn servers_reads_weight_health_and_counters_from_one_table() {
         let req = get("web.agendor.com.br", None);
         let exchange = splitway::Exchange::begin(&r, &RequestView::from_request(&req, None));
         assert_eq!(exchange.decision().server().unwrap().name(), "legacy_2");
-        exchange.finish(status, None);
+        exchange.finish(status, true);
     }
     let servers = r.servers();
     let rows: Vec<(&str, &str, &str, u32, bool, u64, u64)> = servers
@@ -329,7 +329,7 @@ fn an_exchange_answers_404_and_503_itself_and_forwards_the_rest() {
     assert_eq!(response.body(), "no server available\n");
     assert_eq!(response.headers()["retry-after"], "5");
     // The integration's own answers are recorded against no server.
-    e.finish(503, None);
+    e.finish(503, true);
     assert_eq!(r.server("web_canary", "k8s").unwrap().stats.requests, 0);
 
     let plain = get("web.agendor.com.br", None);
@@ -363,7 +363,7 @@ fn an_exchange_sets_the_sticky_cookie_on_the_servers_response() {
 fn stats_json_has_the_admin_fields_for_every_server() {
     let r = router(PHASE1);
     let req = get("web.agendor.com.br", None);
-    splitway::Exchange::begin(&r, &RequestView::from_request(&req, None)).finish(500, None);
+    splitway::Exchange::begin(&r, &RequestView::from_request(&req, None)).finish(500, true);
     let doc: serde_json::Value =
         serde_json::from_str(&splitway::stats::stats_json(&r.servers())).unwrap();
     let keys: Vec<&str> = doc
@@ -406,5 +406,6 @@ fn stats_json_has_the_admin_fields_for_every_server() {
     assert_eq!(bounds.len(), splitway::stats::LATENCY_BUCKETS_MICROS.len());
     assert_eq!(buckets.len(), bounds.len() + 1);
     assert_eq!(buckets.iter().map(|b| b.as_u64().unwrap()).sum::<u64>(), 1);
-    assert_eq!(bounds[0].as_f64(), Some(1.0));
+    assert_eq!(bounds[0].as_f64(), Some(0.1));
+    assert_eq!(bounds[3].as_f64(), Some(1.0));
 }

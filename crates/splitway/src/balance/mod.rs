@@ -29,6 +29,7 @@ use rand::RngExt;
 use crate::config::{Backend, Balance, HashKey};
 use crate::request::RequestView;
 use crate::stats::Counters;
+use crate::telemetry::ServerMetrics;
 
 pub(crate) use wrr::SmoothWrr;
 
@@ -42,6 +43,8 @@ pub(crate) struct ServerState {
     healthy: AtomicBool,
     /// Outcome counters (recorded by whoever forwards the request).
     pub(crate) counters: Counters,
+    /// Its request metrics, registered on its first response.
+    pub(crate) metrics: ServerMetrics,
 }
 
 impl Default for ServerState {
@@ -49,6 +52,7 @@ impl Default for ServerState {
         ServerState {
             healthy: AtomicBool::new(true),
             counters: Counters::default(),
+            metrics: ServerMetrics::default(),
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::balance::{Balancer, Pick, ServerState};
 use crate::config::{Backend, Config, Server};
 use crate::request::RequestView;
 use crate::rule::Rule;
+use crate::telemetry::ClassCounters;
 
 pub use lint::Shadowed;
 
@@ -60,6 +61,10 @@ pub struct Table {
     index: index::Index,
     /// The configuration it was compiled from, for edits such as a weight change.
     config: Config,
+    /// `splitway_requests_total` of 404s (no route: no backend, no server).
+    pub(crate) unrouted: ClassCounters,
+    /// `splitway_route_requests_total` of 404s (empty route).
+    pub(crate) unrouted_route: ClassCounters,
 }
 
 #[derive(Debug)]
@@ -72,6 +77,8 @@ pub(crate) struct CompiledFrontend {
     pub(crate) backend: usize,
     /// Whether a proxy keeps the client's `Host` header upstream.
     pub(crate) pass_host_header: bool,
+    /// `splitway_route_requests_total` for this route, registered on its first response.
+    pub(crate) metrics: ClassCounters,
 }
 
 #[derive(Debug)]
@@ -79,6 +86,8 @@ pub(crate) struct CompiledBackend {
     pub(crate) name: Box<str>,
     pub(crate) servers: Vec<Server>,
     pub(crate) balancer: Balancer,
+    /// `splitway_requests_total` for this backend's 503s without a server.
+    pub(crate) unserved: ClassCounters,
 }
 
 /// What a table decided, by index into itself.
@@ -135,6 +144,7 @@ impl Table {
                 pass_host_header: f.pass_host_header,
                 priority: f.priority,
                 backend,
+                metrics: ClassCounters::default(),
             });
         }
         frontends.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.name.cmp(&b.name)));
@@ -148,6 +158,8 @@ impl Table {
             backends,
             index,
             config,
+            unrouted: ClassCounters::default(),
+            unrouted_route: ClassCounters::default(),
         })
     }
 
@@ -264,6 +276,7 @@ impl CompiledBackend {
             name: b.name.as_str().into(),
             servers: b.servers.clone(),
             balancer: Balancer::new(b, states),
+            unserved: ClassCounters::default(),
         }
     }
 
