@@ -9,7 +9,7 @@
 //! refused bodyless `GET` sent once more. [`watch()`] reloads the configuration file when it
 //! changes; [`health`] runs the backends' active health checks and marks servers up or down in
 //! the router; [`admin`] answers `/healthz`, `/stats`, `/metrics` and the weight and up/down
-//! edits.
+//! edits, each request first checked by [`AdminAccess`] (a bearer token, or loopback only).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -37,7 +37,7 @@ pub mod health;
 pub mod server;
 pub mod watch;
 
-pub use admin::{RenderMetrics, serve_admin};
+pub use admin::{AdminAccess, RenderMetrics, serve_admin};
 pub use forward::{Options, Proxy, ProxyBody};
 pub use health::health_checks;
 pub use server::serve;
