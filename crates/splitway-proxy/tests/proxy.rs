@@ -78,11 +78,19 @@ async fn upstream_with_health(
                             }
                             return Ok::<_, Infallible>(response);
                         }
+                        // Every value, joined with `|`; `-` for none.
                         let seen = |h: &str| {
-                            req.headers()
-                                .get(h)
-                                .map(|v| v.to_str().unwrap().to_owned())
-                                .unwrap_or_else(|| "-".into())
+                            let values: Vec<&str> = req
+                                .headers()
+                                .get_all(h)
+                                .iter()
+                                .map(|v| v.to_str().unwrap())
+                                .collect();
+                            if values.is_empty() {
+                                "-".to_owned()
+                            } else {
+                                values.join("|")
+                            }
                         };
                         let echoed = [
                             ("x-seen-host", seen("host")),
@@ -91,6 +99,8 @@ async fn upstream_with_health(
                             ("x-seen-secret", seen("x-secret")),
                             ("x-seen-keep-alive", seen("keep-alive")),
                             ("x-seen-path", req.uri().to_string()),
+                            ("x-seen-prefix", seen("x-forwarded-prefix")),
+                            ("x-seen-replaced", seen("x-replaced-path")),
                         ];
                         let body = req.into_body().collect().await.unwrap().to_bytes();
                         let mut response = Response::new(Full::new(Bytes::from(format!(
@@ -833,4 +843,107 @@ async fn the_admin_with_a_token_needs_it_on_every_endpoint_but_probes() {
     assert_eq!(admin_call(&h, "PUT", drain, &right).await.0, 204);
     assert_eq!(web_servers(&h).await, ["legacy_1:", "legacy_2:"]);
     h.stop().await;
+}
+
+/// Each of Traefik 1.7's rewrite matchers, through the proxy, against a server that echoes
+/// the target and the rewrite headers it received.
+#[tokio::test]
+async fn each_traefik_rewrite_reaches_the_server_as_traefik_sends_it() {
+    let (echo, server) = upstream("echo").await;
+    let yaml = format!(
+        r#"
+frontends:
+  strip: {{rules: ["Host:strip.example;PathStrip:/api"], backend: up}}
+  prefix_strip: {{rules: ["Host:prefix-strip.example;PathPrefixStrip:/api,/v1"], backend: up}}
+  strip_regex: {{rules: ["Host:strip-regex.example;PathStripRegex:/u/{{id:[0-9]+}}"], backend: up}}
+  prefix_strip_regex:
+    rules: ["Host:prefix-strip-regex.example;PathPrefixStripRegex:/u/{{id:[0-9]+}}"]
+    backend: up
+  add: {{rules: ["Host:add.example;AddPrefix:/v2"], backend: up}}
+  replace: {{rules: ["Host:replace.example;ReplacePath:/fixed"], backend: up}}
+  replace_regex: {{rules: ["Host:replace-regex.example;ReplacePathRegex:^/api/(.*) /v2/$1"], backend: up}}
+  plain: {{rules: ["Host:plain.example"], backend: up}}
+backends:
+  up: [{{name: echo, url: "http://{echo}"}}]
+"#
+    );
+    let proxy = LoneProxy::start(&yaml, Options::default()).await;
+    // (host, target sent, target seen, X-Forwarded-Prefix seen, X-Replaced-Path seen)
+    let cases = [
+        ("strip.example", "/api?q=1", "/?q=1", "/api", "-"),
+        (
+            "prefix-strip.example",
+            "/v1/deals/42?tab=notes",
+            "/deals/42?tab=notes",
+            "/v1",
+            "-",
+        ),
+        ("prefix-strip.example", "/api/a%20b", "/a%20b", "/api", "-"),
+        ("strip-regex.example", "/u/42", "/", "/u/42", "-"),
+        (
+            "prefix-strip-regex.example",
+            "/u/42/profile?x",
+            "/profile?x",
+            "/u/42",
+            "-",
+        ),
+        ("add.example", "/deals?x=1", "/v2/deals?x=1", "-", "-"),
+        (
+            "replace.example",
+            "/status?verbose",
+            "/fixed?verbose",
+            "-",
+            "/status",
+        ),
+        (
+            "replace-regex.example",
+            "/api/users/7?a=b",
+            "/v2/users/7?a=b",
+            "-",
+            "/api/users/7",
+        ),
+        ("replace-regex.example", "/web/x", "/web/x", "-", "-"),
+        ("plain.example", "/api/x", "/api/x", "-", "-"),
+    ];
+    for (host, sent, path, prefix, replaced) in cases {
+        let req = Request::get(format!("http://{}{sent}", proxy.addr))
+            .header("host", host)
+            // A client's own values never reach the server beside the proxy's.
+            .header("x-forwarded-prefix", "/spoofed")
+            .header("x-replaced-path", "/spoofed")
+            .body(Full::default())
+            .unwrap();
+        let (response, body) = send(&proxy.client, req).await;
+        assert_eq!(
+            (response.status(), body.as_str()),
+            (StatusCode::OK, "echo:"),
+            "{host}{sent}"
+        );
+        let seen = |h: &str| response.headers()[h].to_str().unwrap().to_owned();
+        let want_prefix = if prefix == "-" && host == "plain.example" {
+            "/spoofed"
+        } else {
+            prefix
+        };
+        let want_replaced = if replaced == "-" && host == "plain.example" {
+            "/spoofed"
+        } else {
+            replaced
+        };
+        assert_eq!(
+            (
+                seen("x-seen-path"),
+                seen("x-seen-prefix"),
+                seen("x-seen-replaced")
+            ),
+            (
+                path.to_owned(),
+                want_prefix.to_owned(),
+                want_replaced.to_owned()
+            ),
+            "{host}{sent}"
+        );
+    }
+    proxy.stop().await;
+    server.abort();
 }
