@@ -49,8 +49,9 @@ pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
 /// Serves the admin endpoints for `router` on `listener` until `shutdown` completes, each
 /// request first checked by `access`; `/metrics` answers 404 when `metrics` is `None`.
 ///
-/// `access` does not look at the address `listener` is bound to: check it with
-/// [`AdminAccess::allows_bind`] before binding.
+/// Check the address with [`AdminAccess::allows_bind`] before binding it: given a listener
+/// bound off loopback without a token, this logs an error and serves nothing (a `Host`
+/// check means nothing to a client that is not a browser).
 pub async fn serve_admin(
     listener: TcpListener,
     router: Router,
@@ -58,6 +59,12 @@ pub async fn serve_admin(
     access: AdminAccess,
     shutdown: impl Future<Output = ()>,
 ) {
+    if let Ok(addr) = listener.local_addr()
+        && let Err(reason) = access.allows_bind(addr)
+    {
+        tracing::error!("admin listener not started: {reason}");
+        return;
+    }
     let access = Arc::new(access);
     serve_with(
         listener,
