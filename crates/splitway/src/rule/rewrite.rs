@@ -286,6 +286,49 @@ mod tests {
         assert_eq!(out.replaced_path.as_deref(), Some("/c"));
     }
 
+    /// The README's table, from the rule text: path sent, X-Forwarded-Prefix, X-Replaced-Path.
+    #[test]
+    fn each_v1_rewrite_matcher_as_the_readme_gives_it() {
+        for (rule, want, prefix, replaced) in [
+            ("PathStrip:/api/users/7", "/", Some("/api/users/7"), None),
+            ("PathPrefixStrip:/api", "/users/7", Some("/api"), None),
+            (
+                "PathStripRegex:/api/users/{id:[0-9]+}",
+                "/",
+                Some("/api/users/7"),
+                None,
+            ),
+            (
+                "PathPrefixStripRegex:/api/{v:[a-z]+}",
+                "/7",
+                Some("/api/users"),
+                None,
+            ),
+            ("AddPrefix:/v2", "/v2/api/users/7", None, None),
+            ("ReplacePath:/fixed", "/fixed", None, Some("/api/users/7")),
+            (
+                "ReplacePathRegex:^/api/(.*) /v2/$1",
+                "/v2/users/7",
+                None,
+                Some("/api/users/7"),
+            ),
+        ] {
+            let parsed = crate::rule::Rule::parse_v1(&[rule]).unwrap();
+            let out = parsed.rewrite_path("/api/users/7").unwrap();
+            assert_eq!(
+                (
+                    out.path.as_str(),
+                    out.forwarded_prefix.as_deref(),
+                    out.replaced_path.as_deref()
+                ),
+                (want, prefix, replaced),
+                "{rule}"
+            );
+        }
+        let plain = crate::rule::Rule::parse_v1(&["PathPrefix:/api"]).unwrap();
+        assert_eq!(plain.rewrite_path("/api/users/7"), None);
+    }
+
     #[test]
     fn escaped_len_counts_each_escape_as_one_byte() {
         assert_eq!(escaped_len("/a%20b", 3), Some(5));
