@@ -12,16 +12,25 @@ pub(crate) fn run(args: &RequestArgs) -> Result<(), Fail> {
     let request = args.build()?;
     let view = RequestView::from_request(&request, args.client_ip);
     let explanation = router.explain(&view);
+    let path = request.uri().path();
     if args.json {
-        println!("{}", to_json(&explanation));
+        println!("{}", to_json(&explanation, path));
     } else {
-        print_text(&explanation);
+        print_text(&explanation, path);
     }
     Ok(())
 }
 
-/// The JSON object of SPEC.md section 5 (`failed` is an added field).
-pub(crate) fn to_json(e: &Explanation) -> Value {
+/// The path the server will see (the matched frontend's rewrites applied to `path`); `None`
+/// when no frontend matched.
+fn server_path(e: &Explanation, path: &str) -> Option<String> {
+    let d = &e.decision;
+    d.route().map(|_| d.rewritten_path(path).into_owned())
+}
+
+/// The JSON object of SPEC.md section 5 (`failed` and `path` are added fields). `path` is the
+/// request's path as sent.
+pub(crate) fn to_json(e: &Explanation, path: &str) -> Value {
     let d = &e.decision;
     let server = d.server();
     let candidates: Vec<Value> = e
@@ -44,6 +53,7 @@ pub(crate) fn to_json(e: &Explanation) -> Value {
         "status": d.status().code(),
         "set_cookie": d.set_cookie(),
         "candidates": candidates,
+        "path": server_path(e, path),
     });
     if let (Some(cohort), Some(obj)) = (&e.cohort, out.as_object_mut()) {
         let standings: Vec<Value> = cohort
@@ -63,7 +73,7 @@ pub(crate) fn to_json(e: &Explanation) -> Value {
     out
 }
 
-fn print_text(e: &Explanation) {
+fn print_text(e: &Explanation, path: &str) {
     let d = &e.decision;
     let status = d.status();
     match (d.route(), d.backend()) {
@@ -76,6 +86,9 @@ fn print_text(e: &Explanation) {
     match d.server() {
         Some(s) => println!("server:  {} {}", s.name(), s.url()),
         None => println!("server:  none"),
+    }
+    if let Some(path) = server_path(e, path) {
+        println!("path:    {path}");
     }
     println!("status:  {} ({})", status.code(), status.reason());
     if let Some(cookie) = d.set_cookie() {

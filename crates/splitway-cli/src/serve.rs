@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use splitway_proxy::{Options, Proxy};
+use splitway_proxy::{AdminAccess, Options, Proxy};
 
 use crate::Fail;
 use crate::request::{load_router, usage};
@@ -20,9 +20,13 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Where the admin endpoints (`/healthz`, `/stats`, weight and up/down edits) listen;
-    /// none when not given. Keep it private: it has no authentication.
+    /// none when not given. Without `--admin-token-file`, a loopback address only.
     #[arg(long)]
     admin: Option<SocketAddr>,
+    /// A file holding the admin's bearer token (its bytes less one trailing newline): every
+    /// admin endpoint but `/healthz` and `/metrics` then needs `Authorization: Bearer TOKEN`.
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
     /// Seconds to wait for a TCP connection to a server before answering 502.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     connect_timeout: u64,
@@ -33,6 +37,13 @@ pub(crate) struct ServeArgs {
 
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
     init_logs();
+    let access = match &args.admin_token_file {
+        Some(path) => AdminAccess::from_token_file(path).map_err(|e| usage(&e.to_string()))?,
+        None => AdminAccess::loopback_only(),
+    };
+    if let Some(addr) = args.admin {
+        access.allows_bind(addr).map_err(|reason| usage(&reason))?;
+    }
     let router = load_router(&args.config)?;
     // The proxy's client speaks plain HTTP; say so now rather than with a 502 per request.
     for backend in &router.snapshot().config().backends {
@@ -84,6 +95,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
                 admin,
                 router.clone(),
                 prometheus(),
+                access,
                 until_stopped(stopped.clone()),
             ));
         }

@@ -104,7 +104,8 @@ fn phase1_canary_cookie_goes_to_k8s_and_others_to_legacy() {
             "set_cookie": null,
             "candidates": [
                 {"route": "web_canary", "priority": 62, "matched": true, "failed": null}
-            ]
+            ],
+            "path": "/deals"
         })
     );
 
@@ -150,7 +151,7 @@ fn unknown_host_is_a_404_with_no_candidates() {
     assert_eq!(
         v,
         json!({"route": null, "backend": null, "server": null, "url": null,
-               "status": 404, "set_cookie": null, "candidates": []})
+               "status": 404, "set_cookie": null, "candidates": [], "path": null})
     );
 }
 
@@ -226,6 +227,8 @@ fn traefik_v1_toml_routes_as_traefik_would() {
     // Explicit priority 100 beats the canary's default (sum of rule lengths, 62).
     assert_eq!(api["route"], "api");
     assert_eq!(api["backend"], "web");
+    // `PathPrefixStrip:/api`: the server sees the path without it.
+    assert_eq!(api["path"], "/deals");
     let canary = explain(
         "traefik-v1.toml",
         "http://web.agendor.com.br/deals",
@@ -234,6 +237,24 @@ fn traefik_v1_toml_routes_as_traefik_would() {
     assert_eq!(canary["route"], "web_canary");
     let plain = explain("traefik-v1.toml", "http://web.agendor.com.br/deals", &[]);
     assert_eq!(plain["route"], "web");
+    assert_eq!(plain["path"], "/deals");
+    let none = explain("traefik-v1.toml", "http://nowhere.example/api/x", &[]);
+    assert_eq!(none["path"], Value::Null);
+}
+
+#[test]
+fn explain_prints_the_path_the_server_will_see() {
+    let cfg = config("traefik-v1.toml");
+    let out = splitway(&[
+        "explain",
+        "--config",
+        &cfg,
+        "--url",
+        "http://web.agendor.com.br/api/deals/42?tab=notes",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.lines().any(|l| l == "path:    /deals/42"), "{text}");
 }
 
 #[test]

@@ -14,13 +14,18 @@ use support::TempDir;
 
 /// One HTTP/1.1 request over a fresh connection; the whole response as text.
 fn http(addr: &str, host: &str, path: &str) -> String {
+    request(addr, "GET", path, &format!("Host: {host}\r\n"))
+}
+
+/// One HTTP/1.1 request with `headers` (each line ending in CRLF); the whole response.
+fn request(addr: &str, method: &str, path: &str, headers: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut out = String::new();
@@ -148,4 +153,148 @@ fn serve_answers_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(10));
     };
     assert_eq!(status.code(), Some(0));
+}
+
+/// A configuration with one frontend whose only server is a closed port.
+fn one_route_config(dir: &TempDir) -> std::path::PathBuf {
+    let config = dir.path().join("routes.yaml");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "frontends:\n  web:\n    rules: [\"Host:web.example\"]\n\
+             backends:\n  web:\n    - {{name: s, url: \"http://{closed}\"}}\n"
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// `splitway serve ARGS` expected to refuse to start: its exit code and stderr (30 s at most).
+fn serve_refused(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_splitway"))
+            .arg("serve")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "splitway serve still runs after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    (status.code(), stderr)
+}
+
+#[test]
+fn serve_refuses_an_admin_off_loopback_without_a_token() {
+    let dir = TempDir::new("serve-admin-bind");
+    let config = one_route_config(&dir);
+    // Refused before anything is bound: no socket off 127.0.0.1 is ever opened.
+    let (code, stderr) = serve_refused(&[
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--admin".as_ref(),
+        "0.0.0.0:0".as_ref(),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("0.0.0.0:0") && stderr.contains("only with --admin-token-file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_refuses_an_empty_or_missing_token_file() {
+    let dir = TempDir::new("serve-admin-token-file");
+    let config = one_route_config(&dir);
+    let empty = dir.path().join("empty-token");
+    std::fs::write(&empty, "\n").unwrap();
+    let missing = dir.path().join("missing-token");
+    for (file, says) in [(&empty, "is empty"), (&missing, "cannot read")] {
+        let (code, stderr) = serve_refused(&[
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--admin".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--admin-token-file".as_ref(),
+            file.as_os_str(),
+        ]);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+}
+
+#[test]
+fn serve_with_a_token_file_asks_for_the_token() {
+    let dir = TempDir::new("serve-admin-token");
+    let config = one_route_config(&dir);
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_splitway"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
+            .arg("--admin-token-file")
+            .arg(&token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let admin = loop {
+        assert!(Instant::now() < deadline, "no admin line in 30 s");
+        let line = lines.next().expect("stderr open").unwrap();
+        if let Some(rest) = line.strip_prefix("splitway: admin listening on ") {
+            break rest.to_owned();
+        }
+    };
+    let host = format!("Host: {admin}\r\n");
+    assert!(http(&admin, &admin, "/healthz").starts_with("HTTP/1.1 200"));
+    let drain = "/servers/web/s/weight/0";
+    let without = request(&admin, "PUT", drain, &format!("{host}X-Splitway: 1\r\n"));
+    assert!(without.starts_with("HTTP/1.1 401"), "{without}");
+    let wrong = request(
+        &admin,
+        "PUT",
+        drain,
+        &format!("{host}Authorization: Bearer t0ken2\r\n"),
+    );
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+    let with = request(
+        &admin,
+        "PUT",
+        drain,
+        &format!("{host}Authorization: Bearer t0ken\r\n"),
+    );
+    assert!(with.starts_with("HTTP/1.1 204"), "{with}");
 }

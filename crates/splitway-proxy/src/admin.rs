@@ -20,7 +20,11 @@
 //!   backend with a `health_check`, the next check decides again.
 //!
 //! Those answer `204` when done, `404` for an unknown backend or server, `400` for a bad
-//! weight. Anything else is a 404. Bind it to a private address: it has no authentication.
+//! weight. Anything else is a 404.
+//!
+//! Who may call what is decided once, for every endpoint, before it runs ([`AdminAccess`]):
+//! `/healthz` and `/metrics` are open; the rest needs the bearer token when one is
+//! configured, else a loopback `Host` and `Origin`, and `X-Splitway: 1` on writes.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -35,22 +39,41 @@ use tokio::net::TcpListener;
 use crate::forward::{ProxyBody, own};
 use crate::server::serve_with;
 
+mod access;
+
+pub use access::{AdminAccess, Denied, TokenError, WRITE_HEADER};
+
 /// Renders the process's metrics in Prometheus' text format (`/metrics`).
 pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
 
-/// Serves the admin endpoints for `router` on `listener` until `shutdown` completes;
-/// `/metrics` answers 404 when `metrics` is `None`.
+/// Serves the admin endpoints for `router` on `listener` until `shutdown` completes, each
+/// request first checked by `access`; `/metrics` answers 404 when `metrics` is `None`.
+///
+/// Check the address with [`AdminAccess::allows_bind`] before binding it: given a listener
+/// bound off loopback without a token, this logs an error and serves nothing (a `Host`
+/// check means nothing to a client that is not a browser).
 pub async fn serve_admin(
     listener: TcpListener,
     router: Router,
     metrics: Option<RenderMetrics>,
+    access: AdminAccess,
     shutdown: impl Future<Output = ()>,
 ) {
+    if let Ok(addr) = listener.local_addr()
+        && let Err(reason) = access.allows_bind(addr)
+    {
+        tracing::error!("admin listener not started: {reason}");
+        return;
+    }
+    let access = Arc::new(access);
     serve_with(
         listener,
         move |req: Request<Incoming>, _peer: SocketAddr| {
-            let (router, metrics) = (router.clone(), metrics.clone());
+            let (router, metrics, access) = (router.clone(), metrics.clone(), access.clone());
             async move {
+                if let Err(denied) = access.check(req.method(), req.uri(), req.headers()) {
+                    return refuse(denied);
+                }
                 if req.method() == Method::GET
                     && req.uri().path() == "/metrics"
                     && let Some(render) = metrics
@@ -68,6 +91,18 @@ pub async fn serve_admin(
         shutdown,
     )
     .await;
+}
+
+/// 401 (with `WWW-Authenticate: Bearer`) or 403, the reason as the body.
+fn refuse(denied: Denied) -> Response<ProxyBody> {
+    let mut response = own(denied.status, format!("{}\n", denied.reason));
+    if denied.status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"splitway admin\""),
+        );
+    }
+    response
 }
 
 fn answer(router: &Router, method: &Method, path: &str) -> Response<ProxyBody> {

@@ -180,6 +180,10 @@ impl Proxy {
         let upgrade = headers::upgrade_protocol(req.headers());
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
+        if let Err(e) = exchange.rewrite_request(&mut parts) {
+            tracing::warn!(error = %e, route = decision.route(), "path rewrite failed");
+            return Answer::Done(own(StatusCode::INTERNAL_SERVER_ERROR, "bad path rewrite\n"));
+        }
         let client_host = parts
             .uri
             .authority()

@@ -3,13 +3,14 @@
 //! Data flow for one request: [`server::serve`] accepts the connection (HTTP/1.1 or h2c) and
 //! hands each request to [`Proxy::handle`], which asks the [`splitway::Router`] for a decision
 //! and answers 404 or 503 itself, or forwards the request to the chosen server over one pooled
-//! client ([`forward`]): hop-by-hop headers dropped both ways, `X-Forwarded-*` added, `Host`
-//! kept or replaced as the frontend says, bodies streamed, upgrades (WebSocket) joined, the
-//! decision's cookie added to the response, 502/504 when the server fails or is slow, a
-//! refused bodyless `GET` sent once more. [`watch()`] reloads the configuration file when it
-//! changes; [`health`] runs the backends' active health checks and marks servers up or down in
-//! the router; [`admin`] answers `/healthz`, `/stats`, `/metrics` and the weight and up/down
-//! edits.
+//! client ([`forward`]): the frontend's path rewrites applied, hop-by-hop headers dropped both
+//! ways, `X-Forwarded-*` added, `Host` kept or replaced as the frontend says, bodies streamed,
+//! upgrades (WebSocket) joined, the decision's cookie added to the response, 502/504 when the
+//! server fails or is slow, a refused bodyless `GET` sent once more. [`watch()`] reloads the
+//! configuration file when it changes; [`health`] runs the backends' active health checks and
+//! marks servers up or down in the router; [`admin`] answers `/healthz`, `/stats`, `/metrics`
+//! and the weight and up/down edits, each request first checked by [`AdminAccess`] (a bearer
+//! token, or loopback only).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -37,7 +38,7 @@ pub mod health;
 pub mod server;
 pub mod watch;
 
-pub use admin::{RenderMetrics, serve_admin};
+pub use admin::{AdminAccess, RenderMetrics, serve_admin};
 pub use forward::{Options, Proxy, ProxyBody};
 pub use health::health_checks;
 pub use server::serve;

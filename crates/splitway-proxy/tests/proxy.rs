@@ -21,7 +21,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use splitway::Router;
-use splitway_proxy::{Options, Proxy};
+use splitway_proxy::{AdminAccess, Options, Proxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -78,11 +78,19 @@ async fn upstream_with_health(
                             }
                             return Ok::<_, Infallible>(response);
                         }
+                        // Every value, joined with `|`; `-` for none.
                         let seen = |h: &str| {
-                            req.headers()
-                                .get(h)
-                                .map(|v| v.to_str().unwrap().to_owned())
-                                .unwrap_or_else(|| "-".into())
+                            let values: Vec<&str> = req
+                                .headers()
+                                .get_all(h)
+                                .iter()
+                                .map(|v| v.to_str().unwrap())
+                                .collect();
+                            if values.is_empty() {
+                                "-".to_owned()
+                            } else {
+                                values.join("|")
+                            }
                         };
                         let echoed = [
                             ("x-seen-host", seen("host")),
@@ -91,6 +99,8 @@ async fn upstream_with_health(
                             ("x-seen-secret", seen("x-secret")),
                             ("x-seen-keep-alive", seen("keep-alive")),
                             ("x-seen-path", req.uri().to_string()),
+                            ("x-seen-prefix", seen("x-forwarded-prefix")),
+                            ("x-seen-replaced", seen("x-replaced-path")),
                         ];
                         let body = req.into_body().collect().await.unwrap().to_bytes();
                         let mut response = Response::new(Full::new(Bytes::from(format!(
@@ -165,6 +175,10 @@ struct Harness {
 
 impl Harness {
     async fn start(name: &str) -> Harness {
+        Harness::start_with(name, AdminAccess::loopback_only()).await
+    }
+
+    async fn start_with(name: &str, access: AdminAccess) -> Harness {
         let dir =
             std::env::temp_dir().join(format!("splitway-proxy-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -210,7 +224,8 @@ impl Harness {
         tasks.push(tokio::spawn(splitway_proxy::serve_admin(
             admin_listener,
             router,
-            None,
+            Some(Arc::new(|| "splitway_up 1\n".to_owned())),
+            access,
             until(stopped),
         )));
         Harness {
@@ -565,6 +580,7 @@ async fn the_admin_listener_drains_and_marks_servers_at_once() {
     let h = Harness::start("admin").await;
     let put = |path: &str| {
         Request::put(format!("http://{}{path}", h.admin))
+            .header("x-splitway", "1")
             .body(Full::default())
             .unwrap()
     };
@@ -731,4 +747,203 @@ async fn a_refused_connection_is_retried_and_marks_a_checked_server_down() {
     }
     alive_task.abort();
     let _ = alive_task.await;
+}
+
+/// `(status, body)` of one request to the admin listener.
+async fn admin_call(
+    h: &Harness,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(format!("http://{}{path}", h.admin));
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let (response, body) = h.send(b.body(Full::default()).unwrap()).await;
+    (response.status().as_u16(), body)
+}
+
+/// The servers `web` sends 11 requests to, sorted and deduplicated.
+async fn web_servers(h: &Harness) -> Vec<String> {
+    let mut out = Vec::new();
+    for _ in 0..11 {
+        out.push(h.send(h.get("web.agendor.com.br", None)).await.1);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[tokio::test]
+async fn the_admin_without_a_token_answers_loopback_hosts_and_marked_writes_only() {
+    let h = Harness::start("admin-loopback").await;
+    let drain = "/servers/web/k8s/weight/0";
+    // A DNS name rebound to 127.0.0.1: the browser sends the attacker's name as Host.
+    let (status, body) = admin_call(&h, "GET", "/stats", &[("host", "evil.example")]).await;
+    assert_eq!(
+        (status, body.contains("loopback Host")),
+        (403, true),
+        "{body}"
+    );
+    assert_eq!(admin_call(&h, "GET", "/stats", &[]).await.0, 200);
+    // Probes and scrapes need nothing.
+    let metrics = admin_call(&h, "GET", "/metrics", &[("host", "evil.example")]).await;
+    assert_eq!(metrics, (200, "splitway_up 1\n".to_owned()));
+    assert_eq!(
+        admin_call(&h, "GET", "/healthz", &[("host", "evil.example")])
+            .await
+            .0,
+        200
+    );
+    // Writes: refused without the header, or from a foreign page, and nothing changes.
+    let (status, body) = admin_call(&h, "PUT", drain, &[]).await;
+    assert_eq!(
+        (status, body.contains("X-Splitway: 1")),
+        (403, true),
+        "{body}"
+    );
+    let cross_site = [("x-splitway", "1"), ("origin", "http://evil.example")];
+    assert_eq!(admin_call(&h, "PUT", drain, &cross_site).await.0, 403);
+    let rebound = [("x-splitway", "1"), ("host", "evil.example")];
+    assert_eq!(admin_call(&h, "PUT", drain, &rebound).await.0, 403);
+    assert_eq!(web_servers(&h).await, ["k8s:", "legacy_1:", "legacy_2:"]);
+    let local = [("x-splitway", "1"), ("origin", "http://127.0.0.1:9901")];
+    assert_eq!(admin_call(&h, "PUT", drain, &local).await.0, 204);
+    assert_eq!(web_servers(&h).await, ["legacy_1:", "legacy_2:"]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_admin_with_a_token_needs_it_on_every_endpoint_but_probes() {
+    let access = AdminAccess::with_token(b"correct horse").unwrap();
+    let h = Harness::start_with("admin-token", access).await;
+    let drain = "/servers/web/k8s/weight/0";
+    let (status, body) = admin_call(&h, "GET", "/stats", &[]).await;
+    assert_eq!((status, body.contains("Bearer")), (401, true), "{body}");
+    let wrong = [("authorization", "Bearer correct horsf")];
+    assert_eq!(admin_call(&h, "GET", "/stats", &wrong).await.0, 401);
+    assert_eq!(admin_call(&h, "PUT", drain, &wrong).await.0, 401);
+    // The loopback header does not stand in for the token.
+    assert_eq!(
+        admin_call(&h, "PUT", drain, &[("x-splitway", "1")]).await.0,
+        401
+    );
+    assert_eq!(web_servers(&h).await, ["k8s:", "legacy_1:", "legacy_2:"]);
+    assert_eq!(admin_call(&h, "GET", "/metrics", &[]).await.0, 200);
+    assert_eq!(admin_call(&h, "GET", "/healthz", &[]).await.0, 200);
+    // With the token, any Host: the listener may face other machines.
+    let right = [
+        ("authorization", "Bearer correct horse"),
+        ("host", "admin.internal"),
+    ];
+    assert_eq!(admin_call(&h, "GET", "/stats", &right).await.0, 200);
+    assert_eq!(admin_call(&h, "PUT", drain, &right).await.0, 204);
+    assert_eq!(web_servers(&h).await, ["legacy_1:", "legacy_2:"]);
+    h.stop().await;
+}
+
+/// Each of Traefik 1.7's rewrite matchers, through the proxy, against a server that echoes
+/// the target and the rewrite headers it received.
+#[tokio::test]
+async fn each_traefik_rewrite_reaches_the_server_as_traefik_sends_it() {
+    let (echo, server) = upstream("echo").await;
+    let yaml = format!(
+        r#"
+frontends:
+  strip: {{rules: ["Host:strip.example;PathStrip:/api"], backend: up}}
+  prefix_strip: {{rules: ["Host:prefix-strip.example;PathPrefixStrip:/api,/v1"], backend: up}}
+  strip_regex: {{rules: ["Host:strip-regex.example;PathStripRegex:/u/{{id:[0-9]+}}"], backend: up}}
+  prefix_strip_regex:
+    rules: ["Host:prefix-strip-regex.example;PathPrefixStripRegex:/u/{{id:[0-9]+}}"]
+    backend: up
+  add: {{rules: ["Host:add.example;AddPrefix:/v2"], backend: up}}
+  replace: {{rules: ["Host:replace.example;ReplacePath:/fixed"], backend: up}}
+  replace_regex: {{rules: ["Host:replace-regex.example;ReplacePathRegex:^/api/(.*) /v2/$1"], backend: up}}
+  plain: {{rules: ["Host:plain.example"], backend: up}}
+backends:
+  up: [{{name: echo, url: "http://{echo}"}}]
+"#
+    );
+    let proxy = LoneProxy::start(&yaml, Options::default()).await;
+    // (host, target sent, target seen, X-Forwarded-Prefix seen, X-Replaced-Path seen)
+    let cases = [
+        ("strip.example", "/api?q=1", "/?q=1", "/api", "-"),
+        (
+            "prefix-strip.example",
+            "/v1/deals/42?tab=notes",
+            "/deals/42?tab=notes",
+            "/v1",
+            "-",
+        ),
+        ("prefix-strip.example", "/api/a%20b", "/a%20b", "/api", "-"),
+        ("strip-regex.example", "/u/42", "/", "/u/42", "-"),
+        (
+            "prefix-strip-regex.example",
+            "/u/42/profile?x",
+            "/profile?x",
+            "/u/42",
+            "-",
+        ),
+        ("add.example", "/deals?x=1", "/v2/deals?x=1", "-", "-"),
+        (
+            "replace.example",
+            "/status?verbose",
+            "/fixed?verbose",
+            "-",
+            "/status",
+        ),
+        (
+            "replace-regex.example",
+            "/api/users/7?a=b",
+            "/v2/users/7?a=b",
+            "-",
+            "/api/users/7",
+        ),
+        ("replace-regex.example", "/web/x", "/web/x", "-", "-"),
+        ("plain.example", "/api/x", "/api/x", "-", "-"),
+    ];
+    for (host, sent, path, prefix, replaced) in cases {
+        let req = Request::get(format!("http://{}{sent}", proxy.addr))
+            .header("host", host)
+            // A client's own values never reach the server beside the proxy's.
+            .header("x-forwarded-prefix", "/spoofed")
+            .header("x-replaced-path", "/spoofed")
+            .body(Full::default())
+            .unwrap();
+        let (response, body) = send(&proxy.client, req).await;
+        assert_eq!(
+            (response.status(), body.as_str()),
+            (StatusCode::OK, "echo:"),
+            "{host}{sent}"
+        );
+        let seen = |h: &str| response.headers()[h].to_str().unwrap().to_owned();
+        let want_prefix = if prefix == "-" && host == "plain.example" {
+            "/spoofed"
+        } else {
+            prefix
+        };
+        let want_replaced = if replaced == "-" && host == "plain.example" {
+            "/spoofed"
+        } else {
+            replaced
+        };
+        assert_eq!(
+            (
+                seen("x-seen-path"),
+                seen("x-seen-prefix"),
+                seen("x-seen-replaced")
+            ),
+            (
+                path.to_owned(),
+                want_prefix.to_owned(),
+                want_replaced.to_owned()
+            ),
+            "{host}{sent}"
+        );
+    }
+    proxy.stop().await;
+    server.abort();
 }

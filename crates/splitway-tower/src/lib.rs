@@ -10,8 +10,10 @@
 //!
 //! [`SplitwayLayer`] takes the routing decision once per request, puts it into the request's
 //! extensions as a [`splitway::Decision`] (handlers, logs and metrics read which route and
-//! server serve the request), writes the sticky or cohort cookie on the response, and answers
-//! 404/503 itself. [`Dispatch`] maps server names to inner services. Both are plain tower
+//! server serve the request), applies the matched frontend's path rewrites (Traefik v1's
+//! `PathPrefixStrip`, `AddPrefix`, ...: the inner service sees the path a server behind the
+//! proxy would), writes the sticky or cohort cookie on the response, and answers 404/503
+//! itself. [`Dispatch`] maps server names to inner services. Both are plain tower
 //! services: they work with `axum::Router::layer`, `tower::ServiceBuilder` and hyper-util's
 //! `TowerToHyperService`, with any body type.
 //!

@@ -12,7 +12,9 @@ use tower::Service;
 use crate::options::Options;
 
 /// Routes each request, then calls the inner service with the [`splitway::Decision`] in the request's
-/// extensions. Built by [`crate::SplitwayLayer`].
+/// extensions and the matched frontend's path rewrites applied (the new path, and
+/// `X-Forwarded-Prefix` or `X-Replaced-Path`; see [`splitway::Exchange::rewrite_request`]).
+/// Built by [`crate::SplitwayLayer`].
 ///
 /// Readiness is the inner service's: this service adds no backpressure of its own. Put a
 /// [`crate::Dispatch`] inside it to send each server's requests to its own service, so that
@@ -62,7 +64,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let ip = (self.options.client_ip)(req.extensions());
         let exchange = Exchange::begin(&self.router, &RequestView::from_request(&req, ip));
         let decision = exchange.decision();
@@ -85,6 +87,19 @@ where
                 },
             };
         }
+        let (mut parts, body) = req.into_parts();
+        if exchange.rewrite_request(&mut parts).is_err() {
+            // Only a rewrite into an invalid target fails; the inner service never sees it.
+            let mut response = Response::new(ResBody::default());
+            *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            exchange.finish(response.status().as_u16(), self.options.telemetry.as_ref());
+            return ResponseFuture {
+                kind: Kind::Answered {
+                    response: Some(response),
+                },
+            };
+        }
+        let mut req = Request::from_parts(parts, body);
         req.extensions_mut().insert(decision.clone());
         let future = {
             let _entered = span.enter();

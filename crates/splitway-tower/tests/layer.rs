@@ -455,3 +455,55 @@ async fn works_with_any_body_type_and_hyper_utils_tower_adapter() {
     let response = hyper_svc.call(request).await.unwrap();
     assert_eq!(response.body(), "k8s got \"hello\"");
 }
+
+/// The inner service is handed the path the frontend's rewrites make, the query kept, with
+/// `X-Forwarded-Prefix` or `X-Replaced-Path`, as the proxy sends it to a server.
+#[tokio::test]
+async fn the_inner_service_gets_the_rewritten_path_and_its_header() {
+    let yaml = r#"
+frontends:
+  api: {rules: ["Host:web.agendor.com.br;PathPrefixStrip:/api"], backend: web}
+  old: {rules: ["Host:old.agendor.com.br;ReplacePathRegex:^/v1/(.*) /v2/$1"], backend: web}
+backends:
+  web: [{name: k8s, url: "http://k8s.internal"}]
+"#;
+    let echo = tower::service_fn(|req: Request<Body>| async move {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .map_or("-", |v| v.to_str().unwrap())
+                .to_owned()
+        };
+        let seen = format!(
+            "{} {} {}",
+            req.uri(),
+            header("x-forwarded-prefix"),
+            header("x-replaced-path")
+        );
+        Ok::<_, Infallible>(Response::new(Body::from(seen)))
+    });
+    let svc = ServiceBuilder::new()
+        .layer(SplitwayLayer::new(router(yaml)))
+        .service(echo);
+    for (host, target, seen) in [
+        (
+            "web.agendor.com.br",
+            "/api/deals/42?tab=notes",
+            "/deals/42?tab=notes /api -",
+        ),
+        ("web.agendor.com.br", "/api", "/ /api -"),
+        (
+            "old.agendor.com.br",
+            "/v1/deals?x",
+            "/v2/deals?x - /v1/deals",
+        ),
+        ("old.agendor.com.br", "/other", "/other - -"),
+    ] {
+        let req = Request::get(target)
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .unwrap();
+        let response = svc.clone().oneshot(req).await.unwrap();
+        assert_eq!(text(response).await, seen, "{host}{target}");
+    }
+}

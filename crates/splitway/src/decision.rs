@@ -1,11 +1,13 @@
 //! What the router decided for one request, and why.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::Guard;
 
+use crate::rule::Rewritten;
 use crate::table::{Outcome, Table};
 use crate::telemetry;
 
@@ -126,6 +128,44 @@ impl Decision {
                 .get(self.frontend_index()?)?
                 .pass_host_header,
         )
+    }
+
+    /// The path the server will see for a request whose path (escaped, as received, without
+    /// the query) is `original_path`: the matched frontend's v1 path rewrites applied
+    /// (`PathStrip`, `PathPrefixStrip`, `PathStripRegex`, `PathPrefixStripRegex`,
+    /// `AddPrefix`, `ReplacePath`, `ReplacePathRegex`, as Traefik 1.7 chains them), or
+    /// `original_path` itself, borrowed, when it has none or no frontend matched.
+    ///
+    /// Computed only when asked: [`crate::Router::route`] does no rewriting.
+    /// [`crate::Exchange::rewrite_request`] applies it to a request, with its headers.
+    ///
+    /// ```
+    /// use splitway::{RequestView, Router};
+    /// use splitway::config::{Config, Format};
+    ///
+    /// let yaml = r#"
+    /// frontends:
+    ///   api: {rules: ["Host:web.agendor.com.br;PathPrefixStrip:/api"]}
+    /// backends:
+    ///   api: [{name: k8s, url: "http://api.internal"}]
+    /// "#;
+    /// let config = Config::from_str(yaml, Format::Yaml, "inline.yaml").unwrap().config;
+    /// let router = Router::from_config(&config).unwrap();
+    /// let request = http::Request::get("http://web.agendor.com.br/api/deals?tab=1").body(()).unwrap();
+    /// let decision = router.route(&RequestView::from_request(&request, None));
+    /// assert_eq!(decision.rewritten_path(request.uri().path()), "/deals");
+    /// ```
+    pub fn rewritten_path<'p>(&self, original_path: &'p str) -> Cow<'p, str> {
+        match self.path_rewrite(original_path) {
+            Some(rewritten) => Cow::Owned(rewritten.path),
+            None => Cow::Borrowed(original_path),
+        }
+    }
+
+    /// The matched frontend's rewrites applied to `original_path`; `None` when it has none.
+    pub(crate) fn path_rewrite(&self, original_path: &str) -> Option<Rewritten> {
+        let f = self.table.frontends.get(self.frontend_index()?)?;
+        f.rule.rewrite_path(original_path)
     }
 
     /// The matched frontend's backend name.

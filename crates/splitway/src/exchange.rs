@@ -23,11 +23,27 @@
 
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use http::uri::PathAndQuery;
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, Uri, header};
 
 use crate::decision::{Decision, Status};
 use crate::request::RequestView;
 use crate::router::Router;
+
+/// The header a path strip sets to the prefix it removed (`PathStrip`, `PathPrefixStrip`, ...).
+pub const FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
+
+/// The header a path replacement sets to the path it replaced (`ReplacePath`, ...).
+pub const REPLACED_PATH: HeaderName = HeaderName::from_static("x-replaced-path");
+
+/// A rewritten path that does not make a valid request target (see
+/// [`Exchange::rewrite_request`]).
+#[derive(Debug, thiserror::Error)]
+#[error("the rewritten path `{path}` is not a valid request target: {source}")]
+pub struct RewriteError {
+    path: String,
+    source: http::Error,
+}
 
 /// How long a client is told to wait before trying again after a 503 "no server available".
 pub const RETRY_AFTER_SECONDS: u32 = 5;
@@ -36,8 +52,9 @@ pub const RETRY_AFTER_SECONDS: u32 = 5;
 /// and the clock started when it was taken.
 ///
 /// An integration takes one per request with [`Exchange::begin`], answers with
-/// [`Exchange::own_response`] when there is one (no route, no server), else calls the chosen
-/// server and passes its response head through [`Exchange::complete_response`]; in both cases
+/// [`Exchange::own_response`] when there is one (no route, no server), else applies the
+/// frontend's path rewrites with [`Exchange::rewrite_request`], calls the chosen server and
+/// passes its response head through [`Exchange::complete_response`]; in both cases
 /// it ends with [`Exchange::finish`], which records the outcome.
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -84,6 +101,40 @@ impl Exchange {
         Some(response)
     }
 
+    /// Applies the matched frontend's path rewrites ([`Decision::rewritten_path`]) to the
+    /// request to send: the new path (the query kept as it was, the scheme and authority of an
+    /// absolute-form target too) and the header that goes with it: `X-Forwarded-Prefix` (the
+    /// removed prefix) for a strip, `X-Replaced-Path` (the original path) for a replacement,
+    /// each replacing a value the client sent. Does nothing when the frontend has no
+    /// rewrites. On an error the request is left as it was.
+    pub fn rewrite_request(&self, parts: &mut http::request::Parts) -> Result<(), RewriteError> {
+        let Some(rewritten) = self.decision.path_rewrite(parts.uri.path()) else {
+            return Ok(());
+        };
+        let target = match parts.uri.query() {
+            Some(query) => format!("{}?{query}", rewritten.path),
+            None => rewritten.path.clone(),
+        };
+        let fail = |source: http::Error| RewriteError {
+            path: rewritten.path.clone(),
+            source,
+        };
+        let mut uri = parts.uri.clone().into_parts();
+        uri.path_and_query =
+            Some(PathAndQuery::from_maybe_shared(target).map_err(|e| fail(e.into()))?);
+        parts.uri = Uri::from_parts(uri).map_err(|e| fail(e.into()))?;
+        for (name, value) in [
+            (FORWARDED_PREFIX, &rewritten.forwarded_prefix),
+            (REPLACED_PATH, &rewritten.replaced_path),
+        ] {
+            parts.headers.remove(&name);
+            if let Some(value) = value.as_deref().and_then(header_value) {
+                parts.headers.insert(name, value);
+            }
+        }
+        Ok(())
+    }
+
     /// Adds to the chosen server's response headers what the decision asks of them: the
     /// sticky or cohort `Set-Cookie`, when there is one.
     pub fn complete_response(&self, headers: &mut HeaderMap) {
@@ -109,4 +160,12 @@ impl Exchange {
         }
         elapsed
     }
+}
+
+/// A decoded path as a header value; escaped again when it holds bytes a header cannot.
+fn header_value(path: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(path).ok().or_else(|| {
+        let escaped = percent_encoding::utf8_percent_encode(path, percent_encoding::CONTROLS);
+        HeaderValue::from_str(&escaped.to_string()).ok()
+    })
 }

@@ -16,7 +16,8 @@
 //! from one Table.
 //!
 //! Exchange (one per request, in the tower layer and the proxy alike):
-//!   begin ──▶ own_response (404 / 503) or the server's response + complete_response (cookie)
+//!   begin ──▶ own_response (404 / 503) or rewrite_request (the frontend's path rewrites),
+//!             the server's response + complete_response (cookie)
 //!         ──▶ finish(status): the server's counters and the request metrics
 //! ```
 //!
@@ -103,7 +104,7 @@ mod router;
 mod table;
 
 pub use decision::{Candidate, CohortStanding, Decision, Explanation, ServerRef, Status};
-pub use exchange::{Exchange, RETRY_AFTER_SECONDS};
+pub use exchange::{Exchange, FORWARDED_PREFIX, REPLACED_PATH, RETRY_AFTER_SECONDS, RewriteError};
 pub use request::RequestView;
 pub use router::{EditError, Router};
 pub use stats::{ServerSnapshot, ServerStats};

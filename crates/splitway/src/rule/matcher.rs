@@ -224,21 +224,6 @@ pub enum QueryOccurrence {
     Any,
 }
 
-/// A path rewrite that a v1 rule asks the proxy to apply; matching ignores it.
-#[derive(Debug, Clone)]
-// Nothing in the crate reads the values yet (see `Rule::rewrites`).
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
-pub enum Rewrite {
-    /// `PathStrip`, `PathPrefixStrip`, and their `Regex` forms: remove the matched prefix.
-    StripMatchedPrefix,
-    /// `AddPrefix:/p`.
-    AddPrefix(String),
-    /// `ReplacePath:/p`.
-    ReplacePath(String),
-    /// `ReplacePathRegex:regex replacement`.
-    ReplacePathRegex(Regex, String),
-}
-
 /// What a matcher tests. Every syntax's matchers map onto these.
 #[derive(Debug, Clone)]
 pub enum MatcherKind {

@@ -16,7 +16,8 @@
 //! One concept a file: [`Rule`] and [`Syntax`] here; `lex`, `parse` and `call` read an
 //! expression, `names` resolves matcher names (one `MatcherName` enum for every syntax),
 //! `v3`, `v2` and `v1` build matchers, `build` holds the builders they share, `expr` and
-//! `matcher` are the AST and its leaves, `print` writes rules back as text. The AST and the
+//! `matcher` are the AST and its leaves, `rewrite` holds v1's path rewrites and applies them,
+//! `print` writes rules back as text. The AST and the
 //! matchers are public only with the unstable `internals` feature (crate docs).
 
 mod build;
@@ -29,6 +30,7 @@ mod names;
 mod parse;
 mod print;
 mod regex_go;
+mod rewrite;
 mod template;
 mod v1;
 mod v2;
@@ -39,23 +41,22 @@ use std::ops::Range;
 use std::sync::Arc;
 
 // The crate's internals, public only for its own tests, fuzz targets and benches.
-#[cfg(not(feature = "internals"))]
-pub(crate) use self::{
-    expr::Expr,
-    limits::{MAX_RULE_DEPTH, MAX_RULE_LEN, REGEX_SIZE_LIMIT},
-    matcher::{
-        HostPattern, Matcher, MatcherKind, QueryOccurrence, QueryValue, Rewrite, ValueRegex,
-    },
-};
+pub(crate) use self::rewrite::Rewritten;
 #[cfg(feature = "internals")]
 pub use self::{
     expr::Expr,
     limits::{MAX_RULE_DEPTH, MAX_RULE_LEN, REGEX_SIZE_LIMIT},
-    matcher::{
-        HostPattern, Matcher, MatcherKind, QueryOccurrence, QueryValue, Rewrite, ValueRegex,
-    },
+    matcher::{HostPattern, Matcher, MatcherKind, QueryOccurrence, QueryValue, ValueRegex},
     names::MatcherName,
     print::go_quote,
+    rewrite::Rewrite,
+};
+#[cfg(not(feature = "internals"))]
+pub(crate) use self::{
+    expr::Expr,
+    limits::{MAX_RULE_DEPTH, MAX_RULE_LEN, REGEX_SIZE_LIMIT},
+    matcher::{HostPattern, Matcher, MatcherKind, QueryOccurrence, QueryValue, ValueRegex},
+    rewrite::Rewrite,
 };
 
 use crate::request::RequestView;
@@ -104,9 +105,6 @@ pub struct Rule {
     /// The rule strings as written (one for expressions, one or more for v1 lists).
     texts: Arc<[String]>,
     expr: Arc<Expr>,
-    // Read only through `rewrites`, which nothing in the crate calls yet (the proxy is to
-    // apply the rewrites; the tests read them with the `internals` feature).
-    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     rewrites: Arc<[Rewrite]>,
 }
 
@@ -164,6 +162,11 @@ impl Rule {
         fn rewrites(&self) -> &[Rewrite] {
             &self.rewrites
         }
+    }
+
+    /// `path` (escaped, as received) after the rule's rewrites; `None` when it has none.
+    pub(crate) fn rewrite_path(&self, path: &str) -> Option<rewrite::Rewritten> {
+        rewrite::apply(&self.rewrites, path)
     }
 
     /// Traefik's default priority: the rule text's length in bytes, summed over a v1 list.

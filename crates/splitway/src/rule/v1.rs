@@ -231,7 +231,7 @@ fn matcher(
             let kind = build::path_list(name, args, PathForm::Decoded, false, templated)?;
             push(exprs, kind, source);
             if name != MatcherName::Path {
-                rewrites.push(Rewrite::StripMatchedPrefix);
+                rewrites.push(strip_rewrite(name, args)?);
             }
         }
         MatcherName::PathPrefix
@@ -274,7 +274,7 @@ fn matcher(
                 _ => exprs.push(Expr::Or(alternatives)),
             }
             if name != MatcherName::PathPrefix {
-                rewrites.push(Rewrite::StripMatchedPrefix);
+                rewrites.push(strip_rewrite(name, args)?);
             }
         }
         MatcherName::Method => push(exprs, build::methods(args), source),
@@ -325,6 +325,25 @@ fn matcher(
         }
     }
     Ok(())
+}
+
+/// What a strip matcher removes: its values as written (`PathStrip`, `PathPrefixStrip`), or
+/// its templates as prefixes (the `Regex` forms), as Traefik 1.7's strip handlers take them.
+fn strip_rewrite(name: MatcherName, args: &[Arg]) -> Result<Rewrite, RuleError> {
+    if matches!(
+        name,
+        MatcherName::PathStripRegex | MatcherName::PathPrefixStripRegex
+    ) {
+        let regexes = args
+            .iter()
+            .map(|a| build::template(&a.value, TemplateKind::PathPrefix, a.span.clone()))
+            .collect::<Result<_, _>>()?;
+        Ok(Rewrite::StripPrefixRegex(regexes))
+    } else {
+        Ok(Rewrite::StripPrefix(
+            args.iter().map(|a| a.value.clone()).collect(),
+        ))
+    }
 }
 
 /// v1 `Headers`/`HeadersRegexp`: `Name,value` pairs, each a matcher.
