@@ -92,7 +92,7 @@ where
             // Only a rewrite into an invalid target fails; the inner service never sees it.
             let mut response = Response::new(ResBody::default());
             *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-            exchange.finish(response.status().as_u16(), self.options.telemetry.as_ref());
+            exchange.finish(response.status().as_u16(), self.options.metrics);
             return ResponseFuture {
                 kind: Kind::Answered {
                     response: Some(response),
