@@ -28,6 +28,8 @@
 //!   metrics, for every integration.
 //! - [`stats`], [`guide`]: per-server counters and their snapshot; which server-choice method
 //!   fits which phase.
+//! - [`rollout`]: guarded progressive rollouts: share to weights, the analysis, the state
+//!   machine, as pure functions of the counters and a clock passed in.
 //! - `reference` (with the `internals` feature): the plain interpreter the table is tested
 //!   (and benchmarked) against.
 //!
@@ -92,6 +94,7 @@ pub mod guide;
 #[cfg(feature = "internals")]
 pub mod reference;
 pub mod request;
+pub mod rollout;
 pub mod rule;
 pub mod stats;
 
