@@ -6,6 +6,7 @@
 mod check;
 mod explain;
 mod request;
+mod rollout_sim;
 mod serve;
 mod simulate;
 
@@ -32,7 +33,8 @@ enum Command {
     },
     /// Show the decision for one request and the frontends tried to reach it.
     Explain(request::RequestArgs),
-    /// Route N requests through one router and count where they went.
+    /// Route N requests through one router and count where they went; or, with --rollout,
+    /// replay a synthetic run of a rollout and print the controller's timeline.
     Simulate(simulate::SimulateArgs),
     /// Run the reverse proxy, reloading the configuration file when it changes.
     Serve(serve::ServeArgs),

@@ -176,7 +176,7 @@ fn five_percent_5xx_is_rolled_back_at_the_failures_th_failed_analysis() {
     ));
     assert_eq!(
         analysis.to_string(),
-        "canary 5.0% 5xx vs stable 0.0%, 5xx rate 5.0% > 1.0%, lower bound 0.032 > 0.005"
+        "canary 5.0% 5xx vs stable 0.0%, 5xx rate 5.0% > 1.0%, lower bound 0.0317 > 0.005"
     );
 }
 

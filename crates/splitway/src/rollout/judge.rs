@@ -130,7 +130,7 @@ impl fmt::Display for Failure {
                 write!(f, "5xx rate {:.1}% > {:.1}%", rate * 100.0, max * 100.0)
             }
             Failure::ErrorRateIncrease { lower_bound, max } => {
-                write!(f, "lower bound {lower_bound:.3} > {max}")
+                write!(f, "lower bound {lower_bound:.4} > {max}")
             }
             Failure::LatencyP99 { p99, max } => write!(f, "p99 {} > {}", ms(*p99), ms(*max)),
             Failure::LatencyRatio { ratio, max } => {
@@ -161,7 +161,7 @@ pub struct Judgement {
 }
 
 impl fmt::Display for Judgement {
-    /// `canary 4.1% 5xx vs stable 0.2%, lower bound 0.021 > 0.005` (the figures, then each
+    /// `canary 4.1% 5xx vs stable 0.2%, lower bound 0.0210 > 0.005` (the figures, then each
     /// failed check).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.verdict == Verdict::TooFewRequests {
@@ -181,7 +181,7 @@ impl fmt::Display for Judgement {
             write!(f, ", {failure}")?;
         }
         if !bound_shown && let Some(lb) = self.lower_bound {
-            write!(f, ", lower bound {lb:.3}")?;
+            write!(f, ", lower bound {lb:.4}")?;
         }
         Ok(())
     }
