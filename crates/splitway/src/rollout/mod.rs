@@ -124,6 +124,11 @@ pub enum OnSuccess {
     Hold,
 }
 
+/// `docs/rollouts.md`'s examples, compiled and run as doc-tests.
+#[doc = include_str!("../../docs/rollouts.md")]
+#[cfg(doctest)]
+pub struct RolloutsDocDoctests;
+
 impl Rollout {
     /// The share of step `step` (1-based), if there is such a step.
     pub fn share(&self, step: usize) -> Option<f64> {
