@@ -34,14 +34,16 @@ pub mod admin;
 pub mod forward;
 mod headers;
 pub mod health;
+pub mod rollouts;
 pub mod server;
 pub mod watch;
 
-pub use admin::{RenderMetrics, serve_admin};
+pub use admin::{RenderMetrics, serve_admin, serve_admin_with};
 pub use forward::{Options, Proxy, ProxyBody};
 pub use health::health_checks;
+pub use rollouts::Rollouts;
 pub use server::serve;
-pub use watch::watch;
+pub use watch::{watch, watch_with};
 
 /// This crate's README, its example compiled (and run) as a doc-test.
 #[doc = include_str!("../README.md")]
