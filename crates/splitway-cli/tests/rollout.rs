@@ -199,3 +199,130 @@ fn simulate_rollout_usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(stderr(&out), "splitway: error: --url is required\n");
 }
+
+/// The server process, killed if the test ends (passes or fails) while it still runs.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            self.0.kill().ok();
+            self.0.wait().ok();
+        }
+    }
+}
+
+#[test]
+fn rollout_commands_act_on_a_running_proxy_with_exit_codes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let dir = TempDir::new("cli-rollout-serve");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = write(
+        &dir,
+        "r.yaml",
+        &format!(
+            "frontends:\n  web:\n    rules: [\"Host:web.example\"]\n\
+             backends:\n  web:\n    - {{name: stable, url: \"http://{closed}\", weight: 5}}\n    - {{name: canary, url: \"http://{closed}/v2\", weight: 0}}\n\
+             rollouts:\n  web:\n    canary: canary\n    steps: [1, 50]\n    interval: 1h\n"
+        ),
+    );
+    let state = dir.path().join("state.json");
+    let mut child = Running(
+        std::process::Command::new(env!("CARGO_BIN_EXE_splitway"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--admin",
+                "127.0.0.1:0",
+                "--state",
+            ])
+            .arg(&state)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let mut admin = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while admin.is_none() {
+        assert!(Instant::now() < deadline, "no admin line in 30 s");
+        let line = lines.next().expect("stderr open").unwrap();
+        assert!(!line.contains("no --state"), "{line}");
+        if let Some(rest) = line.strip_prefix("splitway: admin listening on ") {
+            admin = Some(rest.to_owned());
+        }
+    }
+    let admin = admin.unwrap();
+    let rollout = |args: &[&str]| {
+        let mut full = vec!["rollout"];
+        full.extend_from_slice(args);
+        full.extend(["--admin", admin.as_str()]);
+        splitway(&full)
+    };
+
+    let out = rollout(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(
+            "web: progressing step 1/2 (1%), effective 0.99%, weights stable=1000 canary=10, reason started, failures 0, next decision at "
+        ),
+        "{text}"
+    );
+    let out = rollout(&["pause", "web", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["state"].as_str(), v["reason"].as_str()),
+        (Some("paused"), Some("operator"))
+    );
+    // Refused: the action does not apply, or there is no such rollout.
+    let out = rollout(&["pause", "web"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "splitway: error: cannot pause a rollout that is paused\n"
+    );
+    let out = rollout(&["promote", "api"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "splitway: error: no rollout of backend `api`\n"
+    );
+    let out = rollout(&["status", "api"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = rollout(&["promote", "web"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with(
+            "web: promoted step 1/2 (100%), effective 100.00%, weights stable=0 canary=1000"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    // The state file has the promotion.
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(saved["rollouts"][0]["state"], "promoted");
+
+    child.0.kill().ok();
+    child.0.wait().ok();
+    // Nobody listening: a connection error, exit 2.
+    let out = rollout(&["status"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with("splitway: error: cannot reach the admin at "),
+        "{}",
+        stderr(&out)
+    );
+}
