@@ -8,8 +8,9 @@
 //! decision's cookie added to the response, 502/504 when the server fails or is slow, a
 //! refused bodyless `GET` sent once more. [`watch()`] reloads the configuration file when it
 //! changes; [`health`] runs the backends' active health checks and marks servers up or down in
-//! the router; [`admin`] answers `/healthz`, `/stats`, `/metrics` and the weight and up/down
-//! edits.
+//! the router; [`rollouts`] drives the configuration's guarded rollouts on the router's
+//! counters; [`admin`] answers `/healthz`, `/stats`, `/metrics`, `/rollouts` and the weight and
+//! up/down edits.
 //!
 //! ```no_run
 //! use std::time::Duration;
