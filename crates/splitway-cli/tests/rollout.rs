@@ -326,3 +326,44 @@ fn rollout_commands_act_on_a_running_proxy_with_exit_codes() {
         stderr(&out)
     );
 }
+
+#[test]
+fn serve_without_state_warns_that_a_restart_goes_back_to_step_1() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let file = example("rollout.yaml");
+    let mut child = Running(
+        std::process::Command::new(env!("CARGO_BIN_EXE_splitway"))
+            .args(["serve", "--config", &file])
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no listening line in 30 s: {seen:?}"
+        );
+        let line = lines.next().expect("stderr open").unwrap();
+        let done = line.starts_with("splitway: proxy listening on ");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l
+            == "splitway: warning: no --state FILE: a restart puts every rollout back at step 1"),
+        "{seen:?}"
+    );
+    child.0.kill().ok();
+    child.0.wait().ok();
+}
