@@ -75,6 +75,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
+        // The recorder first, so that the rollouts' first figures are recorded too.
+        let render = if admin.is_some() { prometheus() } else { None };
         let rollouts = start_rollouts(&router, args)?;
         let _reloads = match &rollouts {
             Some(r) => {
@@ -102,7 +104,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
             tokio::spawn(splitway_proxy::serve_admin_with(
                 admin,
                 router.clone(),
-                prometheus(),
+                render,
                 rollouts.clone(),
                 until_stopped(stopped.clone()),
             ));

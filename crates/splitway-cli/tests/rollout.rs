@@ -310,6 +310,32 @@ fn rollout_commands_act_on_a_running_proxy_with_exit_codes() {
         "{}",
         stdout(&out)
     );
+    // The metrics count the transitions and show the step.
+    let metrics = {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&admin).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        stream.read_to_string(&mut out).unwrap();
+        out
+    };
+    for line in [
+        "splitway_rollout_step{backend=\"web\"} 1",
+        "splitway_rollout_transitions_total{backend=\"web\",to=\"paused\"} 1",
+        "splitway_rollout_transitions_total{backend=\"web\",to=\"promoted\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in {metrics}"
+        );
+    }
     // The state file has the promotion.
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
