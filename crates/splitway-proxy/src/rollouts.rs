@@ -124,7 +124,7 @@ impl Rollouts {
                 log_status(e, "rollout in service");
             }
             rollouts.baselines(&mut inner);
-            rollouts.apply(&inner, None)?;
+            rollouts.apply(&inner, None, None)?;
             save(&inner);
         }
         Ok(rollouts)
@@ -171,10 +171,21 @@ impl Rollouts {
 
     /// Puts every rollout's weights in service in one table swap, over `base` (a new file) or
     /// over the table in service when they differ from its weights.
-    fn apply(&self, inner: &Inner, base: Option<&Config>) -> Result<(), RolloutsError> {
+    ///
+    /// `only` limits the rollouts whose weights are enforced (all when `None`): a tick
+    /// enforces those that move weights (progressing, holding) or just changed state, so that
+    /// an operator's weight edit of a paused, promoted, rolled back or aborted rollout's
+    /// backend stays until the rollout acts again.
+    fn apply(
+        &self,
+        inner: &Inner,
+        base: Option<&Config>,
+        only: Option<&[String]>,
+    ) -> Result<(), RolloutsError> {
         let wanted: Vec<(&str, Vec<(String, u32)>)> = inner
             .entries
             .iter()
+            .filter(|e| only.is_none_or(|o| o.contains(&e.settings.backend)))
             .map(|e| {
                 let members = self.members(&inner.file, &e.settings.backend);
                 let weights = rollout::weights(&e.settings, &e.status, &members);
@@ -213,19 +224,22 @@ impl Rollouts {
     pub fn tick(&self, now: SystemTime) {
         let mut guard = self.lock();
         let mut transitions = false;
+        let mut enforced = Vec::new();
         let inner = &mut *guard;
         for e in &mut inner.entries {
-            let due = matches!(e.status.state, State::Progressing | State::Holding)
-                && e.status.next_decision_at.is_some_and(|at| now >= at);
-            if !due {
-                continue;
+            let moving = matches!(e.status.state, State::Progressing | State::Holding);
+            let due = moving && e.status.next_decision_at.is_some_and(|at| now >= at);
+            if due {
+                let window = window(&self.router, &inner.file, e);
+                let next = rollout::tick(&e.settings, &e.status, &window, now);
+                transitions |= record(e, next);
             }
-            let window = window(&self.router, &inner.file, e);
-            let next = rollout::tick(&e.settings, &e.status, &window, now);
-            transitions |= record(e, next);
+            if moving {
+                enforced.push(e.settings.backend.clone());
+            }
         }
         self.baselines(inner);
-        if let Err(err) = self.apply(inner, None) {
+        if let Err(err) = self.apply(inner, None, Some(&enforced)) {
             tracing::error!("{err}");
         }
         if transitions {
@@ -247,7 +261,7 @@ impl Rollouts {
         let next = rollout::act(&e.settings, &e.status, action, now).map_err(ActError::Refused)?;
         record(e, next);
         self.baselines(&mut inner);
-        if let Err(err) = self.apply(&inner, None) {
+        if let Err(err) = self.apply(&inner, None, Some(&[backend.to_owned()])) {
             tracing::error!("{err}");
         }
         save(&inner);
@@ -292,7 +306,7 @@ impl Rollouts {
         let previous_file = std::mem::replace(&mut inner.file, file.clone());
         inner.entries = entries;
         self.baselines(&mut inner);
-        if let Err(err) = self.apply(&inner, Some(&file)) {
+        if let Err(err) = self.apply(&inner, Some(&file), None) {
             // The swap failed: nothing changed, so the rollouts are as they were.
             inner.file = previous_file;
             inner.entries = old;

@@ -238,3 +238,19 @@ fn a_restart_from_the_state_file_resumes_at_the_saved_step() {
     assert!(err.is_err());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn an_operators_weight_edit_of_a_paused_rollout_stays_until_it_acts_again() {
+    let (router, rollouts) = start(&yaml("http://canary.internal", 50), None);
+    rollouts.act("web", Action::Pause, t(0)).unwrap();
+    router.set_weight("web", "canary", 7).unwrap();
+    rollouts.tick(t(5));
+    assert_eq!(table_weights(&router), (1008, 7));
+    // Resuming puts the step's weights back.
+    rollouts.act("web", Action::Resume, t(6)).unwrap();
+    assert_eq!(table_weights(&router), (1008, 112));
+    // While it moves, a stray edit is put right at the next tick.
+    router.set_weight("web", "canary", 7).unwrap();
+    rollouts.tick(t(6) + Duration::from_millis(100));
+    assert_eq!(table_weights(&router), (1008, 112));
+}
