@@ -321,12 +321,12 @@ impl Rollouts {
             });
         }
         for e in &inner.entries {
-            let was = old
+            match old
                 .iter()
-                .find(|o| o.settings.backend == e.settings.backend);
-            match was {
-                Some(o) if o.status.transitions.len() == e.status.transitions.len() => {}
-                _ => log_status(e, "rollout (re)started by the configuration"),
+                .find(|o| o.settings.backend == e.settings.backend)
+            {
+                Some(o) => announce(e, &new_transitions(&o.status, &e.status)),
+                None => log_status(e, "rollout started by the configuration"),
             }
         }
         for o in &old {
@@ -469,7 +469,13 @@ fn window(router: &Router, file: &Config, e: &Entry) -> Window {
 fn record(e: &mut Entry, next: Status) -> bool {
     let new = new_transitions(&e.status, &next);
     e.status = next;
-    for t in &new {
+    announce(e, &new);
+    !new.is_empty()
+}
+
+/// Logs and counts the entry's transitions `new`.
+fn announce(e: &Entry, new: &[rollout::Transition]) {
+    for t in new {
         let figures = e
             .status
             .last_analysis
@@ -494,7 +500,6 @@ fn record(e: &mut Entry, next: Status) -> bool {
     }
     metrics::gauge!("splitway_rollout_step", "backend" => e.settings.backend.clone())
         .set(e.status.step as f64);
-    !new.is_empty()
 }
 
 fn new_transitions(before: &Status, after: &Status) -> Vec<rollout::Transition> {
