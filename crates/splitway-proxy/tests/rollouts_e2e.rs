@@ -140,14 +140,34 @@ rollouts:
 async fn client_loop(
     run: &Run,
     limit: Duration,
-    mut done: impl FnMut(&Run) -> bool,
+    done: impl FnMut(&Run) -> bool,
 ) -> Vec<(usize, u16, String)> {
+    client_loop_steps(run, limit, done)
+        .await
+        .into_iter()
+        .map(|(_, answer)| answer)
+        .collect()
+}
+
+/// [`client_loop`], each answer with the rollout's step when it was sent (read every 10
+/// requests).
+async fn client_loop_steps(
+    run: &Run,
+    limit: Duration,
+    mut done: impl FnMut(&Run) -> bool,
+) -> Vec<(u64, (usize, u16, String))> {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let start = Instant::now();
     let mut seen = Vec::new();
     let mut i = 0usize;
+    let mut step = 0;
     while start.elapsed() < limit && !done(run) {
         let user = i % 200;
+        if i.is_multiple_of(10) {
+            step = run.rollouts.to_json()["rollouts"][0]["step"]
+                .as_u64()
+                .unwrap();
+        }
         i += 1;
         let req = Request::get(format!("http://{}/", run.proxy))
             .header("host", "web.example")
@@ -160,7 +180,10 @@ async fn client_loop(
             .unwrap();
         let status = response.status().as_u16();
         let body = response.into_body().collect().await.unwrap().to_bytes();
-        seen.push((user, status, String::from_utf8_lossy(&body).into_owned()));
+        seen.push((
+            step,
+            (user, status, String::from_utf8_lossy(&body).into_owned()),
+        ));
     }
     seen
 }
@@ -169,8 +192,22 @@ async fn client_loop(
 async fn a_healthy_canary_is_promoted_by_the_proxy_itself() {
     let run = Run::start().await;
     let started = Instant::now();
-    let seen = client_loop(&run, Duration::from_secs(10), |r| r.state() == "promoted").await;
+    let stepped =
+        client_loop_steps(&run, Duration::from_secs(10), |r| r.state() == "promoted").await;
     assert_eq!(run.state(), "promoted", "after {:?}", started.elapsed());
+    // The share the client sees follows the steps: 20%, then 50% (of 200 users, by the hash).
+    for (step, target) in [(1u64, 0.2), (2, 0.5)] {
+        let at: Vec<_> = stepped.iter().filter(|(s, _)| *s == step).collect();
+        let canary = at.iter().filter(|(_, (_, _, srv))| srv == "canary").count();
+        let share = canary as f64 / at.len() as f64;
+        assert!(at.len() > 100, "{} requests at step {step}", at.len());
+        assert!(
+            (share - target).abs() < 0.1,
+            "step {step}: {share} of {}",
+            at.len()
+        );
+    }
+    let seen: Vec<_> = stepped.into_iter().map(|(_, a)| a).collect();
     // Two steps of 1 s each, and the tick's resolution.
     assert!(
         started.elapsed() < Duration::from_secs(4),
