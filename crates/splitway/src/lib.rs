@@ -11,7 +11,7 @@
 //!                               balance: per backend, wrr / random / sticky / cohort hash,
 //!                               over per-server atomics (health, stats) that outlive reloads
 //!
-//! Router = ArcSwap<Table>: `route` never blocks; `reload`, `set_weight` swap a whole Table;
+//! Router = ArcSwap<Table>: `route` never blocks; `reload`, `set_weight(s)` swap a whole Table;
 //! `set_health` flips an atomic; `servers` reads every server's weight, health and counters
 //! from one Table.
 //!
