@@ -169,8 +169,9 @@ impl Rollouts {
         }
     }
 
-    /// Puts every rollout's weights in service in one table swap, over `base` (a new file) or
-    /// over the table in service when they differ from its weights.
+    /// Puts the rollouts' weights in service: over `base` (a new file) in the one table swap
+    /// that serves it, or over the table in service, each backend whose weights differ in one
+    /// compare-and-swap ([`Router::set_weights`]).
     ///
     /// `only` limits the rollouts whose weights are enforced (all when `None`): a tick
     /// enforces those that move weights (progressing, holding) or just changed state, so that
@@ -194,14 +195,26 @@ impl Rollouts {
             .collect();
         let current = self.router.snapshot();
         let over = base.unwrap_or(current.config());
-        let differs = wanted.iter().any(|(backend, weights)| {
+        let differs = |backend: &str, weights: &[(String, u32)]| {
             over.backend(backend).is_some_and(|b| {
                 b.servers
                     .iter()
                     .any(|s| weights.iter().any(|(n, w)| *n == s.name && *w != s.weight))
             })
-        });
-        if base.is_none() && !differs {
+        };
+        if base.is_none() {
+            let changed: Vec<&(&str, Vec<(String, u32)>)> =
+                wanted.iter().filter(|(b, w)| differs(b, w)).collect();
+            drop(current);
+            // Each backend's weights in one compare-and-swap: an edit of another backend
+            // made meanwhile is kept, and no request sees half a step.
+            for (backend, weights) in changed {
+                let pairs: Vec<(&str, u32)> =
+                    weights.iter().map(|(n, w)| (n.as_str(), *w)).collect();
+                self.router
+                    .set_weights(backend, &pairs)
+                    .map_err(|e| RolloutsError(format!("rollout weights not applied: {e}")))?;
+            }
             return Ok(());
         }
         let mut next = over.clone();
