@@ -5,7 +5,7 @@
 //! Written as the server-choice algorithms are: plain data and pure functions, the clock
 //! passed in, no I/O. Whoever drives a rollout (the proxy, a tower
 //! service) reads the servers' counters, feeds their differences over the interval to
-//! [`tick`], applies the [`weights`] it gets back, and persists the [`Status`] if it wants a
+//! [`tick`], applies the [`weights`](fn@weights) it gets back, and persists the [`Status`] if it wants a
 //! restart to resume.
 //!
 //! - [`Rollout`], [`Analysis`], [`OnSuccess`]: the `rollouts:` section of a configuration.
