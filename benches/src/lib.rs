@@ -140,6 +140,7 @@ impl Shape {
                 ),
                 backend("canary", vec![server("k8s", 1)]),
             ],
+            rollouts: Vec::new(),
         }
     }
 

@@ -52,6 +52,7 @@ fuzz_target!(|input: Input<'_>| {
             hash: None,
             health_check: None,
         }],
+        rollouts: Vec::new(),
     };
     let router = match Router::from_config(&config) {
         Ok(r) => r,

@@ -44,8 +44,14 @@ fn check_one(path: &Path) -> Result<(), Fail> {
     }
     let config = &loaded.config;
     let servers: usize = config.backends.iter().map(|b| b.servers.len()).sum();
+    // Rollouts are listed only when there are some, so older summaries keep their shape.
+    let rollouts = match config.rollouts.len() {
+        0 => String::new(),
+        1 => ", 1 rollout".to_owned(),
+        n => format!(", {n} rollouts"),
+    };
     println!(
-        "{name}: ok: {} frontends, {} backends, {} servers, {} warnings",
+        "{name}: ok: {} frontends, {} backends, {} servers, {} warnings{rollouts}",
         config.frontends.len(),
         config.backends.len(),
         servers,

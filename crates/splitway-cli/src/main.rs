@@ -1,11 +1,14 @@
 //! `splitway`: check, explain and simulate routing rules, and serve them as a reverse proxy.
 //!
 //! Its outputs are a contract (SPEC.md section 5): scripts and CI jobs read them. Exit codes:
-//! 0 when the command did its job (whatever the routing status), 2 on a usage or config error.
+//! 0 when the command did its job (whatever the routing status), 2 on a usage or config error;
+//! `rollout` also exits 1 when the proxy refuses the action.
 
 mod check;
 mod explain;
 mod request;
+mod rollout;
+mod rollout_sim;
 mod serve;
 mod simulate;
 
@@ -32,10 +35,13 @@ enum Command {
     },
     /// Show the decision for one request and the frontends tried to reach it.
     Explain(request::RequestArgs),
-    /// Route N requests through one router and count where they went.
+    /// Route N requests through one router and count where they went; or, with --rollout,
+    /// replay a synthetic run of a rollout and print the controller's timeline.
     Simulate(simulate::SimulateArgs),
     /// Run the reverse proxy, reloading the configuration file when it changes.
     Serve(serve::ServeArgs),
+    /// Ask a running proxy about its rollouts, or act on one (exit 1 when refused).
+    Rollout(rollout::RolloutArgs),
 }
 
 /// A failure that ends the command with exit code 2, already described to the user.
@@ -49,6 +55,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Rollout(args) => return rollout::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

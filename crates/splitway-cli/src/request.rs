@@ -20,9 +20,10 @@ pub(crate) struct RequestArgs {
     #[arg(long, default_value = "GET")]
     pub(crate) method: String,
     /// `http://host/path?query` (absolute form: its authority is the request's) or
-    /// `/path?query` (origin form: give the host with `-H 'Host: ...'`).
+    /// `/path?query` (origin form: give the host with `-H 'Host: ...'`). Required, except
+    /// by `simulate --rollout`.
     #[arg(long)]
-    pub(crate) url: String,
+    pub(crate) url: Option<String>,
     /// A request header, `Name: value` (repeatable; repeated names give several lines).
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     pub(crate) headers: Vec<String>,
@@ -39,14 +40,15 @@ impl RequestArgs {
     pub(crate) fn build(&self) -> Result<Request<()>, Fail> {
         let method = Method::from_bytes(self.method.as_bytes())
             .map_err(|_| usage(&format!("invalid method `{}`", self.method)))?;
-        let uri: Uri = self
-            .url
+        let Some(url) = self.url.as_deref() else {
+            return Err(usage("--url is required"));
+        };
+        let uri: Uri = url
             .parse()
-            .map_err(|e| usage(&format!("invalid --url `{}`: {e}", self.url)))?;
-        if uri.scheme().is_none() && !self.url.starts_with('/') {
+            .map_err(|e| usage(&format!("invalid --url `{url}`: {e}")))?;
+        if uri.scheme().is_none() && !url.starts_with('/') {
             return Err(usage(&format!(
-                "--url `{}` must be absolute (`http://host/path`) or start with `/`",
-                self.url
+                "--url `{url}` must be absolute (`http://host/path`) or start with `/`"
             )));
         }
         let mut request = Request::builder()

@@ -33,6 +33,10 @@ pub(crate) struct ServeArgs {
     /// Seconds to wait for a server's response head before answering 504.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     response_timeout: u64,
+    /// Where the rollouts' state is written at each transition (atomically) and read back at
+    /// start, so that a restarted proxy resumes each rollout at its step.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
@@ -82,8 +86,25 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let _reloads =
-            splitway_proxy::watch(router.clone(), args.config.clone(), Duration::from_secs(1));
+        // The recorder first, so that the rollouts' first figures are recorded too.
+        let render = if admin.is_some() { prometheus() } else { None };
+        let rollouts = start_rollouts(&router, args)?;
+        let _reloads = match &rollouts {
+            Some(r) => {
+                let r = r.clone();
+                splitway_proxy::watch_with(
+                    std::sync::Arc::new(move |p: &std::path::Path| r.reload_file(p)),
+                    args.config.clone(),
+                    Duration::from_secs(1),
+                )
+            }
+            None => {
+                splitway_proxy::watch(router.clone(), args.config.clone(), Duration::from_secs(1))
+            }
+        };
+        let _ticks = rollouts
+            .clone()
+            .map(|r| splitway_proxy::rollouts::spawn(r, Duration::from_millis(100)));
         // Each backend's checks fall due at their own interval; this is how often to look.
         let _checks = splitway_proxy::health_checks(router.clone(), Duration::from_millis(250));
         if let Some(admin) = admin {
@@ -91,11 +112,12 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
             if let Ok(addr) = admin.local_addr() {
                 eprintln!("splitway: admin listening on {addr}");
             }
-            tokio::spawn(splitway_proxy::serve_admin(
+            tokio::spawn(splitway_proxy::serve_admin_with(
                 admin,
                 router.clone(),
-                prometheus(),
+                render,
                 access,
+                rollouts.clone(),
                 until_stopped(stopped.clone()),
             ));
         }
@@ -120,6 +142,31 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         .await;
         Ok(())
     })
+}
+
+/// The configuration's rollouts, restored from `--state`, with their weights in service;
+/// `None` when the configuration has none.
+fn start_rollouts(
+    router: &splitway::Router,
+    args: &ServeArgs,
+) -> Result<Option<splitway_proxy::Rollouts>, Fail> {
+    let file = router.snapshot().config().clone();
+    if file.rollouts.is_empty() {
+        return Ok(None);
+    }
+    if args.state.is_none() {
+        eprintln!(
+            "splitway: warning: no --state FILE: a restart puts every rollout back at step 1"
+        );
+    }
+    splitway_proxy::Rollouts::new(
+        router.clone(),
+        file,
+        args.state.clone(),
+        std::time::SystemTime::now(),
+    )
+    .map(Some)
+    .map_err(|e| usage(&e.to_string()))
 }
 
 /// Installs the Prometheus recorder (before the proxy registers its metrics) and returns how

@@ -5,8 +5,10 @@ use http::{HeaderName, HeaderValue, Request, header};
 use serde_json::{Map, Value, json};
 use splitway::{Decision, RequestView};
 
-use crate::Fail;
+use splitway::config::Config;
+
 use crate::request::{RequestArgs, load_router, usage};
+use crate::{Fail, rollout_sim};
 
 /// Most requests one simulation routes.
 const MAX_REQUESTS: u64 = 100_000_000;
@@ -26,6 +28,28 @@ pub(crate) struct SimulateArgs {
     /// Also print the server of each request, in order.
     #[arg(long)]
     sequence: bool,
+    /// Instead of routing one request: replay a synthetic run of this backend's rollout and
+    /// print the controller's timeline (no --url needed).
+    #[arg(long, value_name = "BACKEND")]
+    rollout: Option<String>,
+    /// With --rollout: the canary's 5xx rate, 0 to 1.
+    #[arg(long, value_name = "R", requires = "rollout")]
+    canary_error_rate: Option<f64>,
+    /// With --rollout: the stable servers' 5xx rate, 0 to 1.
+    #[arg(long, value_name = "R", default_value_t = 0.0, requires = "rollout")]
+    stable_error_rate: f64,
+    /// With --rollout: the canary's typical latency in ms (default: the stable servers').
+    #[arg(long, value_name = "MS", requires = "rollout")]
+    canary_latency_ms: Option<f64>,
+    /// With --rollout: the stable servers' typical latency in ms.
+    #[arg(long, value_name = "MS", default_value_t = 50.0, requires = "rollout")]
+    stable_latency_ms: f64,
+    /// With --rollout: requests per second to the backend.
+    #[arg(long, value_name = "N", default_value_t = 100, requires = "rollout")]
+    rps: u64,
+    /// With --rollout: the random seed (the same seed gives the same timeline).
+    #[arg(long, value_name = "S", default_value_t = 1, requires = "rollout")]
+    seed: u64,
 }
 
 enum Vary {
@@ -51,8 +75,11 @@ impl Tally {
     }
 }
 
-/// Routes N requests and reports where they went.
+/// Routes N requests and reports where they went, or replays a rollout.
 pub(crate) fn run(args: &SimulateArgs) -> Result<(), Fail> {
+    if let Some(backend) = &args.rollout {
+        return run_rollout(args, backend);
+    }
     let router = load_router(&args.request.config)?;
     let base = args.request.build()?;
     let vary = args.vary.as_deref().map(parse_vary).transpose()?;
@@ -108,6 +135,50 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Fail> {
         );
     }
     Ok(())
+}
+
+fn run_rollout(args: &SimulateArgs, backend: &str) -> Result<(), Fail> {
+    let Some(canary_error_rate) = args.canary_error_rate else {
+        return Err(usage("--rollout needs --canary-error-rate R"));
+    };
+    let rate = |flag: &str, r: f64| {
+        if (0.0..=1.0).contains(&r) {
+            Ok(r)
+        } else {
+            Err(usage(&format!("{flag} must be between 0 and 1, not {r}")))
+        }
+    };
+    let latency = |flag: &str, ms: f64| {
+        if ms > 0.0 && ms <= 3_600_000.0 {
+            Ok(ms)
+        } else {
+            Err(usage(&format!(
+                "{flag} must be above 0 (and at most an hour), not {ms}"
+            )))
+        }
+    };
+    if args.rps == 0 {
+        return Err(usage("--rps must be at least 1"));
+    }
+    let stable_latency_ms = latency("--stable-latency-ms", args.stable_latency_ms)?;
+    let traffic = rollout_sim::Traffic {
+        rps: args.rps,
+        canary_error_rate: rate("--canary-error-rate", canary_error_rate)?,
+        stable_error_rate: rate("--stable-error-rate", args.stable_error_rate)?,
+        canary_latency_ms: latency(
+            "--canary-latency-ms",
+            args.canary_latency_ms.unwrap_or(stable_latency_ms),
+        )?,
+        stable_latency_ms,
+        seed: args.seed,
+    };
+    let loaded = Config::from_file(&args.request.config).map_err(|err| {
+        for d in &err.diagnostics {
+            eprintln!("{d}");
+        }
+        Fail
+    })?;
+    rollout_sim::run(&loaded.config, backend, &traffic, args.request.json)
 }
 
 fn route(router: &splitway::Router, req: &Request<()>, args: &SimulateArgs) -> Decision {

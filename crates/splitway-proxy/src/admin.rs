@@ -20,15 +20,29 @@
 //!   backend with a `health_check`, the next check decides again.
 //!
 //! Those answer `204` when done, `404` for an unknown backend or server, `400` for a bad
-//! weight. Anything else is a 404.
+//! weight, and a weight edit answers `409` on a backend whose rollout is progressing or
+//! holding (it would fight the rollout).
+//! - `GET /rollouts` (with [`serve_admin_with`] and a [`Rollouts`]): every rollout as JSON,
+//!   `{"rollouts": [{"backend", "canary", "state", "step", "steps", "share",
+//!   "effective_share", "weights": {SERVER: N}, "reason", "failures", "last_analysis": null |
+//!   {"at", "canary": {"requests", "errors", "p99_ms"}, "stable": {...}, "lower_bound",
+//!   "verdict", "summary"}, "next_decision_at", "transitions": [{"at", "from", "to", "step",
+//!   "reason"}]}]}`, times in RFC 3339.
+//! - `POST /rollouts/{backend}/pause|resume|promote|abort|rollback`: `200` with the rollout's
+//!   new object, `404` for a backend without a rollout, `409` when the action does not apply
+//!   to its state.
+//!
+//! Anything else is a 404.
 //!
 //! Who may call what is decided once, for every endpoint, before it runs ([`AdminAccess`]):
 //! `/healthz` and `/metrics` are open; the rest needs the bearer token when one is
-//! configured, else a loopback `Host` and `Origin`, and `X-Splitway: 1` on writes.
+//! configured, else a loopback `Host` and `Origin`, and `X-Splitway: 1` on writes (the
+//! rollout actions included).
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -37,6 +51,7 @@ use splitway::{EditError, Router};
 use tokio::net::TcpListener;
 
 use crate::forward::{ProxyBody, own};
+use crate::rollouts::{ActError, Rollouts, parse_action};
 use crate::server::serve_with;
 
 mod access;
@@ -59,6 +74,18 @@ pub async fn serve_admin(
     access: AdminAccess,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve_admin_with(listener, router, metrics, access, None, shutdown).await;
+}
+
+/// [`serve_admin`], with `/rollouts` answering for `rollouts` (404 without).
+pub async fn serve_admin_with(
+    listener: TcpListener,
+    router: Router,
+    metrics: Option<RenderMetrics>,
+    access: AdminAccess,
+    rollouts: Option<Rollouts>,
+    shutdown: impl Future<Output = ()>,
+) {
     if let Ok(addr) = listener.local_addr()
         && let Err(reason) = access.allows_bind(addr)
     {
@@ -69,10 +96,20 @@ pub async fn serve_admin(
     serve_with(
         listener,
         move |req: Request<Incoming>, _peer: SocketAddr| {
-            let (router, metrics, access) = (router.clone(), metrics.clone(), access.clone());
+            let (router, metrics, access, rollouts) = (
+                router.clone(),
+                metrics.clone(),
+                access.clone(),
+                rollouts.clone(),
+            );
             async move {
                 if let Err(denied) = access.check(req.method(), req.uri(), req.headers()) {
                     return refuse(denied);
+                }
+                if let Some(r) = &rollouts
+                    && let Some(response) = rollouts_answer(r, req.method(), req.uri().path())
+                {
+                    return response;
                 }
                 if req.method() == Method::GET
                     && req.uri().path() == "/metrics"
@@ -84,6 +121,18 @@ pub async fn serve_admin(
                         HeaderValue::from_static("text/plain; version=0.0.4"),
                     );
                     return response;
+                }
+                if req.method() == Method::PUT
+                    && let Some(r) = &rollouts
+                    && let Some(backend) = weight_edit_backend(req.uri().path())
+                    && r.drives(backend)
+                {
+                    return own(
+                        StatusCode::CONFLICT,
+                        format!(
+                            "backend `{backend}` is driven by its rollout: pause or abort it first\n"
+                        ),
+                    );
                 }
                 answer(&router, req.method(), req.uri().path())
             }
@@ -126,6 +175,58 @@ fn answer(router: &Router, method: &Method, path: &str) -> Response<ProxyBody> {
         }
         _ => own(StatusCode::NOT_FOUND, "not found\n"),
     }
+}
+
+/// The backend of a `PUT /servers/BACKEND/SERVER/weight/N`.
+fn weight_edit_backend(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/servers/")?;
+    let mut parts = rest.split('/');
+    let backend = parts.next()?;
+    let _server = parts.next()?;
+    (parts.next() == Some("weight")).then_some(backend)
+}
+
+fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<ProxyBody> {
+    let mut response = own(status, format!("{value}\n"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// `GET /rollouts` and `POST /rollouts/{backend}/ACTION`; `None` for other paths.
+fn rollouts_answer(
+    rollouts: &Rollouts,
+    method: &Method,
+    path: &str,
+) -> Option<Response<ProxyBody>> {
+    if path == "/rollouts" {
+        return Some(if method == Method::GET {
+            json_response(StatusCode::OK, &rollouts.to_json())
+        } else {
+            own(StatusCode::METHOD_NOT_ALLOWED, "use GET\n")
+        });
+    }
+    let rest = path.strip_prefix("/rollouts/")?;
+    let (backend, word) = rest.split_once('/')?;
+    if method != Method::POST {
+        return Some(own(StatusCode::METHOD_NOT_ALLOWED, "use POST\n"));
+    }
+    let Some(action) = parse_action(word) else {
+        return Some(own(
+            StatusCode::NOT_FOUND,
+            format!("unknown action `{word}`: pause, resume, promote, abort or rollback\n"),
+        ));
+    };
+    Some(match rollouts.act(backend, action, SystemTime::now()) {
+        Ok(value) => {
+            tracing::info!(backend, action = action.as_str(), "rollout action applied");
+            json_response(StatusCode::OK, &value)
+        }
+        Err(e @ ActError::Unknown(_)) => own(StatusCode::NOT_FOUND, format!("{e}\n")),
+        Err(e) => own(StatusCode::CONFLICT, format!("{e}\n")),
+    })
 }
 
 /// `BACKEND/SERVER/weight/N`, `BACKEND/SERVER/down` or `BACKEND/SERVER/up`.

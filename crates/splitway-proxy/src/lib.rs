@@ -8,9 +8,10 @@
 //! upgrades (WebSocket) joined, the decision's cookie added to the response, 502/504 when the
 //! server fails or is slow, a refused bodyless `GET` sent once more. [`watch()`] reloads the
 //! configuration file when it changes; [`health`] runs the backends' active health checks and
-//! marks servers up or down in the router; [`admin`] answers `/healthz`, `/stats`, `/metrics`
-//! and the weight and up/down edits, each request first checked by [`AdminAccess`] (a bearer
-//! token, or loopback only).
+//! marks servers up or down in the router; [`rollouts`] drives the configuration's guarded
+//! rollouts on the router's counters; [`admin`] answers `/healthz`, `/stats`, `/metrics`,
+//! `/rollouts` and the weight and up/down edits, each request first checked by
+//! [`AdminAccess`] (a bearer token, or loopback only).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -35,14 +36,16 @@ pub mod admin;
 pub mod forward;
 mod headers;
 pub mod health;
+pub mod rollouts;
 pub mod server;
 pub mod watch;
 
-pub use admin::{AdminAccess, RenderMetrics, serve_admin};
+pub use admin::{AdminAccess, RenderMetrics, serve_admin, serve_admin_with};
 pub use forward::{Options, Proxy, ProxyBody};
 pub use health::health_checks;
+pub use rollouts::Rollouts;
 pub use server::serve;
-pub use watch::watch;
+pub use watch::{watch, watch_with};
 
 /// This crate's README, its example compiled (and run) as a doc-test.
 #[doc = include_str!("../README.md")]

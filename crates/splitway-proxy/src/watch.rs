@@ -8,18 +8,38 @@
 //! overwrite. A file that fails to load is reported and changes nothing: the table in service
 //! keeps serving until a good file arrives.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use splitway::Router;
+use splitway::diag::{ConfigError, Diagnostic};
 
 /// Ticks between reads of the file even when its metadata looks unchanged (an overwrite of
 /// the same size within the file system's timestamp resolution).
 pub const FULL_CHECK_EVERY: u32 = 10;
 
+/// How a changed file is put in service: [`Router::reload_file`], or
+/// [`crate::Rollouts::reload_file`] when rollouts must keep their weights across the reload.
+pub type Reload =
+    Arc<dyn Fn(&Path) -> Result<Vec<Diagnostic>, ConfigError> + Send + Sync + 'static>;
+
 /// Reloads `router` from `path` whenever the file's content changes, checking every
 /// `interval`, until the returned task is aborted or the runtime stops.
 pub fn watch(router: Router, path: PathBuf, interval: Duration) -> tokio::task::JoinHandle<()> {
+    watch_with(
+        Arc::new(move |p: &Path| router.reload_file(p)),
+        path,
+        interval,
+    )
+}
+
+/// [`watch`], putting each changed file in service with `reload`.
+pub fn watch_with(
+    reload: Reload,
+    path: PathBuf,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let stamp = |path: PathBuf| async move {
             let meta = tokio::fs::metadata(path).await.ok()?;
@@ -56,8 +76,8 @@ pub fn watch(router: Router, path: PathBuf, interval: Duration) -> tokio::task::
                 continue;
             }
             // Compiling a big table takes milliseconds of CPU: not on an async worker.
-            let (r, p) = (router.clone(), path.clone());
-            if let Ok(outcome) = tokio::task::spawn_blocking(move || r.reload_file(&p)).await {
+            let (r, p) = (Arc::clone(&reload), path.clone());
+            if let Ok(outcome) = tokio::task::spawn_blocking(move || r(&p)).await {
                 report(&path, outcome);
             }
             last = Some(current);
@@ -65,10 +85,7 @@ pub fn watch(router: Router, path: PathBuf, interval: Duration) -> tokio::task::
     })
 }
 
-fn report(
-    path: &std::path::Path,
-    outcome: Result<Vec<splitway::diag::Diagnostic>, splitway::diag::ConfigError>,
-) {
+fn report(path: &Path, outcome: Result<Vec<Diagnostic>, ConfigError>) {
     match outcome {
         Ok(warnings) => {
             for w in warnings {

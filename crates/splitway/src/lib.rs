@@ -11,7 +11,7 @@
 //!                               balance: per backend, wrr / random / sticky / cohort hash,
 //!                               over per-server atomics (health, stats) that outlive reloads
 //!
-//! Router = ArcSwap<Table>: `route` never blocks; `reload`, `set_weight` swap a whole Table;
+//! Router = ArcSwap<Table>: `route` never blocks; `reload`, `set_weight(s)` swap a whole Table;
 //! `set_health` flips an atomic; `servers` reads every server's weight, health and counters
 //! from one Table.
 //!
@@ -29,6 +29,8 @@
 //!   the request metrics' contract, for every integration.
 //! - [`stats`], [`guide`]: per-server counters and their snapshot; which server-choice method
 //!   fits which phase.
+//! - [`rollout`]: guarded progressive rollouts: share to weights, the analysis, the state
+//!   machine, as pure functions of the counters and a clock passed in.
 //! - `reference` (with the `internals` feature): the plain interpreter the table is tested
 //!   (and benchmarked) against.
 //!
@@ -93,6 +95,7 @@ pub mod guide;
 #[cfg(feature = "internals")]
 pub mod reference;
 pub mod request;
+pub mod rollout;
 pub mod rule;
 pub mod stats;
 pub mod telemetry;

@@ -239,21 +239,33 @@ impl Router {
     /// a table compiled from the current configuration with that one change. Concurrent
     /// edits and reloads are serialised by compare-and-swap: none is lost.
     pub fn set_weight(&self, backend: &str, server: &str, weight: u32) -> Result<(), EditError> {
-        if weight > MAX_WEIGHT {
+        self.set_weights(backend, &[(server, weight)])
+    }
+
+    /// Changes several servers' weights of one backend in one table swap, so that no request
+    /// sees some of the changes without the others (a rollout's step moves the canary and
+    /// the stable servers together: a cohort user must never see a half-made step). As
+    /// [`Router::set_weight`]: compare-and-swap, and on any error (an unknown server, a
+    /// weight above the cap) nothing changes.
+    pub fn set_weights(&self, backend: &str, weights: &[(&str, u32)]) -> Result<(), EditError> {
+        if let Some(&(_, weight)) = weights.iter().find(|(_, w)| *w > MAX_WEIGHT) {
             return Err(EditError::WeightTooLarge { weight });
         }
         loop {
             let current = self.table().load_full();
-            find_server(&current, backend, server)?;
+            for (server, _) in weights {
+                find_server(&current, backend, server)?;
+            }
             let mut config = current.config().clone();
             for s in config
                 .backends
                 .iter_mut()
                 .filter(|b| b.name == backend)
                 .flat_map(|b| b.servers.iter_mut())
-                .filter(|s| s.name == server)
             {
-                s.weight = weight;
+                if let Some((_, w)) = weights.iter().find(|(name, _)| *name == s.name) {
+                    s.weight = *w;
+                }
             }
             let next = Arc::new(
                 Table::compile_after(&config, Some(&current)).map_err(EditError::Compile)?,

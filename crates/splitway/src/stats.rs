@@ -88,6 +88,35 @@ impl ServerStats {
             self.server_errors as f64 / self.requests as f64
         }
     }
+
+    /// The counts recorded since `earlier`, a snapshot of the same server taken before
+    /// (saturating at 0, so a counter that restarted gives 0 rather than wrapping).
+    pub fn since(&self, earlier: &ServerStats) -> ServerStats {
+        let mut latency_buckets = self.latency_buckets;
+        for (b, e) in latency_buckets.iter_mut().zip(&earlier.latency_buckets) {
+            *b = b.saturating_sub(*e);
+        }
+        ServerStats {
+            requests: self.requests.saturating_sub(earlier.requests),
+            server_errors: self.server_errors.saturating_sub(earlier.server_errors),
+            latency_sum: self.latency_sum.saturating_sub(earlier.latency_sum),
+            latency_buckets,
+        }
+    }
+
+    /// The counts of this server and `other` together (saturating).
+    pub fn plus(&self, other: &ServerStats) -> ServerStats {
+        let mut latency_buckets = self.latency_buckets;
+        for (b, o) in latency_buckets.iter_mut().zip(&other.latency_buckets) {
+            *b = b.saturating_add(*o);
+        }
+        ServerStats {
+            requests: self.requests.saturating_add(other.requests),
+            server_errors: self.server_errors.saturating_add(other.server_errors),
+            latency_sum: self.latency_sum.saturating_add(other.latency_sum),
+            latency_buckets,
+        }
+    }
 }
 
 /// One server as the table in service has it: where it is, its weight and health, and its
@@ -164,5 +193,22 @@ mod tests {
         assert_eq!(s.latency_buckets.iter().sum::<u64>(), 3);
         assert_eq!(s.latency_sum, Duration::from_micros(11_002_001));
         assert!((s.error_rate() - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn since_and_plus_are_per_counter() {
+        let c = Counters::default();
+        c.record(200, Duration::from_micros(1_000));
+        let before = c.snapshot();
+        c.record(500, Duration::from_micros(3_000));
+        c.record(200, Duration::from_micros(3_000));
+        let d = c.snapshot().since(&before);
+        assert_eq!((d.requests, d.server_errors), (2, 1));
+        assert_eq!(d.latency_buckets[0], 0);
+        assert_eq!(d.latency_buckets[2], 2);
+        assert_eq!(d.latency_sum, Duration::from_micros(6_000));
+        assert_eq!(before.since(&c.snapshot()), ServerStats::default());
+        let sum = d.plus(&before);
+        assert_eq!(sum, c.snapshot());
     }
 }

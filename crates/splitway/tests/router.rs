@@ -409,3 +409,37 @@ fn stats_json_has_the_admin_fields_for_every_server() {
     assert_eq!(bounds[0].as_f64(), Some(0.1));
     assert_eq!(bounds[3].as_f64(), Some(1.0));
 }
+
+#[test]
+fn set_weights_changes_several_servers_of_one_backend_in_one_swap_or_none() {
+    let yaml = "frontends:\n  web:\n    rules: [\"Host:a.com\"]\nbackends:\n  web:\n    - {name: a, url: \"http://a.internal\", weight: 5}\n    - {name: b, url: \"http://b.internal\", weight: 5}\n    - {name: c, url: \"http://c.internal\", weight: 1}\n";
+    let config = splitway::config::Config::from_str(yaml, splitway::config::Format::Yaml, "w.yaml")
+        .unwrap()
+        .config;
+    let router = splitway::Router::from_config(&config).unwrap();
+    let weights = |r: &splitway::Router| -> Vec<u32> {
+        r.snapshot().config().backends[0]
+            .servers
+            .iter()
+            .map(|s| s.weight)
+            .collect()
+    };
+    let before = router.snapshot();
+    router
+        .set_weights("web", &[("a", 500), ("b", 500), ("c", 10)])
+        .unwrap();
+    assert_eq!(weights(&router), [500, 500, 10]);
+    // One swap: the table before is the one taken out, with none in between.
+    assert!(!std::sync::Arc::ptr_eq(&before, &router.snapshot()));
+    assert_eq!(before.config().backends[0].servers[0].weight, 5);
+    // An unknown server or a weight above the cap changes nothing.
+    assert!(matches!(
+        router.set_weights("web", &[("a", 1), ("z", 1)]),
+        Err(splitway::EditError::UnknownServer { .. })
+    ));
+    assert!(matches!(
+        router.set_weights("web", &[("a", 1), ("b", 1_000_001)]),
+        Err(splitway::EditError::WeightTooLarge { weight: 1_000_001 })
+    ));
+    assert_eq!(weights(&router), [500, 500, 10]);
+}

@@ -107,6 +107,7 @@ fn config(rules: &[(RuleText, Option<i64>)]) -> Config {
             hash: None,
             health_check: None,
         }],
+        rollouts: Vec::new(),
     }
 }
 

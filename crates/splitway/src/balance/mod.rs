@@ -4,8 +4,9 @@
 //! The order of questions for one request:
 //!
 //! 1. `sticky`: does the request's cookie name a server of this backend that is up? Go there
-//!    (even if it is drained to weight 0), and set nothing, unless the cookie was in Traefik
-//!    1.7's form, which is then rewritten.
+//!    (even if it is drained to weight 0, except in a backend a rollout drives, where a
+//!    drained server's cookie counts as unknown), and set nothing, unless the cookie was in
+//!    Traefik 1.7's form, which is then rewritten.
 //! 2. `hash`: does the request carry the cohort key? The rendezvous hash of it picks among the
 //!    servers that are up and have a weight. Without a key, `issue_cookie` makes one up and
 //!    sets it as a cookie; otherwise fall through.
@@ -98,6 +99,9 @@ pub(crate) struct Balancer {
     built: SmoothWrr,
     /// The round robin rebuilt after health changes, with the epoch it was built for.
     rebuilt: ArcSwapOption<WrrCycle>,
+    /// A rollout drives this backend: a server it drained (weight 0) loses its sticky
+    /// clients, so a rollback or a promotion moves them too.
+    drained_lose_sticky: bool,
 }
 
 #[derive(Debug)]
@@ -114,8 +118,9 @@ struct WrrCycle {
 }
 
 impl Balancer {
-    /// A balancer for `backend`, with the servers' shared state (one per server, in order).
-    pub(crate) fn new(backend: &Backend, states: Vec<Arc<ServerState>>) -> Self {
+    /// A balancer for `backend`, with the servers' shared state (one per server, in order);
+    /// `in_rollout` when a rollout drives it (drained servers then lose their sticky clients).
+    pub(crate) fn new(backend: &Backend, states: Vec<Arc<ServerState>>, in_rollout: bool) -> Self {
         let weights: Vec<u32> = backend.servers.iter().map(|s| s.weight).collect();
         let sticky = backend.sticky.as_ref().map(|settings| {
             sticky::StickyCookie::new(settings, backend.servers.iter().map(|s| s.url.as_str()))
@@ -139,6 +144,7 @@ impl Balancer {
             health_epoch: AtomicU64::new(0),
             built,
             rebuilt: ArcSwapOption::empty(),
+            drained_lose_sticky: in_rollout,
         }
     }
 
@@ -164,6 +170,14 @@ impl Balancer {
         self.states.get(i).is_some_and(|s| s.is_healthy())
     }
 
+    /// Whether a sticky cookie naming server `i` is honoured: it is up, and, in a rollout's
+    /// backend, not drained.
+    #[inline]
+    fn keeps_sticky(&self, i: usize) -> bool {
+        self.is_healthy(i)
+            && (!self.drained_lose_sticky || self.weights.get(i).is_some_and(|&w| w > 0))
+    }
+
     /// Up and with a weight: may take new users.
     #[inline]
     fn is_eligible(&self, i: usize) -> bool {
@@ -175,13 +189,13 @@ impl Balancer {
         if let Some(sticky) = &self.sticky {
             for value in req.cookies(sticky.name()) {
                 match sticky.lookup(value) {
-                    Some(sticky::Named::Current(i)) if self.is_healthy(i) => {
+                    Some(sticky::Named::Current(i)) if self.keeps_sticky(i) => {
                         return Pick {
                             server: Some(i),
                             set_cookie: None,
                         };
                     }
-                    Some(sticky::Named::Legacy(i)) if self.is_healthy(i) => {
+                    Some(sticky::Named::Legacy(i)) if self.keeps_sticky(i) => {
                         return Pick {
                             server: Some(i),
                             set_cookie: sticky.set_cookie(i).map(String::into_boxed_str),

@@ -50,7 +50,7 @@ fn hashed(b: &mut Backend, key: HashKey, issue_cookie: bool) {
 }
 
 fn balancer(b: &Backend) -> Balancer {
-    Balancer::new(b, b.servers.iter().map(|_| Arc::default()).collect())
+    Balancer::new(b, b.servers.iter().map(|_| Arc::default()).collect(), false)
 }
 
 /// A request with these headers.

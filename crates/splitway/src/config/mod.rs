@@ -47,6 +47,9 @@
 //!   checks (as in Traefik) with a warning; our `health_check` requires `path`.
 //! - **Stickiness**: `sticky.cookie` defaults to Traefik's generated name for the backend
 //!   ([`traefik_cookie_name`]); Traefik's `cookieName` is sanitised, ours must be a token.
+//! - **Rollouts** (`rollouts:`, docs/rollouts.md): keyed by backend; `canary` and `steps` are
+//!   required, `interval` defaults to 30 s, `analysis` to [`crate::rollout::Analysis`]'s
+//!   defaults, `on_success` to `promote`.
 //! - **Durations**: Go syntax (`"30s"`, `"1m30s"`, `"500ms"`) or a whole number of seconds.
 //! - **Files**: the format comes from the extension (`.yaml`, `.yml`, `.toml`); any other
 //!   extension is an error rather than a guess. I/O errors are diagnostics at 1:1.
@@ -91,13 +94,16 @@ impl Format {
     }
 }
 
-/// A validated configuration: frontends and backends.
+/// A validated configuration: frontends, backends and the rollouts that drive them.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Frontends in file order.
     pub frontends: Vec<Frontend>,
     /// Backends in file order.
     pub backends: Vec<Backend>,
+    /// Guarded rollouts in file order, at most one a backend (each naming an existing
+    /// backend and one of its servers; docs/rollouts.md).
+    pub rollouts: Vec<crate::rollout::Rollout>,
 }
 
 /// A configuration together with the warnings found while loading it.
@@ -279,5 +285,10 @@ impl Config {
     /// The backend called `name`.
     pub fn backend(&self, name: &str) -> Option<&Backend> {
         self.backends.iter().find(|b| b.name == name)
+    }
+
+    /// The rollout of the backend called `backend`.
+    pub fn rollout(&self, backend: &str) -> Option<&crate::rollout::Rollout> {
+        self.rollouts.iter().find(|r| r.backend == backend)
     }
 }

@@ -120,7 +120,11 @@ impl Table {
                     name: b.name.clone(),
                 });
             }
-            backends.push(CompiledBackend::new(b, &inherited));
+            backends.push(CompiledBackend::new(
+                b,
+                &inherited,
+                config.rollout(&b.name).is_some(),
+            ));
         }
 
         let mut frontends = Vec::with_capacity(config.frontends.len());
@@ -261,7 +265,11 @@ impl Table {
 }
 
 impl CompiledBackend {
-    fn new(b: &Backend, inherited: &HashMap<(&str, &str, &str), Arc<ServerState>>) -> Self {
+    fn new(
+        b: &Backend,
+        inherited: &HashMap<(&str, &str, &str), Arc<ServerState>>,
+        in_rollout: bool,
+    ) -> Self {
         let states = b
             .servers
             .iter()
@@ -275,7 +283,7 @@ impl CompiledBackend {
         CompiledBackend {
             name: b.name.as_str().into(),
             servers: b.servers.clone(),
-            balancer: Balancer::new(b, states),
+            balancer: Balancer::new(b, states, in_rollout),
             unserved: ClassCounters::default(),
         }
     }

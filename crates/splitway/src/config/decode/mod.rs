@@ -8,7 +8,8 @@
 //!
 //! This module holds the decoder, its generic helpers (typed reads that report what they
 //! expected) and the top level; `frontend` reads frontends and rules, `backend` backends and
-//! servers, `options` how a backend chooses (balance, sticky, hash, health checks).
+//! servers, `options` how a backend chooses (balance, sticky, hash, health checks),
+//! `rollout` the `rollouts:` section.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -25,10 +26,11 @@ use crate::rule::{Rule, RuleError, Syntax};
 mod backend;
 mod frontend;
 mod options;
+mod rollout;
 
 pub(crate) use options::is_tchar;
 
-const TOP_KEYS: &[&str] = &["frontends", "backends", "rule_syntax"];
+const TOP_KEYS: &[&str] = &["frontends", "backends", "rule_syntax", "rollouts"];
 /// Top-level keys of a Traefik v1 configuration (static or file provider) that splitway does
 /// not use.
 const TOP_TRAEFIK: &[&str] = &[
@@ -342,6 +344,11 @@ impl Decoder<'_> {
             }
         };
 
+        let rollouts = match fields.get("rollouts") {
+            Some(node) => self.rollouts(node, &backends, &backend_names),
+            None => Vec::new(),
+        };
+
         // Sets, not scans: a file may hold 100,000 frontends and as many backends.
         let used: HashSet<&str> = frontends.iter().map(|f| f.backend.as_str()).collect();
         for (name, key) in &backend_names {
@@ -355,6 +362,7 @@ impl Decoder<'_> {
         Some(Config {
             frontends,
             backends,
+            rollouts,
         })
     }
 

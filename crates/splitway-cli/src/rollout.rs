@@ -1,0 +1,229 @@
+//! `splitway rollout status [BACKEND]` and `splitway rollout pause|resume|promote|abort|
+//! rollback BACKEND`, against a running proxy's admin listener (`--admin ADDR`).
+//!
+//! Exit codes (SPEC.md 5.1): 0 done; 1 refused (the action does not apply to the rollout's
+//! state, 409, or there is no such rollout, 404); 2 a usage or connection error, or an
+//! authentication error (401, 403).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bytes::Bytes;
+use clap::{Args, Subcommand};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+/// How long one admin request may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `rollout` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct RolloutArgs {
+    #[command(subcommand)]
+    command: RolloutCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum RolloutCommand {
+    /// Every rollout (or one backend's): state, step, share, weights, last analysis.
+    Status {
+        /// Only this backend's rollout.
+        backend: Option<String>,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Freeze the weights and stop judging (progressing or holding).
+    Pause(ActionArgs),
+    /// Go on after a pause, or start again at step 1 after a rollback or an abort.
+    Resume(ActionArgs),
+    /// Give the canary the whole backend.
+    Promote(ActionArgs),
+    /// End the rollout: the file's weights serve.
+    Abort(ActionArgs),
+    /// Give the canary nothing.
+    Rollback(ActionArgs),
+}
+
+#[derive(Debug, Args)]
+struct ActionArgs {
+    /// The rollout's backend.
+    backend: String,
+    #[command(flatten)]
+    admin: AdminArgs,
+}
+
+#[derive(Debug, Args)]
+struct AdminArgs {
+    /// The proxy's admin listener (`serve --admin ADDR`).
+    #[arg(long, value_name = "ADDR")]
+    admin: SocketAddr,
+    /// A file holding the admin token, sent as `Authorization: Bearer TOKEN`.
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// Print the admin's JSON as it answered.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs one `rollout` command; its exit code.
+pub(crate) fn run(args: &RolloutArgs) -> ExitCode {
+    let (method, path, admin, backend) = match &args.command {
+        RolloutCommand::Status { backend, admin } => {
+            (Method::GET, "/rollouts".to_owned(), admin, backend.clone())
+        }
+        RolloutCommand::Pause(a) => post(a, "pause"),
+        RolloutCommand::Resume(a) => post(a, "resume"),
+        RolloutCommand::Promote(a) => post(a, "promote"),
+        RolloutCommand::Abort(a) => post(a, "abort"),
+        RolloutCommand::Rollback(a) => post(a, "rollback"),
+    };
+    let token = match &admin.admin_token_file {
+        Some(file) => match std::fs::read_to_string(file) {
+            Ok(t) => Some(t.trim().to_owned()),
+            Err(e) => return fail(2, &format!("cannot read {}: {e}", file.display())),
+        },
+        None => None,
+    };
+    let (status, body) = match request(admin.admin, &method, &path, token.as_deref()) {
+        Ok(answer) => answer,
+        Err(message) => return fail(2, &message),
+    };
+    match status {
+        StatusCode::OK => {}
+        StatusCode::NOT_FOUND | StatusCode::CONFLICT => return fail(1, body.trim_end()),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            return fail(2, &format!("the admin refused the token ({status})"));
+        }
+        other => {
+            return fail(
+                2,
+                &format!("the admin answered {other}: {}", body.trim_end()),
+            );
+        }
+    }
+    let value: Value = match serde_json::from_str(&body) {
+        Ok(v) => v,
+        Err(e) => return fail(2, &format!("the admin's answer is not JSON: {e}")),
+    };
+    let list: Vec<Value> = match value.get("rollouts").and_then(Value::as_array) {
+        // GET /rollouts: every rollout, or the one asked for.
+        Some(all) => {
+            let chosen: Vec<Value> = all
+                .iter()
+                .filter(|r| backend.as_deref().is_none_or(|b| r["backend"] == b))
+                .cloned()
+                .collect();
+            if let Some(b) = &backend
+                && chosen.is_empty()
+            {
+                return fail(1, &format!("no rollout of backend `{b}`"));
+            }
+            chosen
+        }
+        // An action: the rollout's new object.
+        None => vec![value],
+    };
+    if admin.json {
+        let out = match &args.command {
+            RolloutCommand::Status { .. } => serde_json::json!({ "rollouts": list }),
+            _ => list.into_iter().next().unwrap_or(Value::Null),
+        };
+        println!("{out}");
+    } else {
+        for r in &list {
+            println!("{}", line(r));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn post<'a>(a: &'a ActionArgs, action: &str) -> (Method, String, &'a AdminArgs, Option<String>) {
+    (
+        Method::POST,
+        format!("/rollouts/{}/{action}", a.backend),
+        &a.admin,
+        None,
+    )
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("splitway: error: {message}");
+    ExitCode::from(code)
+}
+
+/// `web: holding step 2/5 (5%), effective 5.03%, weights legacy_1=500 ..., reason
+/// too_few_requests, failures 0`.
+fn line(r: &Value) -> String {
+    let weights: Vec<String> = r["weights"]
+        .as_object()
+        .map(|m| m.iter().map(|(n, w)| format!("{n}={w}")).collect())
+        .unwrap_or_default();
+    let steps = r["steps"].as_array().map_or(0, Vec::len);
+    let share = r["share"]
+        .as_f64()
+        .map_or("file weights".to_owned(), |p| format!("{p}%"));
+    let mut out = format!(
+        "{}: {} step {}/{steps} ({share}), effective {:.2}%, weights {}, reason {}, failures {}",
+        r["backend"].as_str().unwrap_or("?"),
+        r["state"].as_str().unwrap_or("?"),
+        r["step"],
+        r["effective_share"].as_f64().unwrap_or(0.0),
+        weights.join(" "),
+        r["reason"].as_str().unwrap_or("?"),
+        r["failures"],
+    );
+    if let Some(summary) = r["last_analysis"]["summary"].as_str() {
+        out.push_str(&format!(", last analysis: {summary}"));
+    }
+    if let Some(next) = r["next_decision_at"].as_str() {
+        out.push_str(&format!(", next decision at {next}"));
+    }
+    out
+}
+
+/// One request to the admin listener: its status and body.
+fn request(
+    addr: SocketAddr,
+    method: &Method,
+    path: &str,
+    token: Option<&str>,
+) -> Result<(StatusCode, String), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let mut req = Request::builder()
+            .method(method.clone())
+            .uri(format!("http://{addr}{path}"));
+        if let Some(t) = token {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = req
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| format!("bad request: {e}"))?;
+        let exchange = async {
+            let response = client
+                .request(req)
+                .await
+                .map_err(|e| format!("cannot reach the admin at {addr}: {e}"))?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("reading the admin's answer: {e}"))?
+                .to_bytes();
+            Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        };
+        tokio::time::timeout(TIMEOUT, exchange)
+            .await
+            .map_err(|_| format!("the admin at {addr} did not answer within {TIMEOUT:?}"))?
+    })
+}
