@@ -33,6 +33,7 @@ use splitway::{EditError, Router};
 use tokio::net::TcpListener;
 
 use crate::forward::{ProxyBody, own};
+use crate::limits::Limits;
 use crate::server::serve_with;
 
 /// Renders the process's metrics in Prometheus' text format (`/metrics`).
@@ -48,6 +49,7 @@ pub async fn serve_admin(
 ) {
     serve_with(
         listener,
+        Limits::admin(),
         move |req: Request<Incoming>, _peer: SocketAddr| {
             let (router, metrics) = (router.clone(), metrics.clone());
             async move {

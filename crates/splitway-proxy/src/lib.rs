@@ -34,13 +34,16 @@ pub mod admin;
 pub mod forward;
 mod headers;
 pub mod health;
+pub mod limits;
 pub mod server;
+mod strict;
 pub mod watch;
 
 pub use admin::{RenderMetrics, serve_admin};
 pub use forward::{Options, Proxy, ProxyBody};
 pub use health::health_checks;
-pub use server::serve;
+pub use limits::Limits;
+pub use server::{serve, serve_connection};
 pub use watch::watch;
 
 /// This crate's README, its example compiled (and run) as a doc-test.
