@@ -184,7 +184,7 @@ impl AcceptErrors {
                 %error,
                 retry_in_ms = delay.as_millis(),
                 suppressed = self.suppressed,
-                "accept failed (suppressed: how many more failed since the last such line)"
+                "accept failed (suppressed: failures since the last such line, not logged)"
             );
             self.logged = Some(now);
             self.suppressed = 0;
