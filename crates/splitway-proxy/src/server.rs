@@ -346,7 +346,9 @@ async fn connection<I, H, F>(
 
 /// Runs a connection until it ends; when it has been idle for the idle timeout, or the stop
 /// is asked, shuts it down gracefully (HTTP/2: GOAWAY; requests in flight finish) and waits
-/// for that (an upgraded connection has already left it).
+/// for that (an upgraded connection has already left it). After an idle GOAWAY, a client that
+/// neither opens a stream nor lets the connection close (HTTP/2's graceful close waits for
+/// the answer to a PING) is dropped once idle for the handshake timeout.
 async fn drive<C>(
     conn: C,
     graceful: fn(Pin<&mut C>),
@@ -359,19 +361,22 @@ where
     C: Future<Output = hyper::Result<()>>,
 {
     tokio::pin!(conn);
-    let ended = tokio::select! {
-        ended = conn.as_mut() => Some(ended),
-        () = idle(open, limits.idle_timeout) => {
-            tracing::debug!(%peer, "idle: closing");
-            None
-        }
-        _ = stopped.wait_for(|stop| *stop) => None,
+    let idled = tokio::select! {
+        ended = conn.as_mut() => return ended,
+        () = idle(open.clone(), limits.idle_timeout) => true,
+        _ = stopped.wait_for(|stop| *stop) => false,
     };
-    match ended {
-        Some(ended) => ended,
-        None => {
-            graceful(conn.as_mut());
-            conn.await
+    graceful(conn.as_mut());
+    if !idled {
+        // The stop: the drain timeout bounds it.
+        return conn.await;
+    }
+    tracing::debug!(%peer, "idle: closing");
+    tokio::select! {
+        ended = conn.as_mut() => ended,
+        () = idle(open, limits.handshake_timeout) => {
+            tracing::debug!(%peer, "still open after an idle close: dropped");
+            Ok(())
         }
     }
 }

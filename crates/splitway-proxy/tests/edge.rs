@@ -211,6 +211,7 @@ async fn an_h2c_connection_with_no_stream_is_closed_after_the_idle_timeout_and_o
  {
     let edge = Edge::start(Limits {
         idle_timeout: Duration::from_secs(1),
+        handshake_timeout: Duration::from_secs(1),
         ..limits()
     })
     .await;
@@ -253,6 +254,19 @@ async fn an_h2c_connection_with_no_stream_is_closed_after_the_idle_timeout_and_o
         .expect("closed once idle")
         .unwrap();
     assert!(ended.is_ok(), "{ended:?}");
+
+    // A client that never answers the PING of the graceful close: dropped a handshake
+    // timeout after the GOAWAY.
+    let mut raw = TcpStream::connect(edge.addr).await.unwrap();
+    raw.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let after = closed_after(&mut raw, Duration::from_secs(8)).await;
+    let after = after.expect("closed within 8 s");
+    assert!(
+        after >= Duration::from_millis(1900) && after < Duration::from_millis(4000),
+        "{after:?}"
+    );
 }
 
 #[tokio::test]
