@@ -1,7 +1,9 @@
 //! splitway as a reverse proxy: the talk's Traefik role.
 //!
-//! Data flow for one request: [`server::serve`] accepts the connection (HTTP/1.1 or h2c) and
-//! hands each request to [`Proxy::handle`], which asks the [`splitway::Router`] for a decision
+//! Data flow for one request: [`server::serve`] accepts the connection (HTTP/1.1 or h2c)
+//! within the connection [`Limits`] (a cap, handshake, head and idle timeouts, head sizes) and
+//! hands each request to [`Proxy::handle`], which refuses what breaks the request limits or
+//! names its host badly (400, 414, 431), asks the [`splitway::Router`] for a decision
 //! and answers 404 or 503 itself, or forwards the request to the chosen server over one pooled
 //! client ([`forward`]): hop-by-hop headers dropped both ways, `X-Forwarded-*` added, `Host`
 //! kept or replaced as the frontend says, bodies streamed, upgrades (WebSocket) joined, the
