@@ -5,19 +5,40 @@
 #   behind the target's format byte (0 = YAML, 1 = TOML);
 # - rule_parse: every string literal of crates/splitway/tests/rules_v{1,2,3}.rs, behind the
 #   target's syntax byte (0 = v1 string, 1 = v2, 2 = v3, 3 = v1 list, one string per line).
+# - proxy_connection: a few raw client byte streams (HTTP/1 requests, pipelined ones, an
+#   upgrade, an HTTP/2 preface with SETTINGS, a request on h2c), written below.
 # The other targets take `arbitrary` structures, for which libFuzzer grows a corpus quickly
 # from nothing. Safe to run again: files are named by content.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=..
 mkdir -p corpus/config_load corpus/rule_parse corpus/route_request corpus/cookies \
-    corpus/table_vs_reference
+    corpus/table_vs_reference corpus/proxy_connection
 
 seed() { # seed TARGET PREFIX-BYTE FILE
     local out
     out="corpus/$1/seed-$(cat <(printf "\\x$2") "$3" | sha1sum | cut -c1-16)"
     cat <(printf "\\x$2") "$3" >"$out"
 }
+
+# Raw connections (printf escapes), each its own seed, named by content.
+raw() {
+    local tmp
+    tmp=$(mktemp)
+    printf "$1" >"$tmp"
+    cp "$tmp" "corpus/proxy_connection/seed-$(sha1sum <"$tmp" | cut -c1-16)"
+    rm -f "$tmp"
+}
+raw 'GET / HTTP/1.1\r\nHost: web.example\r\n\r\n'
+raw 'GET /a?b=c HTTP/1.1\r\nHost: web.example\r\n\r\nPOST / HTTP/1.1\r\nHost: web.example\r\nContent-Length: 3\r\n\r\nabc'
+raw 'POST / HTTP/1.1\r\nHost: web.example\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n'
+raw 'GET / HTTP/1.1\r\nHost: web.example\r\nHost: other.example\r\n\r\nGET / HTTP/1.0\r\n\r\n'
+raw 'GET / HTTP/1.1\r\nHost: web.example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n'
+raw 'GET /ws HTTP/1.1\r\nHost: web.example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'
+raw 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0'
+# The preface, SETTINGS, and HEADERS (stream 1, END_STREAM|END_HEADERS) for GET
+# http://web.example/ in HPACK: :method GET, :scheme http, :path /, :authority web.example.
+raw 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0\0\0\20\1\5\0\0\0\1\202\206\204\1\13web.example'
 
 # Every file, in subfolders too (examples/config/axum/).
 find "$root/examples/config" "$root/crates/splitway/tests/corpus/bad" -type f | while read -r f; do

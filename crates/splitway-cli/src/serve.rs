@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use splitway_proxy::{AdminAccess, Options, Proxy};
+use splitway_proxy::{AdminAccess, Limits, Options, Proxy};
 
 use crate::Fail;
 use crate::request::{load_router, usage};
@@ -37,6 +37,29 @@ pub(crate) struct ServeArgs {
     /// start, so that a restarted proxy resumes each rollout at its step.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    /// Most client connections open at once; past it nothing more is accepted until one
+    /// closes. Default: half the open-file limit (raised to the hard limit at start) less 64.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Seconds a new connection has to show its protocol (a first HTTP/1 byte, or the HTTP/2
+    /// preface and SETTINGS) before it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    handshake_timeout: u64,
+    /// Seconds an HTTP/1 client has to send a whole request head (the wait for the next
+    /// request on a keep-alive connection included).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    header_read_timeout: u64,
+    /// Seconds a connection may stay with no request in flight (HTTP/2: no open stream)
+    /// before it is closed (HTTP/2 with a GOAWAY).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    idle_timeout: u64,
+    /// Largest request head in bytes (HTTP/1 request line and headers, HTTP/2 header list);
+    /// past it 431.
+    #[arg(long, value_name = "BYTES", default_value_t = 65_536)]
+    max_header_bytes: usize,
+    /// Most header fields in a request; past it 431.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    max_headers: usize,
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
@@ -49,6 +72,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         access.allows_bind(addr).map_err(|reason| usage(&reason))?;
     }
     let router = load_router(&args.config)?;
+    let limits = limits(args);
     // The proxy's client speaks plain HTTP; say so now rather than with a 502 per request.
     for backend in &router.snapshot().config().backends {
         for server in &backend.servers {
@@ -134,6 +158,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
                 Options {
                     connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
                     response_timeout: Duration::from_secs(args.response_timeout.max(1)),
+                    limits,
                     ..Options::default()
                 },
             ),
@@ -167,6 +192,29 @@ fn start_rollouts(
     )
     .map(Some)
     .map_err(|e| usage(&e.to_string()))
+}
+
+/// The flags' limits, once the open-file limit is raised (the default connection cap
+/// follows from it).
+fn limits(args: &ServeArgs) -> Limits {
+    #[cfg(unix)]
+    if let Err(e) = splitway_proxy::limits::raise_open_file_limit() {
+        tracing::warn!(error = %e, "the open-file limit could not be raised");
+    }
+    let max_connections = args
+        .max_connections
+        .unwrap_or_else(splitway_proxy::limits::default_max_connections);
+    tracing::info!(max_connections, "connection cap");
+    Limits {
+        max_connections: max_connections.max(1),
+        handshake_timeout: Duration::from_secs(args.handshake_timeout.max(1)),
+        header_read_timeout: Duration::from_secs(args.header_read_timeout.max(1)),
+        idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+        // hyper's HTTP/1 parser needs room for a request line and a few headers.
+        max_header_bytes: args.max_header_bytes.max(1024),
+        max_headers: args.max_headers.max(1),
+        ..Limits::default()
+    }
 }
 
 /// Installs the Prometheus recorder (before the proxy registers its metrics) and returns how

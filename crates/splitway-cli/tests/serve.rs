@@ -298,3 +298,87 @@ fn serve_with_a_token_file_asks_for_the_token() {
     );
     assert!(with.starts_with("HTTP/1.1 204"), "{with}");
 }
+
+#[cfg(unix)]
+#[test]
+fn accept_failures_do_not_flood_the_log() {
+    let dir = TempDir::new("serve-emfile");
+    let config = dir.path().join("routes.yaml");
+    std::fs::write(
+        &config,
+        "frontends:\n  web:\n    rules: [\"Host:web.example\"]\n\
+         backends:\n  web:\n    - {name: s, url: \"http://127.0.0.1:9\"}\n",
+    )
+    .unwrap();
+    // `ulimit -n` sets the soft and the hard limit: the proxy cannot raise it.
+    let mut child = Running(
+        Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_splitway"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(["--listen", "127.0.0.1:0", "--max-connections", "500"])
+            .args(["--handshake-timeout", "30"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    let stderr = BufReader::new(child.0.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let proxy = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a listening line in 30 s");
+        if let Some(rest) = line.strip_prefix("splitway: proxy listening on ") {
+            break rest.split(',').next().unwrap().to_owned();
+        }
+    };
+    // 100 silent clients: the proxy runs out of descriptors after some 50.
+    let held: Vec<TcpStream> = (0..100)
+        .map(|_| TcpStream::connect(&proxy).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_secs(3));
+    let logged: Vec<String> = lines
+        .try_iter()
+        .filter(|l| l.contains("accept failed"))
+        .collect();
+    // At 0 s, 1 s, 2 s and maybe 3 s; the first line's failures are news, later ones count
+    // what they stand for.
+    assert!(
+        (1..=4).contains(&logged.len()),
+        "{} lines: {logged:#?}",
+        logged.len()
+    );
+    assert!(
+        logged.iter().all(|l| l.contains("suppressed=")),
+        "{logged:#?}"
+    );
+    assert!(
+        logged.iter().skip(1).any(|l| !l.contains("suppressed=0")),
+        "{logged:#?}"
+    );
+    drop(held);
+    // Once they let go, the proxy answers again (within its 1 s back-off).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = std::panic::catch_unwind(|| http(&proxy, "nowhere.example", "/"));
+        if answer.is_ok_and(|a| a.starts_with("HTTP/1.1 404")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not answering 10 s after the clients left"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -52,6 +52,7 @@ use tokio::net::TcpListener;
 
 use crate::forward::{ProxyBody, own};
 use crate::rollouts::{ActError, Rollouts, parse_action};
+use crate::limits::Limits;
 use crate::server::serve_with;
 
 mod access;
@@ -95,6 +96,7 @@ pub async fn serve_admin_with(
     let access = Arc::new(access);
     serve_with(
         listener,
+        Limits::admin(),
         move |req: Request<Incoming>, _peer: SocketAddr| {
             let (router, metrics, access, rollouts) = (
                 router.clone(),

@@ -15,6 +15,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use splitway::{Decision, Exchange, RequestView, Router};
 
 use crate::headers;
+use crate::limits::Limits;
+use crate::strict;
 
 /// The body of every response the proxy sends: the upstream's, streamed, or its own.
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
@@ -46,11 +48,11 @@ impl Answer {
 }
 
 /// A copy of the head of `req` to send again, when it has no body, is safe to repeat and is
-/// not an upgrade.
-fn repeatable_head(req: &Request<Incoming>) -> Option<Request<UpstreamBody>> {
+/// not an upgrade that goes through.
+fn repeatable_head(req: &Request<Incoming>, limits: &Limits) -> Option<Request<UpstreamBody>> {
     use hyper::body::Body as _;
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe || !req.body().is_end_stream() || headers::upgrade_protocol(req.headers()).is_some() {
+    if !safe || !req.body().is_end_stream() || strict::upgrade(req.headers(), limits).is_some() {
         return None;
     }
     let mut again = Request::new(
@@ -65,7 +67,7 @@ fn repeatable_head(req: &Request<Incoming>) -> Option<Request<UpstreamBody>> {
     Some(again)
 }
 
-/// Timeouts and pool settings.
+/// Timeouts and pool settings, and the limits on clients.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Longest wait for a TCP connection to a server (502 past it).
@@ -77,6 +79,9 @@ pub struct Options {
     pub pool_idle_timeout: Duration,
     /// Most idle connections kept per server.
     pub pool_max_idle_per_host: usize,
+    /// What a client may hold and send ([`serve`](crate::serve) applies the connection
+    /// limits, [`Proxy::handle`] the request ones).
+    pub limits: Limits,
 }
 
 impl Default for Options {
@@ -87,6 +92,7 @@ impl Default for Options {
             response_timeout: Duration::from_secs(60),
             pool_idle_timeout: Duration::from_secs(30),
             pool_max_idle_per_host: 32,
+            limits: Limits::default(),
         }
     }
 }
@@ -122,7 +128,14 @@ impl Proxy {
         &self.router
     }
 
-    /// Answers one request from `peer`: 404 (no route), 503 (no server), 502 (the server
+    /// The options it was made with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Answers one request from `peer`: 400, 414 or 431 when it breaks the
+    /// [`Limits`] or names its host badly (no `Host` on HTTP/1.1, two, an invalid one, or on
+    /// HTTP/2 one other than `:authority`), 404 (no route), 503 (no server), 502 (the server
     /// refused, reset or answered badly), 504 (no response head in time), or the server's
     /// response with the decision's cookie.
     ///
@@ -132,7 +145,18 @@ impl Proxy {
     /// sent once more (to another server, as the round robin moves on and a refusing
     /// health-checked server is marked down); the client sees the 502 only if that fails too.
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
-        let again = repeatable_head(&req);
+        if let Err(refusal) = strict::check(&req, &self.options.limits) {
+            tracing::debug!(%peer, status = refusal.status.as_u16(), reason = refusal.reason.trim_end(), "refused");
+            let mut response = own(refusal.status, refusal.reason);
+            if req.version() < http::Version::HTTP_2 {
+                // A client that sent this may not frame its next request well either.
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            return response;
+        }
+        let again = repeatable_head(&req, &self.options.limits);
         let req = req.map(|body| body.map_err(Into::into).boxed());
         match (self.answer(req, peer).await, again) {
             (Answer::Refused(_), Some(again)) => self.answer(again, peer).await.into_response(),
@@ -177,7 +201,8 @@ impl Proxy {
         };
         // A protocol upgrade (WebSocket): its two hop-by-hop headers are what it is about,
         // so they go through, and once the server agrees (101) the two connections are joined.
-        let upgrade = headers::upgrade_protocol(req.headers());
+        // Other upgrades (h2c) are dropped with the hop-by-hop headers.
+        let upgrade = strict::upgrade(req.headers(), &self.options.limits);
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
         if let Err(e) = exchange.rewrite_request(&mut parts) {

@@ -6,8 +6,9 @@ use std::net::IpAddr;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Headers that describe one connection, not the message (RFC 9110 section 7.6.1, plus the
-/// non-standard ones proxies meet): never forwarded.
-const HOP_BY_HOP: [HeaderName; 9] = [
+/// non-standard ones proxies meet, and `HTTP2-Settings`, which an `h2c` upgrade sends whether
+/// or not `Connection` names it): never forwarded.
+const HOP_BY_HOP: [HeaderName; 10] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -17,6 +18,7 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
     header::PROXY_AUTHORIZATION,
     header::PROXY_AUTHENTICATE,
+    HeaderName::from_static("http2-settings"),
 ];
 
 /// Removes the hop-by-hop headers and every header that `Connection` names.
@@ -93,6 +95,7 @@ mod tests {
             ("te", "trailers"),
             ("transfer-encoding", "chunked"),
             ("upgrade", "h2c"),
+            ("http2-settings", "AAMAAABkAARAAAAAAAIAAAAA"),
             ("proxy-authorization", "Basic x"),
             ("x-kept", "yes"),
             ("cookie", "a=b"),

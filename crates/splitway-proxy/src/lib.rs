@@ -1,7 +1,9 @@
 //! splitway as a reverse proxy: the talk's Traefik role.
 //!
-//! Data flow for one request: [`server::serve`] accepts the connection (HTTP/1.1 or h2c) and
-//! hands each request to [`Proxy::handle`], which asks the [`splitway::Router`] for a decision
+//! Data flow for one request: [`server::serve`] accepts the connection (HTTP/1.1 or h2c)
+//! within the connection [`Limits`] (a cap, handshake, head and idle timeouts, head sizes) and
+//! hands each request to [`Proxy::handle`], which refuses what breaks the request limits or
+//! names its host badly (400, 414, 431), asks the [`splitway::Router`] for a decision
 //! and answers 404 or 503 itself, or forwards the request to the chosen server over one pooled
 //! client ([`forward`]): the frontend's path rewrites applied, hop-by-hop headers dropped both
 //! ways, `X-Forwarded-*` added, `Host` kept or replaced as the frontend says, bodies streamed,
@@ -36,15 +38,18 @@ pub mod admin;
 pub mod forward;
 mod headers;
 pub mod health;
+pub mod limits;
 pub mod rollouts;
 pub mod server;
+mod strict;
 pub mod watch;
 
 pub use admin::{AdminAccess, RenderMetrics, serve_admin, serve_admin_with};
 pub use forward::{Options, Proxy, ProxyBody};
 pub use health::health_checks;
+pub use limits::Limits;
 pub use rollouts::Rollouts;
-pub use server::serve;
+pub use server::{serve, serve_connection};
 pub use watch::{watch, watch_with};
 
 /// This crate's README, its example compiled (and run) as a doc-test.

@@ -1,105 +1,136 @@
 //! Accepting connections: HTTP/1.1 with keep-alive and protocol upgrades (WebSocket), or
 //! HTTP/2 with prior knowledge (h2c); one task per connection, and a graceful stop that lets
 //! requests in flight finish.
+//!
+//! What a client may hold is bounded ([`Limits`]): at most `max_connections` connections
+//! (past it nothing more is accepted until one closes: one semaphore permit a connection,
+//! held by the socket itself so that an upgraded connection keeps its own); a connection must
+//! show its protocol within `handshake_timeout` (the whole HTTP/2 preface and first SETTINGS
+//! frame, or a first byte of HTTP/1), send each HTTP/1 head within `header_read_timeout`, and
+//! is closed after `idle_timeout` with nothing in flight: the proxy counts the requests (HTTP/2
+//! streams) it is answering, from the service call to the drop of the response body, since
+//! hyper's own keep-alive pings only find a peer that stopped answering. Failed accepts back
+//! off from 50 ms to 1 s and log at most one line a second, with the count of the others.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::{Request, Response};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::forward::{Proxy, ProxyBody};
-
-/// Longest a client may take to send a request head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::limits::Limits;
 
 /// Longest the graceful stop waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What an HTTP/2 client sends first (RFC 9113 section 3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The largest first SETTINGS frame read during the handshake: the default frame size.
+const MAX_FIRST_SETTINGS: usize = 16_384;
+
 /// Serves `proxy` on `listener` until `shutdown` completes, then stops accepting and waits (up
-/// to 30 s) for the connections' requests in flight.
+/// to 30 s) for the connections' requests in flight. The connection limits are those of the
+/// proxy's [`Options::limits`](crate::Options::limits).
 pub async fn serve(listener: TcpListener, proxy: Proxy, shutdown: impl Future<Output = ()>) {
-    serve_with(
-        listener,
-        move |req, peer| {
-            let proxy = proxy.clone();
-            async move { proxy.handle(req, peer).await }
-        },
-        shutdown,
-    )
-    .await;
+    let limits = proxy.options().limits.clone();
+    let handle = move |req, peer| {
+        let proxy = proxy.clone();
+        async move { proxy.handle(req, peer).await }
+    };
+    serve_with(listener, limits, handle, shutdown).await;
+}
+
+/// Serves one connection (any byte stream: a TLS one, an in-memory one) from `peer` until it
+/// ends, with the proxy's limits on time and size; the caller bounds how many run at once.
+pub async fn serve_connection<I>(io: I, peer: SocketAddr, proxy: Proxy)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = Arc::new(proxy.options().limits.clone());
+    // Never asked to stop: the connection ends on its own (closed, idle, or failed).
+    let (_keep, stopped) = watch::channel(false);
+    let handle = move |req, peer| {
+        let proxy = proxy.clone();
+        async move { proxy.handle(req, peer).await }
+    };
+    connection(io, peer, handle, limits, None, stopped).await;
 }
 
 /// The accept loop behind [`serve`] (and the admin listener): `handle` answers each request.
 pub(crate) async fn serve_with<H, F>(
     listener: TcpListener,
+    limits: Limits,
     handle: H,
     shutdown: impl Future<Output = ()>,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + 'static,
     F: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let limits = Arc::new(limits);
+    let permits = Arc::new(Semaphore::new(
+        limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ));
+    let (stop, stopped) = watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
-    // HTTP/1.1, or HTTP/2 with prior knowledge (h2c), told apart by the connection preface.
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
+    let mut errors = AcceptErrors::default();
     tokio::pin!(shutdown);
     loop {
+        // A free place first: at the cap, the loop waits here (the kernel's backlog holds the
+        // next clients) rather than accepting and dropping.
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
+                Ok(conn) => {
+                    errors.recovered();
+                    conn
+                }
                 Err(e) => {
-                    // Out of file descriptors and the like: wait a little rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
+                    // Out of file descriptors and the like: wait, longer each time, rather
+                    // than spin (and log as if each failure were news).
+                    let Some(delay) = errors.failed(&e, Instant::now()) else {
+                        continue;
+                    };
+                    drop(permit);
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => continue,
+                        () = &mut shutdown => break,
+                    }
                 }
             },
             () = &mut shutdown => break,
         };
+        let _ = stream.set_nodelay(true);
         // Forget the connections that have ended.
         while connections.try_join_next().is_some() {}
-        let handle = handle.clone();
-        let service = service_fn(move |req| {
-            let response = handle(req, peer);
-            async move { Ok::<_, Infallible>(response.await) }
-        });
-        let builder = builder.clone();
-        let mut stopped = stopped.clone();
-        connections.spawn(async move {
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            let stop_asked = async {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            };
-            let ended = tokio::select! {
-                ended = conn.as_mut() => Some(ended),
-                () = stop_asked => None,
-            };
-            let ended = match ended {
-                Some(ended) => ended,
-                None => {
-                    // Finish the request in flight, then close (an upgraded connection has
-                    // already left this task).
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = ended {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
+        connections.spawn(connection(
+            stream,
+            peer,
+            handle.clone(),
+            Arc::clone(&limits),
+            Some(permit),
+            stopped.clone(),
+        ));
     }
     drop(listener);
     let _ = stop.send(true);
@@ -110,5 +141,393 @@ pub(crate) async fn serve_with<H, F>(
     if drained.is_err() {
         tracing::warn!("requests still in flight after the drain timeout; stopping anyway");
         connections.abort_all();
+    }
+}
+
+/// Failed accepts: how long to wait before the next, and whether to log this one.
+#[derive(Debug, Default)]
+struct AcceptErrors {
+    /// The last wait; `None` after a success.
+    delay: Option<Duration>,
+    /// When a failure was last logged.
+    logged: Option<Instant>,
+    /// Failures not logged since.
+    suppressed: u64,
+}
+
+impl AcceptErrors {
+    const FIRST_DELAY: Duration = Duration::from_millis(50);
+    const MAX_DELAY: Duration = Duration::from_secs(1);
+    const LOG_EVERY: Duration = Duration::from_secs(1);
+
+    /// Records a failure at `now`; the wait before the next accept, or `None` when the error
+    /// was one connection's (reset or aborted before it was accepted), not the listener's.
+    fn failed(&mut self, error: &io::Error, now: Instant) -> Option<Duration> {
+        if matches!(
+            error.kind(),
+            io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionRefused
+        ) {
+            tracing::debug!(%error, "a connection failed before it was accepted");
+            return None;
+        }
+        let delay = self
+            .delay
+            .map_or(Self::FIRST_DELAY, |d| (d * 2).min(Self::MAX_DELAY));
+        self.delay = Some(delay);
+        if self
+            .logged
+            .is_none_or(|at| now.duration_since(at) >= Self::LOG_EVERY)
+        {
+            tracing::warn!(
+                %error,
+                retry_in_ms = delay.as_millis(),
+                suppressed = self.suppressed,
+                "accept failed (suppressed: failures since the last such line, not logged)"
+            );
+            self.logged = Some(now);
+            self.suppressed = 0;
+        } else {
+            self.suppressed += 1;
+        }
+        Some(delay)
+    }
+
+    /// An accept succeeded: the next failure waits the shortest time again (the log's rate
+    /// stays bounded).
+    fn recovered(&mut self) {
+        self.delay = None;
+    }
+}
+
+/// HTTP/1 or HTTP/2, as the connection preface told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// Reads the start of a connection until its protocol is known: any byte that leaves the
+/// HTTP/2 preface makes it HTTP/1; the whole preface makes it HTTP/2, and then the client's
+/// first frame is read too when it is the SETTINGS frame that must follow, so that the
+/// handshake timeout covers it. Returns the bytes read, to be read again by the protocol;
+/// `None` when the client closed first.
+async fn sniff<I: AsyncRead + Unpin>(io: &mut I) -> io::Result<Option<(Protocol, Vec<u8>)>> {
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        if io.read_buf(&mut buf).await? == 0 {
+            return Ok(None);
+        }
+        let seen = buf.len().min(H2_PREFACE.len());
+        if buf.get(..seen) != H2_PREFACE.get(..seen) {
+            return Ok(Some((Protocol::Http1, buf)));
+        }
+        if seen == H2_PREFACE.len() {
+            break;
+        }
+    }
+    // The frame header: 24-bit length, type (4: SETTINGS), flags, stream id.
+    let header = H2_PREFACE.len() + 9;
+    while buf.len() < header {
+        if io.read_buf(&mut buf).await? == 0 {
+            return Ok(None);
+        }
+    }
+    let length = buf
+        .get(H2_PREFACE.len()..H2_PREFACE.len() + 3)
+        .map_or(usize::MAX, |b| {
+            b.iter().fold(0, |n, &byte| (n << 8) | usize::from(byte))
+        });
+    let settings = buf.get(H2_PREFACE.len() + 3) == Some(&4);
+    if settings && length <= MAX_FIRST_SETTINGS {
+        buf.reserve(length);
+        while buf.len() < header + length {
+            if io.read_buf(&mut buf).await? == 0 {
+                return Ok(None);
+            }
+        }
+    }
+    // Anything else is the HTTP/2 codec's to refuse.
+    Ok(Some((Protocol::Http2, buf)))
+}
+
+/// One connection, from the first byte to its end (or the stop).
+async fn connection<I, H, F>(
+    mut io: I,
+    peer: SocketAddr,
+    handle: H,
+    limits: Arc<Limits>,
+    permit: Option<OwnedSemaphorePermit>,
+    stopped: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + 'static,
+    F: Future<Output = Response<ProxyBody>> + Send + 'static,
+{
+    let (protocol, read) =
+        match tokio::time::timeout(limits.handshake_timeout, sniff(&mut io)).await {
+            Ok(Ok(Some(sniffed))) => sniffed,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "connection failed before its first request");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "no protocol handshake in time: closed");
+                return;
+            }
+        };
+    let io = TokioIo::new(Replay {
+        read: Bytes::from(read),
+        io,
+        _permit: permit,
+    });
+    let (open, watched) = watch::channel(0usize);
+    let open = Arc::new(open);
+    let service = service_fn(move |req| {
+        // Counted from here to the drop of the response body (or of this future).
+        let guard = InFlight::enter(&open);
+        let response = handle(req, peer);
+        async move {
+            let response = response.await;
+            Ok::<_, Infallible>(response.map(|body| Counted {
+                body,
+                _guard: guard,
+            }))
+        }
+    });
+    let ended = match protocol {
+        Protocol::Http1 => {
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .max_header_size(limits.max_header_bytes);
+            // hyper's default is 100, kept on the stack; a different cap moves it to the heap.
+            if limits.max_headers != 100 {
+                builder.max_headers(limits.max_headers);
+            }
+            let conn = builder.serve_connection(io, service).with_upgrades();
+            drive(
+                conn,
+                |c| c.graceful_shutdown(),
+                watched,
+                &limits,
+                stopped,
+                peer,
+            )
+            .await
+        }
+        Protocol::Http2 => {
+            let mut builder = http2::Builder::new(TokioExecutor::new());
+            builder
+                .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+                .max_concurrent_streams(limits.h2_max_concurrent_streams)
+                .max_pending_accept_reset_streams(limits.h2_max_pending_accept_reset_streams)
+                .max_local_error_reset_streams(limits.h2_max_local_error_reset_streams);
+            let conn = builder.serve_connection(io, service);
+            drive(
+                conn,
+                |c| c.graceful_shutdown(),
+                watched,
+                &limits,
+                stopped,
+                peer,
+            )
+            .await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Runs a connection until it ends; when it has been idle for the idle timeout, or the stop
+/// is asked, shuts it down gracefully (HTTP/2: GOAWAY; requests in flight finish) and waits
+/// for that (an upgraded connection has already left it). After an idle GOAWAY, a client that
+/// neither opens a stream nor lets the connection close (HTTP/2's graceful close waits for
+/// the answer to a PING) is dropped once idle for the handshake timeout.
+async fn drive<C>(
+    conn: C,
+    graceful: fn(Pin<&mut C>),
+    open: watch::Receiver<usize>,
+    limits: &Limits,
+    mut stopped: watch::Receiver<bool>,
+    peer: SocketAddr,
+) -> hyper::Result<()>
+where
+    C: Future<Output = hyper::Result<()>>,
+{
+    tokio::pin!(conn);
+    let idled = tokio::select! {
+        ended = conn.as_mut() => return ended,
+        () = idle(open.clone(), limits.idle_timeout) => true,
+        _ = stopped.wait_for(|stop| *stop) => false,
+    };
+    graceful(conn.as_mut());
+    if !idled {
+        // The stop: the drain timeout bounds it.
+        return conn.await;
+    }
+    tracing::debug!(%peer, "idle: closing");
+    tokio::select! {
+        ended = conn.as_mut() => ended,
+        () = idle(open, limits.handshake_timeout) => {
+            tracing::debug!(%peer, "still open after an idle close: dropped");
+            Ok(())
+        }
+    }
+}
+
+/// Completes once nothing has been in flight for `timeout` (never, if the count goes away).
+async fn idle(mut open: watch::Receiver<usize>, timeout: Duration) {
+    loop {
+        if open.wait_for(|n| *n == 0).await.is_err() {
+            return std::future::pending().await;
+        }
+        match tokio::time::timeout(timeout, open.changed()).await {
+            Err(_) => return,
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return std::future::pending().await,
+        }
+    }
+}
+
+/// One request in flight on a connection, until dropped.
+struct InFlight(Arc<watch::Sender<usize>>);
+
+impl InFlight {
+    fn enter(open: &Arc<watch::Sender<usize>>) -> InFlight {
+        open.send_modify(|n| *n += 1);
+        InFlight(Arc::clone(open))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// A response body that keeps its request counted as in flight until it is dropped.
+struct Counted<B> {
+    body: B,
+    _guard: InFlight,
+}
+
+impl<B: Body + Unpin> Body for Counted<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// The connection's byte stream with the bytes [`sniff`] read put back in front, and its
+/// place under the connection cap, released when the stream is dropped (after an upgrade, by
+/// the upgraded connection's task).
+struct Replay<I> {
+    read: Bytes,
+    io: I,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Replay<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if !self.read.is_empty() {
+            let n = self.read.len().min(buf.remaining());
+            let replayed = self.read.split_to(n);
+            buf.put_slice(&replayed);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Replay<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_failures_back_off_and_log_once_a_second() {
+        let mut errors = AcceptErrors::default();
+        let emfile = io::Error::from_raw_os_error(24);
+        let start = Instant::now();
+        let mut at = start;
+        let mut delays = Vec::new();
+        let mut logged = 0;
+        // Ten seconds of failures, each after the wait the previous one asked for.
+        while at.duration_since(start) < Duration::from_secs(10) {
+            let before = errors.logged;
+            let delay = errors.failed(&emfile, at);
+            if errors.logged != before {
+                logged += 1;
+            }
+            let Some(delay) = delay else {
+                panic!("EMFILE is the listener's")
+            };
+            delays.push(delay.as_millis());
+            at += delay;
+        }
+        assert_eq!(delays.get(..6), Some(&[50, 100, 200, 400, 800, 1000][..]));
+        // At 0, 50, 150, 350 and 750 ms, then once a second from 1.55 s to 9.55 s: 14
+        // failures in ten seconds, and one line a second (the first five share one).
+        assert_eq!(delays.len(), 14);
+        assert_eq!(logged, 10);
+        assert_eq!(errors.suppressed, 0);
+        // A success starts the waits over.
+        errors.recovered();
+        assert_eq!(errors.failed(&emfile, at), Some(Duration::from_millis(50)));
+        // One connection's failure is not the listener's: no wait.
+        let reset = io::Error::from(io::ErrorKind::ConnectionAborted);
+        assert_eq!(errors.failed(&reset, at), None);
     }
 }

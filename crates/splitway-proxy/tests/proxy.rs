@@ -48,8 +48,13 @@ async fn upstream_with_health(
                 let service = service_fn(move |mut req: Request<Incoming>| {
                     let healthy = healthy.load(Ordering::SeqCst);
                     async move {
-                        if req.headers().get("upgrade").is_some_and(|u| u == "echo") {
-                            // An upgrade to a protocol that echoes every byte back.
+                        if req
+                            .headers()
+                            .get("upgrade")
+                            .is_some_and(|u| u == "websocket")
+                        {
+                            // A WebSocket of a kind: the upgraded connection echoes every
+                            // byte back.
                             let upgrade = hyper::upgrade::on(&mut req);
                             tokio::spawn(async move {
                                 let Ok(upgraded) = upgrade.await else { return };
@@ -68,7 +73,7 @@ async fn upstream_with_health(
                                 .insert("connection", "upgrade".parse().unwrap());
                             response
                                 .headers_mut()
-                                .insert("upgrade", "echo".parse().unwrap());
+                                .insert("upgrade", "websocket".parse().unwrap());
                             return Ok::<_, Infallible>(response);
                         }
                         if req.uri().path() == "/health" {
@@ -544,7 +549,7 @@ async fn an_upgrade_joins_client_and_server_connections() {
     stream
         .write_all(
             b"GET /cable HTTP/1.1\r\nHost: web.agendor.com.br\r\n\
-              Cookie: _AUSER_TYPE=canary\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+              Cookie: _AUSER_TYPE=canary\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
         )
         .await
         .unwrap();
@@ -561,7 +566,7 @@ async fn an_upgrade_joins_client_and_server_connections() {
     }
     let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 101"), "{head}");
-    assert!(head.contains("upgrade: echo"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
     for message in [&b"ping"[..], b"pong pong"] {
         stream.write_all(message).await.unwrap();
         let mut back = vec![0u8; message.len()];
