@@ -52,6 +52,7 @@
 //!   extension is an error rather than a guess. I/O errors are diagnostics at 1:1.
 
 mod decode;
+mod documents;
 mod load;
 mod sink;
 mod suggest;
@@ -65,6 +66,7 @@ use std::time::Duration;
 use crate::diag::{ConfigError, Diagnostic};
 use crate::rule::Rule;
 
+pub use documents::{YamlKey, YamlKind, YamlValue, parse_yaml_documents};
 pub use load::{MAX_CONFIG_BYTES, MAX_FRONTENDS};
 
 /// The largest server weight accepted.
