@@ -5,6 +5,7 @@
 
 mod check;
 mod explain;
+mod import;
 mod request;
 mod serve;
 mod simulate;
@@ -34,6 +35,9 @@ enum Command {
     Explain(request::RequestArgs),
     /// Route N requests through one router and count where they went.
     Simulate(simulate::SimulateArgs),
+    /// Convert Kubernetes manifests (ingress-nginx Ingresses, Gateway API HTTPRoutes) into a
+    /// splitway configuration; warnings name what is not carried over.
+    Import(import::ImportArgs),
     /// Run the reverse proxy, reloading the configuration file when it changes.
     Serve(serve::ServeArgs),
 }
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Simulate(args) => simulate::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Import(args) => import::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
