@@ -4,7 +4,8 @@
 //! Every (hostname, match) of every rule of every route becomes one frontend, and the
 //! specification's precedence becomes explicit priorities, highest first: an exact hostname
 //! (longer first), then a wildcard hostname (longer first), then none; an `Exact` path, then a
-//! longer `PathPrefix`, then a `RegularExpression` path; a method match; more header matches;
+//! `RegularExpression` path (longer first; its place is implementation-specific in the
+//! specification, and this is Envoy Gateway's), then a longer `PathPrefix`; a method match; more header matches;
 //! more query matches; the oldest route by `creationTimestamp` (routes without one come after
 //! those with one, and tie among themselves); namespace/name alphabetically; rule order; match
 //! order. Each rule's backendRefs are one weighted backend, split exactly by splitway's smooth
@@ -98,7 +99,7 @@ impl Hostname {
 /// One match of a rule, compiled to matcher texts, with what precedence looks at.
 struct Match {
     matchers: Vec<String>,
-    /// (path class: Exact 2, PathPrefix 1, RegularExpression 0; path length)
+    /// (path class: Exact 2, RegularExpression 1, PathPrefix 0; path length)
     path_rank: (u8, usize),
     method: bool,
     headers: usize,
@@ -244,7 +245,7 @@ fn route<'a>(
         let compiled: Vec<Option<Match>> = if matches.is_empty() {
             vec![Some(Match {
                 matchers: vec!["PathPrefix(`/`)".to_owned()],
-                path_rank: (1, 1),
+                path_rank: (0, 1),
                 method: false,
                 headers: 0,
                 queries: 0,
@@ -390,7 +391,7 @@ fn compile_match(obj: &Object<'_>, r: usize, m: &Node<'_>, report: &mut Report) 
                     rule_str(&format!("{trimmed}/"))
                 ));
             }
-            (1, trimmed.len().max(1))
+            (0, trimmed.len().max(1))
         }
         "RegularExpression" => {
             let anchored = format!("^(?:{value})$");
@@ -399,7 +400,7 @@ fn compile_match(obj: &Object<'_>, r: usize, m: &Node<'_>, report: &mut Report) 
                 return None;
             }
             matchers.push(format!("PathRegexp({})", rule_str(&anchored)));
-            (0, value.len())
+            (1, value.len())
         }
         other => {
             report.error(&path.unwrap_or(*m), format!("{}: rule {r}: path type `{other}` is not Exact, PathPrefix or RegularExpression", obj.id()));
