@@ -1,9 +1,11 @@
 //! `splitway`: check, explain and simulate routing rules, and serve them as a reverse proxy.
 //!
 //! Its outputs are a contract (SPEC.md section 5): scripts and CI jobs read them. Exit codes:
-//! 0 when the command did its job (whatever the routing status), 2 on a usage or config error.
+//! 0 when the command did its job (whatever the routing status), 2 on a usage or config error;
+//! `diff` exits 1 when a `--fail-on` condition holds.
 
 mod check;
+mod diff;
 mod explain;
 mod import;
 mod request;
@@ -35,6 +37,8 @@ enum Command {
     Explain(request::RequestArgs),
     /// Route N requests through one router and count where they went.
     Simulate(simulate::SimulateArgs),
+    /// Replay the same requests through two configurations and report what moves.
+    Diff(diff::DiffArgs),
     /// Convert Kubernetes manifests (ingress-nginx Ingresses, Gateway API HTTPRoutes) into a
     /// splitway configuration; warnings name what is not carried over.
     Import(import::ImportArgs),
@@ -54,6 +58,11 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Import(args) => import::run(&args),
+        Command::Diff(args) => match diff::run(&args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
