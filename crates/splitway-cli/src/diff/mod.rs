@@ -286,7 +286,7 @@ fn print_text(args: &DiffArgs, d: &Diff, canary: Option<&ServerId>, failed: &[&s
     println!("routes (requests before -> after):");
     for r in &d.routes {
         println!(
-            "  {:width$}  {:>8} -> {:<8}",
+            "  {:width$}  {:>8} -> {}",
             name(&r.route),
             r.before,
             r.after
