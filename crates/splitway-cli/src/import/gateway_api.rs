@@ -114,6 +114,8 @@ struct Item<'a> {
     hostname: Hostname,
     m: std::rc::Rc<Match>,
     backend: String,
+    /// `FILE:LINE:COL` of the match (of the rule, for a rule without matches).
+    at: String,
 }
 
 /// Imports every HTTPRoute of `objects` into `out`.
@@ -157,11 +159,12 @@ pub(crate) fn import(objects: &[Object<'_>], out: &mut Output, report: &mut Repo
             name = format!("{name}-{}", item.hostname.suffix_text());
         }
         let from = format!(
-            "{} rule {} match {} hostname {}",
+            "{} rule {} match {} hostname {}, from {}",
             item.route.id(),
             item.rule,
             item.match_index,
-            item.hostname.suffix_text()
+            item.hostname.suffix_text(),
+            item.at
         );
         out.frontend(&name, rule, priority, &item.backend, from);
     }
@@ -242,6 +245,11 @@ fn route<'a>(
             .into_iter()
             .flat_map(|m| m.items())
             .collect();
+        let places: Vec<String> = if matches.is_empty() {
+            vec![rule.at()]
+        } else {
+            matches.iter().map(|m| m.at()).collect()
+        };
         let compiled: Vec<Option<Match>> = if matches.is_empty() {
             vec![Some(Match {
                 matchers: vec!["PathPrefix(`/`)".to_owned()],
@@ -256,7 +264,7 @@ fn route<'a>(
                 .map(|m| compile_match(obj, r, m, report))
                 .collect()
         };
-        for (mi, m) in compiled.into_iter().enumerate() {
+        for ((mi, m), at) in compiled.into_iter().enumerate().zip(places) {
             let Some(m) = m else { continue };
             let m = std::rc::Rc::new(m);
             for h in &hostnames {
@@ -267,6 +275,7 @@ fn route<'a>(
                     hostname: h.clone(),
                     m: m.clone(),
                     backend: backend.clone(),
+                    at: at.clone(),
                 });
             }
         }
