@@ -692,3 +692,26 @@ fn gateway_cross_namespace_references_need_a_reference_grant() {
         i.text
     );
 }
+
+#[test]
+fn an_exact_and_a_prefix_path_of_one_string_are_two_locations_and_the_canary_pairs_by_type() {
+    let ing = |name: &str, t: &str, svc: &str, annotations: &str| {
+        format!(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  annotations: {annotations}\nspec:\n  rules:\n    - host: app.example.com\n      http:\n        paths:\n          - path: /foo\n            pathType: {t}\n            backend:\n              service:\n                name: {svc}\n                port:\n                  number: 80\n---\n"
+        )
+    };
+    let canary = "{nginx.ingress.kubernetes.io/canary: \"true\", nginx.ingress.kubernetes.io/canary-weight: \"100\"}";
+    let manifests = ing("prefix", "Prefix", "prefix", "{}")
+        + &ing("exact", "Exact", "exact", "{}")
+        + &ing("exact-canary", "Exact", "exact-canary", canary);
+    let i = import("ingress-nginx", &manifests);
+    assert_eq!(
+        i.server("http://app.example.com/foo", &[]).unwrap(),
+        "exact-canary"
+    );
+    assert_eq!(
+        i.server("http://app.example.com/foo/x", &[]).unwrap(),
+        "prefix"
+    );
+    assert!(!i.warnings.contains("already served"), "{}", i.warnings);
+}

@@ -161,10 +161,9 @@ pub(crate) fn import(objects: &[Object<'_>], out: &mut Output, report: &mut Repo
     // Pair each canary with the main Ingress of its host and path.
     let mut groups: Vec<Group<'_>> = Vec::new();
     for (main, affinity) in mains {
-        if let Some((first, _, _)) = groups
-            .iter()
-            .find(|(g, _, _)| g.host == main.host && g.path == main.path)
-        {
+        if let Some((first, _, _)) = groups.iter().find(|(g, _, _)| {
+            g.host == main.host && g.path == main.path && g.path_type == main.path_type
+        }) {
             report.warn(
                 &main.at,
                 format!(
@@ -180,7 +179,16 @@ pub(crate) fn import(objects: &[Object<'_>], out: &mut Output, report: &mut Repo
         groups.push((main, affinity, None));
     }
     for (canary, policy) in canaries {
-        match groups.iter_mut().find(|(g, _, _)| g.host == canary.host && g.path == canary.path) {
+        // The main of the same host, path and pathType, else of the same host and path.
+        let same = |g: &PathRule<'_>| g.host == canary.host && g.path == canary.path;
+        let slot = match groups
+            .iter()
+            .position(|(g, _, _)| same(g) && g.path_type == canary.path_type)
+        {
+            Some(i) => groups.get_mut(i),
+            None => groups.iter_mut().find(|(g, _, _)| same(g)),
+        };
+        match slot {
             Some((_, _, slot @ None)) => *slot = Some((canary, policy)),
             Some((main, _, Some((first, _)))) => report.warn(&canary.at, format!("{}: {} already has the canary {}: ingress-nginx uses one canary a path; not imported", canary.ingress.id(), main.ingress.id(), first.ingress.id())),
             None => report.warn(&canary.at, format!("{}: canary for host `{}` path `{}` has no main Ingress: ingress-nginx answers 404 there, and so does the import (nothing routed)", canary.ingress.id(), canary.host.unwrap_or("*"), canary.path)),
