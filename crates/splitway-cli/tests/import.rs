@@ -715,3 +715,41 @@ fn an_exact_and_a_prefix_path_of_one_string_are_two_locations_and_the_canary_pai
     );
     assert!(!i.warnings.contains("already served"), "{}", i.warnings);
 }
+
+/// The text of `docs/import.md` between the line `after` and the next line starting with `$`.
+fn documented(after: &str) -> String {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/import.md"))
+            .unwrap();
+    let start = doc.find(after).unwrap() + after.len();
+    let rest = &doc[start..];
+    let end = rest.find("\n$ ").or_else(|| rest.find("\n```")).unwrap();
+    rest[..end + 1].trim_start_matches('\n').to_owned()
+}
+
+#[test]
+fn the_documented_outputs_are_what_import_writes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let rel = "crates/splitway-cli/tests/data/import/phase2-ingress-nginx.yaml";
+    let out = splitway(&["import", "ingress-nginx", root.join(rel).to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let abs = root.join(rel).display().to_string();
+    let text = String::from_utf8_lossy(&out.stdout).replace(&abs, rel);
+    assert_eq!(text, documented("$ cat web.yaml\n"));
+
+    let data = data("web-httproute.yaml");
+    let out = splitway(&["import", "gateway-api", data.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let abs = data.display().to_string();
+    let both = String::from_utf8_lossy(&out.stderr).replace(&abs, "web-httproute.yaml")
+        + &String::from_utf8_lossy(&out.stdout).replace(&abs, "web-httproute.yaml");
+    assert_eq!(
+        both,
+        documented("$ splitway import gateway-api web-httproute.yaml\n")
+    );
+}
