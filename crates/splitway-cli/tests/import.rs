@@ -753,3 +753,15 @@ fn the_documented_outputs_are_what_import_writes() {
         documented("$ splitway import gateway-api web-httproute.yaml\n")
     );
 }
+
+#[test]
+fn gateway_rules_without_backends_or_with_only_weight_zero_are_warnings() {
+    let spec = "  rules:\n    - matches: [{path: {type: PathPrefix, value: /none}}]\n    - matches: [{path: {type: PathPrefix, value: /zero}}]\n      backendRefs:\n        - {name: a, port: 8080, weight: 0}\n";
+    let i = import("gateway-api", &(services(&["a"]) + &route("r", "", spec)));
+    assert_eq!(i.route("GET", "http://h/zero", &[]).2, 503);
+    assert_eq!(i.server("http://h/none", &[]).unwrap(), "no-backend");
+    let w: Vec<&str> = i.warnings.lines().collect();
+    assert_eq!(w.len(), 2, "{}", i.warnings);
+    assert!(w[0].ends_with("warning: HTTPRoute default/r: rule 0: no backendRefs: Gateway API answers 500; here a server whose URL does not resolve (502)"), "{}", w[0]);
+    assert!(w[1].ends_with("warning: HTTPRoute default/r: rule 1: every backendRef has weight 0: Gateway API answers 500; here every server is drained, so splitway answers 503"), "{}", w[1]);
+}

@@ -334,3 +334,32 @@ fn print_text(args: &DiffArgs, d: &Diff, canary: Option<&ServerId>, failed: &[&s
         println!("failed: {}", failed.join(", "));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_parse_as_documented_and_nothing_else() {
+        assert_eq!(Condition::parse("from-canary"), Some(Condition::FromCanary));
+        assert_eq!(Condition::parse("unrouted"), Some(Condition::Unrouted));
+        assert_eq!(
+            Condition::parse("moved-requests:12.5"),
+            Some(Condition::MovedRequests(12.5))
+        );
+        assert_eq!(
+            Condition::parse("moved-users:5%"),
+            Some(Condition::MovedUsers(5.0))
+        );
+        for bad in [
+            "from_canary",
+            "moved-users",
+            "moved-users:101",
+            "moved-users:x",
+            "unrouted:1",
+            "",
+        ] {
+            assert_eq!(Condition::parse(bad), None, "{bad}");
+        }
+    }
+}
