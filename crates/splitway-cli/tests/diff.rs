@@ -270,3 +270,51 @@ fn the_text_report_names_each_part() {
     let bad = splitway(&["diff", &phase(1), &phase(2), "--fail-on", "sometimes"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn a_committed_account_log_raised_and_lowered_moves_exactly_82_accounts_one_way() {
+    let (old, new) = (
+        file("examples/config/cohort.yaml"),
+        file("examples/config/cohort-20.yaml"),
+    );
+    let requests = file("examples/requests/accounts.jsonl");
+    let (code, up) = diff(&[
+        &old,
+        &new,
+        "--requests",
+        &requests,
+        "--canary",
+        "web/k8s",
+        "--fail-on",
+        "from-canary",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        up["backends"][0]["requests_before"],
+        json!({"legacy": 894, "k8s": 106})
+    );
+    assert_eq!(
+        up["backends"][0]["requests_after"],
+        json!({"legacy": 812, "k8s": 188})
+    );
+    assert_eq!(
+        up["users"],
+        json!({"to_canary": 82, "from_canary": 0, "between_stable": 0, "moved": 82, "total": 1000, "canary": "web/k8s"})
+    );
+    let (code, down) = diff(&[
+        &new,
+        &old,
+        "--requests",
+        &requests,
+        "--canary",
+        "web/k8s",
+        "--fail-on",
+        "from-canary",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        down["users"],
+        json!({"to_canary": 0, "from_canary": 82, "between_stable": 0, "moved": 82, "total": 1000, "canary": "web/k8s"})
+    );
+    assert_eq!(down["failed"], json!(["from-canary"]));
+}
