@@ -765,3 +765,36 @@ fn gateway_rules_without_backends_or_with_only_weight_zero_are_warnings() {
     assert!(w[0].ends_with("warning: HTTPRoute default/r: rule 0: no backendRefs: Gateway API answers 500; here a server whose URL does not resolve (502)"), "{}", w[0]);
     assert!(w[1].ends_with("warning: HTTPRoute default/r: rule 1: every backendRef has weight 0: Gateway API answers 500; here every server is drained, so splitway answers 503"), "{}", w[1]);
 }
+
+#[test]
+fn use_regex_paths_are_case_insensitive_regexes_anchored_at_the_start() {
+    let ing = |name: &str, path: &str, annotations: &str| {
+        format!(
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  annotations: {annotations}\nspec:\n  rules:\n    - host: app.example.com\n      http:\n        paths:\n          - path: \"{path}\"\n            pathType: ImplementationSpecific\n            backend:\n              service:\n                name: {name}\n                port:\n                  number: 80\n---\n"
+        )
+    };
+    let manifests = ing("root", "/", "{}")
+        + &ing(
+            "api",
+            "/api/v[0-9]+",
+            "{nginx.ingress.kubernetes.io/use-regex: \"true\"}",
+        );
+    let i = import("ingress-nginx", &manifests);
+    let s = |p: &str| {
+        i.server(&format!("http://app.example.com{p}"), &[])
+            .unwrap()
+    };
+    assert_eq!(s("/api/v2/users"), "api");
+    assert_eq!(s("/API/V10"), "api");
+    assert_eq!(s("/api/vx"), "root");
+    assert_eq!(s("/x/api/v2"), "root");
+    let err = import_error(
+        "ingress-nginx",
+        &ing(
+            "bad",
+            "/api/(",
+            "{nginx.ingress.kubernetes.io/use-regex: \"true\"}",
+        ),
+    );
+    assert!(err.contains("in.yaml:11:13: error: Ingress default/bad: path `/api/(` is not a regular expression (`use-regex`): unclosed group"), "{err}");
+}

@@ -366,7 +366,7 @@ fn hostnames(
 fn compile_match(obj: &Object<'_>, r: usize, m: &Node<'_>, report: &mut Report) -> Option<Match> {
     let mut matchers = Vec::new();
     let bad_regex = |report: &mut Report, at: &Node<'_>, v: &str, e: regex::Error| {
-        report.warn(at, format!("{}: rule {r}: regular expression `{v}` does not compile here ({}): match not imported", obj.id(), e.to_string().lines().last().unwrap_or("invalid")));
+        report.warn(at, format!("{}: rule {r}: regular expression `{v}` does not compile here ({}): match not imported", obj.id(), e.to_string().lines().last().unwrap_or("invalid").trim_start_matches("error: ")));
     };
     let path = m.get("path");
     let path_type = path

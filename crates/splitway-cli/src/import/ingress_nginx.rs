@@ -38,6 +38,7 @@ const HANDLED: &[&str] = &[
     "affinity",
     "session-cookie-name",
     "affinity-canary-behavior",
+    "use-regex",
 ];
 /// ingress-nginx's default session cookie.
 const DEFAULT_SESSION_COOKIE: &str = "INGRESSCOOKIE";
@@ -72,6 +73,8 @@ struct PathRule<'a> {
     target: Target<'a>,
     /// Which path of its Ingress this is (from 0), for frontend names.
     index: usize,
+    /// `use-regex: "true"`: a non-Exact path is a case-insensitive regex anchored at the start.
+    use_regex: bool,
     at: Node<'a>,
 }
 
@@ -151,7 +154,15 @@ pub(crate) fn import(objects: &[Object<'_>], out: &mut Output, report: &mut Repo
             affinity(obj, &annotations, report)
         };
         let mut paths = Vec::new();
-        rules(obj, objects, report, &mut paths, &mut defaults, is_canary);
+        let use_regex = annotations.get("use-regex").map(|(v, _)| *v) == Some("true");
+        rules(
+            obj,
+            objects,
+            report,
+            &mut paths,
+            &mut defaults,
+            (is_canary, use_regex),
+        );
         match canary {
             Some(policy) => canaries.extend(paths.into_iter().map(|p| (p, policy.clone()))),
             None => mains.extend(paths.into_iter().map(|p| (p, affinity.clone()))),
@@ -372,7 +383,7 @@ fn rules<'a>(
     report: &mut Report,
     paths: &mut Vec<PathRule<'a>>,
     defaults: &mut Vec<PathRule<'a>>,
-    is_canary: bool,
+    (is_canary, use_regex): (bool, bool),
 ) {
     let Some(spec) = obj.spec() else {
         report.error(&obj.node, format!("{}: no `spec`", obj.id()));
@@ -411,6 +422,7 @@ fn rules<'a>(
                 path_type: PathType::Prefix,
                 target,
                 index: 0,
+                use_regex: false,
                 at: db,
             });
         }
@@ -460,6 +472,22 @@ fn rules<'a>(
                 continue;
             };
             if let Some(target) = backend(obj, objects, &b, report) {
+                let use_regex = use_regex && path_type != PathType::Exact;
+                if use_regex && let Err(e) = regex::Regex::new(path) {
+                    let why = e.to_string();
+                    report.error(
+                        &p,
+                        format!(
+                            "{}: path `{path}` is not a regular expression (`use-regex`): {}",
+                            obj.id(),
+                            why.lines()
+                                .last()
+                                .unwrap_or("invalid")
+                                .trim_start_matches("error: ")
+                        ),
+                    );
+                    continue;
+                }
                 let index = paths.len();
                 paths.push(PathRule {
                     ingress: *obj,
@@ -468,6 +496,7 @@ fn rules<'a>(
                     path_type,
                     target,
                     index,
+                    use_regex,
                     at: p,
                 });
             }
@@ -565,7 +594,11 @@ fn emit(
     if let Some(h) = main.host {
         matchers.push(format!("Host({})", rule_str(h)));
     }
-    matchers.push(path_matcher(main.path, main.path_type));
+    matchers.push(if main.use_regex {
+        format!("PathRegexp({})", rule_str(&format!("(?i)^{}", main.path)))
+    } else {
+        path_matcher(main.path, main.path_type)
+    });
     let with = |extra: String| {
         let mut m = matchers.clone();
         m.push(extra);
@@ -642,7 +675,7 @@ fn emit(
                     from(c, ", canary-by-header-pattern"),
                 ),
                 Err(e) => {
-                    report.warn(&c.at, format!("{}: canary-by-header-pattern `{p}` does not compile ({}): every request with header `{h}` goes to the main Service, as ingress-nginx sends it on a match error", c.ingress.id(), e.to_string().lines().last().unwrap_or("invalid")));
+                    report.warn(&c.at, format!("{}: canary-by-header-pattern `{p}` does not compile ({}): every request with header `{h}` goes to the main Service, as ingress-nginx sends it on a match error", c.ingress.id(), e.to_string().lines().last().unwrap_or("invalid").trim_start_matches("error: ")));
                     out.frontend(
                         &format!("{name}-canary-header-error"),
                         with(format!("HeaderRegexp({hq}, `^`)")),
