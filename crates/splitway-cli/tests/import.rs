@@ -798,3 +798,32 @@ fn use_regex_paths_are_case_insensitive_regexes_anchored_at_the_start() {
     );
     assert!(err.contains("in.yaml:11:13: error: Ingress default/bad: path `/api/(` is not a regular expression (`use-regex`): unclosed group"), "{err}");
 }
+
+#[test]
+fn ingress_wildcard_hosts_take_one_label_and_the_default_backend_takes_the_rest() {
+    let manifests = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: wild\nspec:\n  defaultBackend:\n    service: {name: fallback, port: {number: 80}}\n  rules:\n    - host: \"*.example.com\"\n      http:\n        paths:\n          - {path: /, pathType: Prefix, backend: {service: {name: wild, port: {number: 80}}}}\n    - host: foo.example.com\n      http:\n        paths:\n          - {path: /, pathType: Prefix, backend: {service: {name: foo, port: {number: 80}}}}\n";
+    let i = import("ingress-nginx", manifests);
+    assert_eq!(i.server("http://foo.example.com/", &[]).unwrap(), "foo");
+    assert_eq!(i.server("http://bar.example.com/", &[]).unwrap(), "wild");
+    assert_eq!(
+        i.server("http://a.bar.example.com/", &[]).unwrap(),
+        "fallback",
+        "an Ingress wildcard is one label"
+    );
+    assert_eq!(i.server("http://elsewhere.org/x", &[]).unwrap(), "fallback");
+}
+
+#[test]
+fn gateway_section_name_picks_the_listener() {
+    let gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: gw\nspec:\n  listeners:\n    - {name: a, hostname: a.example.com, port: 80, protocol: HTTP}\n    - {name: b, hostname: b.example.com, port: 80, protocol: HTTP}\n---\n";
+    let spec = format!(
+        "  parentRefs: [{{name: gw, sectionName: b}}]\n  rules:\n    - backendRefs:\n{}",
+        backend("s")
+    );
+    let i = import(
+        "gateway-api",
+        &(services(&["s"]) + gw + &route("r", "", &spec)),
+    );
+    assert_eq!(i.server("http://b.example.com/", &[]).unwrap(), "s");
+    assert_eq!(i.route("GET", "http://a.example.com/", &[]).2, 404);
+}
