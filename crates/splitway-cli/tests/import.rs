@@ -716,11 +716,10 @@ fn an_exact_and_a_prefix_path_of_one_string_are_two_locations_and_the_canary_pai
     assert!(!i.warnings.contains("already served"), "{}", i.warnings);
 }
 
-/// The text of `docs/import.md` between the line `after` and the next line starting with `$`.
+/// The text of the CLI's `docs/import.md` between the line `after` and the next line starting with `$`.
 fn documented(after: &str) -> String {
-    let doc =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/import.md"))
-            .unwrap();
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/import.md"))
+        .unwrap();
     let start = doc.find(after).unwrap() + after.len();
     let rest = &doc[start..];
     let end = rest.find("\n$ ").or_else(|| rest.find("\n```")).unwrap();

@@ -256,5 +256,7 @@ fn user_key(view: &RequestView<'_>, keys: &[HashKey]) -> Option<String> {
             .next()
             .map(|v| format!("query:{name}={}", String::from_utf8_lossy(&v))),
         HashKey::ClientIp => view.client_ip().map(|ip| format!("client_ip={ip}")),
+        // A key kind this command does not know yet: no user.
+        _ => None,
     })
 }

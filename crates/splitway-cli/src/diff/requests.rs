@@ -326,7 +326,8 @@ pub(crate) fn generate(
                                 headers.push((name.as_str().to_owned(), user.clone()))
                             }
                             HashKey::Query(name) => query = format!("?{name}={user}"),
-                            HashKey::ClientIp => {}
+                            // The client IP is set below; a kind not known here stays unset.
+                            _ => {}
                         }
                     }
                     if let Some(h) = v.checked_sub(1).and_then(|j| m.headers.get(j)) {
