@@ -493,7 +493,7 @@ fn compile_match(obj: &Object<'_>, r: usize, m: &Node<'_>, report: &mut Report) 
 }
 
 /// A rule's backendRefs as one weighted backend. A reference that cannot be resolved keeps
-/// its share of the traffic on a server whose URL never resolves.
+/// its share of the traffic on a fixed-response server that answers 500, as Gateway API does.
 fn backend(
     obj: &Object<'_>,
     objects: &[Object<'_>],
@@ -507,7 +507,8 @@ fn backend(
         namespace: &'a str,
         port: u16,
         weight: u32,
-        url: String,
+        /// `None`: the reference cannot be resolved, and its share answers 500.
+        url: Option<String>,
     }
     let mut refs: Vec<Ref<'_>> = Vec::new();
     for b in rule.get("backendRefs").into_iter().flat_map(|b| b.items()) {
@@ -563,13 +564,10 @@ fn backend(
         };
         let url = match problem {
             Some(p) => {
-                report.warn(&b, format!("{}: rule {r}: backendRef `{name}` cannot be resolved ({p}): Gateway API answers 500 for its share; here its share goes to a server whose URL does not resolve, which the proxy answers with 502", obj.id()));
-                format!(
-                    "http://{}.unresolved.invalid",
-                    if name.is_empty() { "backend" } else { name }
-                )
+                report.warn(&b, format!("{}: rule {r}: backendRef `{name}` cannot be resolved ({p}): its share of the traffic answers 500, as in Gateway API", obj.id()));
+                None
             }
-            None => service_url(name, namespace, port),
+            None => Some(service_url(name, namespace, port)),
         };
         refs.push(Ref {
             name: if name.is_empty() { "backend" } else { name },
@@ -580,16 +578,35 @@ fn backend(
         });
     }
     if refs.is_empty() {
-        report.warn(rule, format!("{}: rule {r}: no backendRefs: Gateway API answers 500; here a server whose URL does not resolve (502)", obj.id()));
+        report.warn(
+            rule,
+            format!(
+                "{}: rule {r}: no backendRefs: it answers 500, as in Gateway API",
+                obj.id()
+            ),
+        );
         refs.push(Ref {
             name: "no-backend",
             namespace: obj.namespace,
             port: 0,
             weight: 1,
-            url: "http://no-backend.unresolved.invalid".to_owned(),
+            url: None,
         });
     } else if refs.iter().all(|r| r.weight == 0) {
-        report.warn(rule, format!("{}: rule {r}: every backendRef has weight 0: Gateway API answers 500; here every server is drained, so splitway answers 503", obj.id()));
+        report.warn(
+            rule,
+            format!(
+                "{}: rule {r}: every backendRef has weight 0: it answers 500, as in Gateway API",
+                obj.id()
+            ),
+        );
+        refs.push(Ref {
+            name: "all-weights-zero",
+            namespace: obj.namespace,
+            port: 0,
+            weight: 1,
+            url: None,
+        });
     }
     let keys: Vec<(&str, &str, u16)> = refs.iter().map(|r| (r.name, r.namespace, r.port)).collect();
     let names = server_names(&keys);
@@ -598,7 +615,8 @@ fn backend(
         .zip(names)
         .map(|(r, name)| ServerOut {
             name,
-            url: r.url.clone(),
+            url: r.url.clone().unwrap_or_default(),
+            status: r.url.is_none().then_some(500),
             weight: r.weight,
         })
         .collect();

@@ -571,6 +571,7 @@ fn server(t: &Target<'_>, name: String, weight: u32) -> ServerOut {
     ServerOut {
         name,
         url: t.url(),
+        status: None,
         weight,
     }
 }

@@ -8,8 +8,10 @@ use std::fmt::Write as _;
 pub(crate) struct ServerOut {
     /// Its name (unique in its backend).
     pub(crate) name: String,
-    /// Its URL.
+    /// Its URL (unused for a fixed response).
     pub(crate) url: String,
+    /// A fixed response's status, in place of the URL.
+    pub(crate) status: Option<u16>,
     /// Its weight.
     pub(crate) weight: u32,
 }
@@ -113,7 +115,14 @@ impl Output {
             out.push_str("    servers:\n");
             for s in &b.servers {
                 let _ = writeln!(out, "      - name: {}", yaml_str(&s.name));
-                let _ = writeln!(out, "        url: {}", yaml_str(&s.url));
+                match s.status {
+                    Some(code) => {
+                        let _ = writeln!(out, "        status: {code}");
+                    }
+                    None => {
+                        let _ = writeln!(out, "        url: {}", yaml_str(&s.url));
+                    }
+                }
                 let _ = writeln!(out, "        weight: {}", s.weight);
             }
             if let Some(cookie) = &b.sticky_cookie {
