@@ -446,7 +446,7 @@ fn a_fixed_response_server_keeps_its_share_and_the_exchange_answers_it() {
         response.headers()["content-type"],
         "text/plain; charset=utf-8"
     );
-    e.finish(503, None);
+    e.finish(503, false);
     // Counted against the fixed server, as any server's answer is.
     let stats = r.server("down", "maintenance").unwrap().stats;
     assert_eq!((stats.requests, stats.server_errors), (1, 1));
