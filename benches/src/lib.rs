@@ -118,6 +118,7 @@ impl Shape {
             url: format!("http://{name}.internal"),
             uri: format!("http://{name}.internal").parse().unwrap(),
             weight,
+            response: None,
         };
         let backend = |name: &str, servers| Backend {
             name: name.into(),

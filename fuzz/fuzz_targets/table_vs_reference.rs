@@ -41,6 +41,7 @@ fuzz_target!(|input: Input<'_>| {
         url: "http://s.internal".into(),
         uri: http::Uri::from_static("http://s.internal"),
         weight: 1,
+        response: None,
     };
     let config = Config {
         frontends,

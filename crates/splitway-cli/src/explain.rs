@@ -49,7 +49,7 @@ pub(crate) fn to_json(e: &Explanation, path: &str) -> Value {
         "route": d.route(),
         "backend": d.backend(),
         "server": server.map(|s| s.name()),
-        "url": server.map(|s| s.url()),
+        "url": server.filter(|s| s.response().is_none()).map(|s| s.url()),
         "status": d.status().code(),
         "set_cookie": d.set_cookie(),
         "candidates": candidates,
@@ -84,6 +84,7 @@ fn print_text(e: &Explanation, path: &str) {
         _ => println!("route:   none"),
     }
     match d.server() {
+        Some(s) if s.response().is_some() => println!("server:  {} (fixed response)", s.name()),
         Some(s) => println!("server:  {} {}", s.name(), s.url()),
         None => println!("server:  none"),
     }

@@ -3,9 +3,12 @@
 //! Its outputs are a contract (SPEC.md section 5): scripts and CI jobs read them. Exit codes:
 //! 0 when the command did its job (whatever the routing status), 2 on a usage or config error;
 //! `rollout` also exits 1 when the proxy refuses the action.
+//! `diff` exits 1 when a `--fail-on` condition holds.
 
 mod check;
+mod diff;
 mod explain;
+mod import;
 mod request;
 mod rollout;
 mod rollout_sim;
@@ -38,6 +41,11 @@ enum Command {
     /// Route N requests through one router and count where they went; or, with --rollout,
     /// replay a synthetic run of a rollout and print the controller's timeline.
     Simulate(simulate::SimulateArgs),
+    /// Replay the same requests through two configurations and report what moves.
+    Diff(diff::DiffArgs),
+    /// Convert Kubernetes manifests (ingress-nginx Ingresses, Gateway API HTTPRoutes) into a
+    /// splitway configuration; warnings name what is not carried over.
+    Import(import::ImportArgs),
     /// Run the reverse proxy, reloading the configuration file when it changes.
     Serve(serve::ServeArgs),
     /// Ask a running proxy about its rollouts, or act on one (exit 1 when refused).
@@ -56,6 +64,12 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Rollout(args) => return rollout::run(&args),
+        Command::Import(args) => import::run(&args),
+        Command::Diff(args) => match diff::run(&args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

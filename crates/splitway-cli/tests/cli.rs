@@ -473,3 +473,31 @@ backends:
         format!("{name}: ok: 5 frontends, 5 backends, 5 servers, 2 warnings\n")
     );
 }
+
+#[test]
+fn explain_shows_a_fixed_response_servers_status_and_name_and_no_url() {
+    let v = explain(
+        "maintenance.yaml",
+        "http://web.agendor.com.br/admin/users",
+        &[],
+    );
+    assert_eq!(
+        (
+            v["route"].clone(),
+            v["server"].clone(),
+            v["url"].clone(),
+            v["status"].clone()
+        ),
+        (
+            json!("admin"),
+            json!("maintenance"),
+            Value::Null,
+            json!(503)
+        )
+    );
+    let v = explain("maintenance.yaml", "http://web.agendor.com.br/deals", &[]);
+    assert_eq!(
+        (v["server"].clone(), v["status"].clone()),
+        (json!("legacy_1"), json!(200))
+    );
+}

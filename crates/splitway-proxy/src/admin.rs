@@ -51,8 +51,8 @@ use splitway::{EditError, Router};
 use tokio::net::TcpListener;
 
 use crate::forward::{ProxyBody, own};
-use crate::rollouts::{ActError, Rollouts, parse_action};
 use crate::limits::Limits;
+use crate::rollouts::{ActError, Rollouts, parse_action};
 use crate::server::serve_with;
 
 mod access;

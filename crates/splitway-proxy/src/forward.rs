@@ -170,10 +170,11 @@ impl Proxy {
             &self.router,
             &RequestView::from_request(&req, Some(peer.ip())),
         );
-        let answer = match exchange.own_response(|text| full(Bytes::from_static(text.as_bytes()))) {
-            Some(response) => Answer::Done(response),
-            None => self.forward(req, peer, &exchange).await,
-        };
+        let answer =
+            match exchange.own_response(|text| full(Bytes::copy_from_slice(text.as_bytes()))) {
+                Some(response) => Answer::Done(response),
+                None => self.forward(req, peer, &exchange).await,
+            };
         let status = answer.response().status().as_u16();
         exchange.finish(status, true);
         let decision = exchange.decision();

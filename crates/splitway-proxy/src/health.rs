@@ -45,7 +45,8 @@ pub fn health_checks(router: Router, tick: Duration) -> tokio::task::JoinHandle<
                 let Some(check) = &backend.health_check else {
                     continue;
                 };
-                for server in &backend.servers {
+                // A fixed-response server has nothing to check.
+                for server in backend.servers.iter().filter(|s| s.response.is_none()) {
                     let key = (
                         backend.name.clone(),
                         server.name.clone(),

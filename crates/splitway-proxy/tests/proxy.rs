@@ -952,3 +952,20 @@ backends:
     proxy.stop().await;
     server.abort();
 }
+
+#[tokio::test]
+async fn a_fixed_response_server_is_answered_by_the_proxy_itself() {
+    let yaml = "frontends:\n  m: {rule: \"Host(`m.example.com`)\"}\nbackends:\n  m:\n    - {name: maintenance, status: 503, body: \"back soon\\n\"}\n";
+    let p = LoneProxy::start(yaml, Options::default()).await;
+    for _ in 0..3 {
+        assert_eq!(
+            p.send("m.example.com", b"").await,
+            (StatusCode::SERVICE_UNAVAILABLE, "back soon\n".to_owned())
+        );
+    }
+    assert_eq!(
+        p.router.server("m", "maintenance").unwrap().stats.requests,
+        3
+    );
+    p.stop().await;
+}

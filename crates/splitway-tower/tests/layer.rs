@@ -507,3 +507,15 @@ backends:
         assert_eq!(text(response).await, seen, "{host}{target}");
     }
 }
+
+#[tokio::test]
+async fn a_fixed_response_server_is_answered_by_the_layer() {
+    let yaml = "frontends:\n  m: {rule: \"Host(`m.example.com`)\"}\nbackends:\n  m:\n    - {name: maintenance, status: 503, body: \"back soon\"}\n";
+    let router = router(yaml);
+    let svc = app(router.clone());
+    for _ in 0..3 {
+        let response = call(&svc, req("m.example.com", None)).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(router.server("m", "maintenance").unwrap().stats.requests, 3);
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use arc_swap::Guard;
 
+use crate::config::FixedResponse;
 use crate::rule::Rewritten;
 use crate::table::{Outcome, Table};
 use crate::telemetry;
@@ -21,6 +22,9 @@ pub enum Status {
     NoRoute,
     /// A frontend matched but its backend has no server available (503).
     NoServer,
+    /// The chosen server is a fixed response with this HTTP status (a `status:` server):
+    /// the integration answers it itself.
+    Fixed(u16),
 }
 
 impl Status {
@@ -30,6 +34,7 @@ impl Status {
             Status::Routed => 200,
             Status::NoRoute => 404,
             Status::NoServer => 503,
+            Status::Fixed(code) => code,
         }
     }
 
@@ -40,6 +45,7 @@ impl Status {
             Status::Routed => "routed",
             Status::NoRoute => "no route",
             Status::NoServer => "no server available",
+            Status::Fixed(_) => "fixed response",
         }
     }
 }
@@ -96,7 +102,10 @@ impl Decision {
         match self.outcome {
             Outcome::NoRoute => Status::NoRoute,
             Outcome::NoServer { .. } => Status::NoServer,
-            Outcome::Server { .. } => Status::Routed,
+            Outcome::Server { .. } => match self.server().and_then(|s| s.response) {
+                Some(r) => Status::Fixed(r.status),
+                None => Status::Routed,
+            },
         }
     }
 
@@ -232,6 +241,7 @@ impl Decision {
             url: &s.url,
             uri: &s.uri,
             weight: s.weight,
+            response: s.response.as_ref(),
         })
     }
 }
@@ -265,6 +275,7 @@ pub struct ServerRef<'a> {
     url: &'a str,
     uri: &'a http::Uri,
     weight: u32,
+    response: Option<&'a FixedResponse>,
 }
 
 impl<'a> ServerRef<'a> {
@@ -286,6 +297,11 @@ impl<'a> ServerRef<'a> {
     /// Its configured weight.
     pub fn weight(&self) -> u32 {
         self.weight
+    }
+
+    /// The fixed response this server gives instead of being called (`status:`), if it is one.
+    pub fn response(&self) -> Option<&'a FixedResponse> {
+        self.response
     }
 }
 

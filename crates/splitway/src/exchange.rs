@@ -80,13 +80,27 @@ impl Exchange {
     /// The response to give without calling a server, or `None` when a server was chosen:
     /// 404 with the text `no route` when no frontend matched, 503 with `no server available`
     /// and `Retry-After` ([`RETRY_AFTER_SECONDS`]) when the backend has no server to offer.
-    /// Both are `text/plain`; `body` makes the body from the text (an integration whose body
-    /// type cannot hold text may drop it).
-    pub fn own_response<B>(&self, body: impl FnOnce(&'static str) -> B) -> Option<Response<B>> {
+    /// For a fixed-response server (`status:`), its status and body, with the sticky or
+    /// cohort `Set-Cookie` of the decision. All are `text/plain`; `body` makes the body from
+    /// the text (an integration whose body type cannot hold text may drop it).
+    pub fn own_response<B>(&self, body: impl FnOnce(&str) -> B) -> Option<Response<B>> {
         let (status, text) = match self.decision.status() {
-            Status::Routed => return None,
             Status::NoRoute => (StatusCode::NOT_FOUND, "no route\n"),
             Status::NoServer => (StatusCode::SERVICE_UNAVAILABLE, "no server available\n"),
+            Status::Fixed(code) => {
+                let fixed = self.decision.server().and_then(|s| s.response());
+                let text = fixed.and_then(|f| f.body.as_deref()).unwrap_or("");
+                let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let mut response = Response::new(body(text));
+                *response.status_mut() = code;
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                self.complete_response(response.headers_mut());
+                return Some(response);
+            }
+            Status::Routed => return None,
         };
         let mut response = Response::new(body(text));
         *response.status_mut() = status;

@@ -267,3 +267,30 @@ fn invalid_utf8_is_located_at_the_first_bad_byte() {
         "u.yaml:2:6: error: the file is not UTF-8 text (byte 0xc3 at offset 10)"
     );
 }
+
+#[test]
+fn a_fixed_response_server_has_a_status_and_never_a_url() {
+    let loaded = ok(
+        "frontends:\n  a: {rule: \"Host(`a`)\"}\nbackends:\n  a:\n    - {name: m, status: 503, body: down}\n",
+    );
+    let s = &loaded.config.backends[0].servers[0];
+    let fixed = s.response.as_ref().unwrap();
+    assert_eq!(
+        (fixed.status, fixed.body.as_deref(), s.url.as_str()),
+        (503, Some("down"), "")
+    );
+    let e = err(
+        "frontends:\n  a: {rule: \"Host(`a`)\"}\nbackends:\n  a:\n    - {name: both, url: \"http://x\", status: 500}\n    - {name: low, status: 99}\n    - {name: text, status: \"500\"}\n    - {name: orphan, url: \"http://y\", body: hi}\n    - {name: none}\n",
+        Format::Yaml,
+    );
+    assert_eq!(
+        lines(&e),
+        [
+            "5:45: error: server `both` of backend `a` has both `url` and `status`: a server forwards or answers itself, not both",
+            "6:27: error: server `low` of backend `a`: status 99 is not an HTTP status (100 to 599)",
+            "7:28: error: expected an HTTP status (100 to 599), found a string",
+            "8:45: error: server `orphan` of backend `a`: `body` goes with `status` (a fixed response)",
+            "9:7: error: server `none` of backend `a` has no `url` (or `status`, for a fixed response)",
+        ]
+    );
+}

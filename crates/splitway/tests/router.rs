@@ -443,3 +443,45 @@ fn set_weights_changes_several_servers_of_one_backend_in_one_swap_or_none() {
     ));
     assert_eq!(weights(&router), [500, 500, 10]);
 }
+
+const FIXED: &str = r#"
+frontends:
+  web: {rule: "Host(`web.agendor.com.br`)"}
+  down: {rule: "Host(`down.agendor.com.br`)"}
+backends:
+  web:
+    - {name: real, url: "http://real.internal", weight: 2}
+    - {name: broken-ref, status: 500, weight: 1}
+  down:
+    - {name: maintenance, status: 503, body: "back at 10:00\n"}
+"#;
+
+#[test]
+fn a_fixed_response_server_keeps_its_share_and_the_exchange_answers_it() {
+    let r = router(FIXED);
+    let plain = get("web.agendor.com.br", None);
+    let mut seen = Vec::new();
+    for _ in 0..30 {
+        let d = r.route(&RequestView::from_request(&plain, None));
+        seen.push((d.server().unwrap().name().to_owned(), d.status().code()));
+    }
+    let n = |s: &str, code: u16| seen.iter().filter(|(n, c)| n == s && *c == code).count();
+    assert_eq!((n("real", 200), n("broken-ref", 500)), (20, 10));
+
+    let down = get("down.agendor.com.br", None);
+    let e = splitway::Exchange::begin(&r, &RequestView::from_request(&down, None));
+    assert_eq!(e.decision().status(), Status::Fixed(503));
+    assert_eq!(e.decision().status().reason(), "fixed response");
+    assert_eq!(e.decision().server().unwrap().name(), "maintenance");
+    let response = e.own_response(str::to_owned).unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.body(), "back at 10:00\n");
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    e.finish(503, false);
+    // Counted against the fixed server, as any server's answer is.
+    let stats = r.server("down", "maintenance").unwrap().stats;
+    assert_eq!((stats.requests, stats.server_errors), (1, 1));
+}

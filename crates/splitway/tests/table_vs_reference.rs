@@ -96,6 +96,7 @@ fn config(rules: &[(RuleText, Option<i64>)]) -> Config {
         url: "http://s.internal".into(),
         uri: "http://s.internal".parse().unwrap(),
         weight: 1,
+        response: None,
     };
     Config {
         frontends,

@@ -17,6 +17,7 @@ fn server(name: &str, weight: u32) -> Server {
         uri: url.parse().unwrap(),
         url,
         weight,
+        response: None,
     }
 }
 

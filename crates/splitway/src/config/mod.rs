@@ -39,7 +39,9 @@
 //!   ("a configuration that routes nothing is a mistake"), so a truncated deploy never
 //!   replaces a working table. A backend no frontend uses is a warning.
 //! - **Servers**: `name` and `url` are required; URLs must be absolute `http`/`https` with a
-//!   host. In the Traefik shape a missing weight is 1 and weight 0 drains the server (SPEC)
+//!   host. Instead of `url`, a server may give `status` (100 to 599) and an optional `body`:
+//!   a fixed response that the proxy and the tower layer answer themselves ([`FixedResponse`];
+//!   not in the Traefik shape, nor in the `values` quirk). In the Traefik shape a missing weight is 1 and weight 0 drains the server (SPEC)
 //!   with a warning that Traefik 1.7 treated 0 as 1.
 //! - **Traefik v1 keys splitway does not use** (e.g. `entryPoints`, `basicAuth`, `redirect`,
 //!   `maxConn`, `circuitBreaker`, `stickiness.secure`, `healthCheck.scheme`, top-level
@@ -55,6 +57,7 @@
 //!   extension is an error rather than a guess. I/O errors are diagnostics at 1:1.
 
 mod decode;
+mod documents;
 mod load;
 mod sink;
 mod suggest;
@@ -68,6 +71,7 @@ use std::time::Duration;
 use crate::diag::{ConfigError, Diagnostic};
 use crate::rule::Rule;
 
+pub use documents::{YamlKey, YamlKind, YamlValue, parse_yaml_documents};
 pub use load::{MAX_CONFIG_BYTES, MAX_FRONTENDS};
 
 /// The largest server weight accepted.
@@ -159,6 +163,19 @@ pub struct Server {
     pub uri: http::Uri,
     /// Its weight, 0 to [`MAX_WEIGHT`] (0: drained).
     pub weight: u32,
+    /// A response the integration gives itself instead of forwarding (`status:` in place of
+    /// `url:`, e.g. Gateway API's 500 for a reference that cannot be resolved, or a
+    /// maintenance page). Such a server's `url` is empty and its `uri` is `/`.
+    pub response: Option<FixedResponse>,
+}
+
+/// A fixed response: `{name, status: CODE, body?: TEXT}` as a server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedResponse {
+    /// The HTTP status, 100 to 599.
+    pub status: u16,
+    /// The body (`text/plain`), empty when absent.
+    pub body: Option<String>,
 }
 
 /// Server choice within a backend.

@@ -28,6 +28,20 @@ pub(crate) const MAX_DEPTH: usize = 128;
 /// Parses one YAML document. `None` when the text has no document (empty, or only comments)
 /// or when it could not be parsed (the reason is in `sink`).
 pub(crate) fn parse(text: &str, sink: &mut Sink) -> Option<Node> {
+    builder(text, false).run(sink).ok().flatten()
+}
+
+/// Parses a YAML stream of any number of documents (Kubernetes manifests), each with the
+/// same budgets as one configuration (the value and alias budgets count the whole stream).
+/// A document with nothing in it is left out. `None` when the text could not be parsed (the
+/// reason is in `sink`).
+pub(crate) fn parse_stream(text: &str, sink: &mut Sink) -> Option<Vec<Node>> {
+    let mut builder = builder(text, true);
+    builder.run(sink).ok()?;
+    Some(builder.docs)
+}
+
+fn builder(text: &str, stream: bool) -> Builder<'_> {
     Builder {
         text,
         chars: CharMap::new(text),
@@ -38,10 +52,9 @@ pub(crate) fn parse(text: &str, sink: &mut Sink) -> Option<Node> {
         alias_bytes: 0,
         aliased: false,
         doc: None,
+        stream,
+        docs: Vec::new(),
     }
-    .run(sink)
-    .ok()
-    .flatten()
 }
 
 /// A list or map being built.
@@ -81,13 +94,17 @@ struct Builder<'a> {
     /// Whether an alias has been expanded (for the wording of the value-budget error).
     aliased: bool,
     doc: Option<Node>,
+    /// Whether several documents are accepted (collected in `docs`).
+    stream: bool,
+    /// The finished documents of a stream.
+    docs: Vec<Node>,
 }
 
 /// Parsing stopped; the reason is in the sink.
 struct Stop;
 
 impl Builder<'_> {
-    fn run(mut self, sink: &mut Sink) -> Result<Option<Node>, Stop> {
+    fn run(&mut self, sink: &mut Sink) -> Result<Option<Node>, Stop> {
         let mut parser = Parser::new_from_str(self.text);
         let mut documents = 0usize;
         while let Some(event) = parser.next_event() {
@@ -100,11 +117,22 @@ impl Builder<'_> {
                 }
             };
             match event {
-                Event::Nothing | Event::StreamStart | Event::DocumentEnd => {}
+                Event::Nothing | Event::StreamStart => {}
+                Event::DocumentEnd => {
+                    if self.stream {
+                        // Anchors belong to their document.
+                        self.anchors.clear();
+                        if let Some(doc) = self.doc.take()
+                            && doc.kind != Kind::Null
+                        {
+                            self.docs.push(doc);
+                        }
+                    }
+                }
                 Event::StreamEnd => break,
                 Event::DocumentStart(_) => {
                     documents += 1;
-                    if documents > 1 {
+                    if documents > 1 && !self.stream {
                         sink.error(
                             self.byte(&span.start),
                             "a second YAML document: a configuration file holds one document",
@@ -178,7 +206,7 @@ impl Builder<'_> {
                 }
             }
         }
-        Ok(self.doc)
+        Ok(self.doc.take())
     }
 
     /// Starts a list or map: checks the depth and the value budget.

@@ -177,25 +177,88 @@ impl Decoder<'_> {
                 (&mut weight, &mut weight_seen),
             );
         }
-        if !url_seen {
+        let response = self.fixed_response(&server_place, &fields, url_seen, &mut ok);
+        if !url_seen && response.is_none() {
             ok = false;
         }
-        if !url_seen && fields.unknown == 0 {
-            self.sink
-                .error(node.span.start, format!("{server_place} has no `url`"));
+        if !url_seen && fields.get("status").is_none() && fields.unknown == 0 {
+            self.sink.error(
+                node.span.start,
+                format!("{server_place} has no `url` (or `status`, for a fixed response)"),
+            );
             ok = false;
         }
         let (name, at) = name?;
-        let (url, uri) = url?;
+        let (url, uri) = match response {
+            Some(_) => (String::new(), http::Uri::from_static("/")),
+            None => url?,
+        };
         ok.then_some((
             Server {
                 name,
                 url,
                 uri,
                 weight: weight.unwrap_or(1),
+                response,
             },
             at,
         ))
+    }
+
+    /// `status` and `body` of a fixed-response server (never beside `url`).
+    fn fixed_response(
+        &mut self,
+        place: &str,
+        fields: &Fields<'_>,
+        url_seen: bool,
+        ok: &mut bool,
+    ) -> Option<FixedResponse> {
+        let body = match fields.get("body") {
+            Some(n) => match self.string(n, "a body string") {
+                Some(s) => Some(s.to_owned()),
+                None => {
+                    *ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        let Some(n) = fields.get("status") else {
+            if let Some(b) = fields.get("body") {
+                self.sink.error(
+                    b.span.start,
+                    format!("{place}: `body` goes with `status` (a fixed response)"),
+                );
+                *ok = false;
+            }
+            return None;
+        };
+        if url_seen {
+            self.sink.error(
+                n.span.start,
+                format!("{place} has both `url` and `status`: a server forwards or answers itself, not both"),
+            );
+            *ok = false;
+            return None;
+        }
+        match self.integer(n, "an HTTP status (100 to 599)") {
+            Some(code @ 100..=599) => Some(FixedResponse {
+                status: u16::try_from(code).unwrap_or(500),
+                body,
+            }),
+            Some(code) => {
+                self.sink.error(
+                    n.span.start,
+                    format!("{place}: status {code} is not an HTTP status (100 to 599)"),
+                );
+                *ok = false;
+                None
+            }
+            None => {
+                *ok = false;
+                None
+            }
+        }
     }
 
     /// The talk's quirk: `values: ["weight = 5", "url = \"http://...\""]`.
@@ -317,6 +380,7 @@ impl Decoder<'_> {
                     url,
                     uri,
                     weight,
+                    response: None,
                 }),
                 _ => ok = false,
             }

@@ -18,8 +18,8 @@ use super::sink::Sink;
 use super::suggest::{closest, did_you_mean};
 use super::tree::{Key, Kind, Node};
 use super::{
-    Backend, Balance, Config, Frontend, Hash, HashKey, HealthCheck, MAX_FRONTENDS, MAX_WEIGHT,
-    SameSite, Server, Sticky,
+    Backend, Balance, Config, FixedResponse, Frontend, Hash, HashKey, HealthCheck, MAX_FRONTENDS,
+    MAX_WEIGHT, SameSite, Server, Sticky,
 };
 use crate::rule::{Rule, RuleError, Syntax};
 
@@ -130,7 +130,7 @@ const BACKEND_TRAEFIK: &[&str] = &[
     "responseForwarding",
     "buffering",
 ];
-const SERVER_KEYS: &[&str] = &["name", "url", "weight", "values"];
+const SERVER_KEYS: &[&str] = &["name", "url", "weight", "values", "status", "body"];
 const TRAEFIK_SERVER_KEYS: &[&str] = &["url", "weight"];
 const VALUES_KEYS: &[&str] = &["weight", "url"];
 const LOAD_BALANCER_KEYS: &[&str] = &["method", "sticky", "stickiness"];
