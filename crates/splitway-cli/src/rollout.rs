@@ -199,9 +199,12 @@ fn request(
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
         let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        // The write mark the admin asks of every write without a token (a browser's
+        // cross-site request cannot carry it); harmless on reads and with a token.
         let mut req = Request::builder()
             .method(method.clone())
-            .uri(format!("http://{addr}{path}"));
+            .uri(format!("http://{addr}{path}"))
+            .header(splitway_proxy::admin::WRITE_HEADER, "1");
         if let Some(t) = token {
             req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
         }

@@ -63,8 +63,8 @@ fn side(n: u64, errors: u64, bucket: usize) -> ServerStats {
 /// Canary `x1/n1`, stable `x2/n2`, both in (25 ms, 50 ms].
 fn window(x1: u64, n1: u64, x2: u64, n2: u64) -> Window {
     Window {
-        canary: side(n1, x1, 5),
-        stable: side(n2, x2, 5),
+        canary: side(n1, x1, 8),
+        stable: side(n2, x2, 8),
     }
 }
 
@@ -239,8 +239,8 @@ fn a_canary_twice_as_slow_fails_on_max_latency_ratio() {
     let r = web(&[1.0, 5.0]);
     // Stable in (25 ms, 50 ms] (p99 49.75 ms), canary in (50 ms, 100 ms] (p99 99.5 ms).
     let slow = Window {
-        canary: side(500, 0, 6),
-        stable: side(10_000, 0, 5),
+        canary: side(500, 0, 9),
+        stable: side(10_000, 0, 8),
     };
     let j = judge(&r.analysis, &slow);
     assert_eq!(j.canary.p99, Some(Duration::from_micros(99_500)));
@@ -257,8 +257,8 @@ fn a_canary_twice_as_slow_fails_on_max_latency_ratio() {
     let j = judge(
         &r.analysis,
         &Window {
-            canary: side(500, 0, 9),
-            stable: side(10_000, 0, 9),
+            canary: side(500, 0, 12),
+            stable: side(10_000, 0, 12),
         },
     );
     assert!(matches!(

@@ -396,22 +396,22 @@ mod tests {
     #[test]
     fn quantile_interpolates_inside_the_bucket() {
         // 100 answers in (25 ms, 50 ms]: rank 99 of 100 is 99% of the way through.
-        let s = one_bucket(5, 100);
+        let s = one_bucket(8, 100);
         assert_eq!(quantile(0.99, &s), Some(Duration::from_micros(49_750)));
         // First bucket starts at 0.
         assert_eq!(
             quantile(0.5, &one_bucket(0, 10)),
-            Some(Duration::from_micros(500))
+            Some(Duration::from_micros(50))
         );
         // The unbounded bucket gives the largest bound.
         assert_eq!(
-            quantile(0.99, &one_bucket(13, 5)),
+            quantile(0.99, &one_bucket(16, 5)),
             Some(Duration::from_secs(10))
         );
         assert_eq!(quantile(0.99, &ServerStats::default()), None);
         // Two buckets: 90 in (1, 2.5] ms, 10 in (2.5, 5] ms; rank 99 is 9 of 10 into the second.
-        let mut two = one_bucket(1, 90);
-        two.latency_buckets[2] = 10;
+        let mut two = one_bucket(4, 90);
+        two.latency_buckets[5] = 10;
         assert_eq!(quantile(0.99, &two), Some(Duration::from_micros(4_750)));
     }
 }
