@@ -205,11 +205,11 @@ impl Proxy {
         // Other upgrades (h2c) are dropped with the hop-by-hop headers.
         let upgrade = strict::upgrade(req.headers(), &self.options.limits);
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
-        let (mut parts, body) = req.into_parts();
-        if let Err(e) = exchange.rewrite_request(&mut parts) {
+        if let Err(e) = exchange.rewrite_request(&mut req) {
             tracing::warn!(error = %e, route = decision.route(), "path rewrite failed");
             return Answer::Done(own(StatusCode::INTERNAL_SERVER_ERROR, "bad path rewrite\n"));
         }
+        let (mut parts, body) = req.into_parts();
         let client_host = parts
             .uri
             .authority()

@@ -64,7 +64,7 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let ip = (self.options.client_ip)(req.extensions());
         let exchange = Exchange::begin(&self.router, &RequestView::from_request(&req, ip));
         let decision = exchange.decision();
@@ -87,8 +87,7 @@ where
                 },
             };
         }
-        let (mut parts, body) = req.into_parts();
-        if exchange.rewrite_request(&mut parts).is_err() {
+        if exchange.rewrite_request(&mut req).is_err() {
             // Only a rewrite into an invalid target fails; the inner service never sees it.
             let mut response = Response::new(ResBody::default());
             *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
@@ -99,7 +98,6 @@ where
                 },
             };
         }
-        let mut req = Request::from_parts(parts, body);
         req.extensions_mut().insert(decision.clone());
         let future = {
             let _entered = span.enter();

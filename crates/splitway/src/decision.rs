@@ -96,16 +96,16 @@ impl Decision {
         self.set_cookie.as_deref()
     }
 
-    /// 200 (routed), 404 (no route) or 503 (no server).
+    /// 200 (routed), 404 (no route), 503 (no server), or a fixed-response server's code.
     #[inline]
     pub fn status(&self) -> Status {
         match self.outcome {
             Outcome::NoRoute => Status::NoRoute,
             Outcome::NoServer { .. } => Status::NoServer,
-            Outcome::Server { .. } => match self.server().and_then(|s| s.response) {
-                Some(r) => Status::Fixed(r.status),
-                None => Status::Routed,
-            },
+            Outcome::Server { fixed: None, .. } => Status::Routed,
+            Outcome::Server {
+                fixed: Some(code), ..
+            } => Status::Fixed(code),
         }
     }
 
@@ -187,7 +187,10 @@ impl Decision {
     /// [`crate::Router::servers`]). Does nothing when no server was chosen.
     /// [`crate::Exchange::finish`] calls this.
     pub fn record(&self, status: u16, elapsed: Duration) {
-        let Outcome::Server { frontend, server } = self.outcome else {
+        let Outcome::Server {
+            frontend, server, ..
+        } = self.outcome
+        else {
             return;
         };
         let state = self
@@ -231,7 +234,10 @@ impl Decision {
 
     /// The chosen server.
     pub fn server(&self) -> Option<ServerRef<'_>> {
-        let Outcome::Server { frontend, server } = self.outcome else {
+        let Outcome::Server {
+            frontend, server, ..
+        } = self.outcome
+        else {
             return None;
         };
         let f = self.table.frontends.get(frontend)?;

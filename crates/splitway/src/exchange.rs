@@ -121,11 +121,11 @@ impl Exchange {
     /// removed prefix) for a strip, `X-Replaced-Path` (the original path) for a replacement,
     /// each replacing a value the client sent. Does nothing when the frontend has no
     /// rewrites. On an error the request is left as it was.
-    pub fn rewrite_request(&self, parts: &mut http::request::Parts) -> Result<(), RewriteError> {
-        let Some(rewritten) = self.decision.path_rewrite(parts.uri.path()) else {
+    pub fn rewrite_request<B>(&self, req: &mut http::Request<B>) -> Result<(), RewriteError> {
+        let Some(rewritten) = self.decision.path_rewrite(req.uri().path()) else {
             return Ok(());
         };
-        let target = match parts.uri.query() {
+        let target = match req.uri().query() {
             Some(query) => format!("{}?{query}", rewritten.path),
             None => rewritten.path.clone(),
         };
@@ -133,17 +133,18 @@ impl Exchange {
             path: rewritten.path.clone(),
             source,
         };
-        let mut uri = parts.uri.clone().into_parts();
+        let mut uri = req.uri().clone().into_parts();
         uri.path_and_query =
             Some(PathAndQuery::from_maybe_shared(target).map_err(|e| fail(e.into()))?);
-        parts.uri = Uri::from_parts(uri).map_err(|e| fail(e.into()))?;
+        *req.uri_mut() = Uri::from_parts(uri).map_err(|e| fail(e.into()))?;
+        let headers = req.headers_mut();
         for (name, value) in [
             (FORWARDED_PREFIX, &rewritten.forwarded_prefix),
             (REPLACED_PATH, &rewritten.replaced_path),
         ] {
-            parts.headers.remove(&name);
+            headers.remove(&name);
             if let Some(value) = value.as_deref().and_then(header_value) {
-                parts.headers.insert(name, value);
+                headers.insert(name, value);
             }
         }
         Ok(())

@@ -98,7 +98,13 @@ pub(crate) enum Outcome {
     /// Frontend matched; its backend has no server to offer.
     NoServer { frontend: usize },
     /// Frontend matched and this server of its backend was chosen.
-    Server { frontend: usize, server: usize },
+    /// `fixed`: the server's status when it is a fixed response (read here, where the backend
+    /// is at hand, so that a decision's status needs no lookup).
+    Server {
+        frontend: usize,
+        server: usize,
+        fixed: Option<u16>,
+    },
 }
 
 impl Table {
@@ -248,17 +254,27 @@ impl Table {
         frontend: usize,
         req: &RequestView<'_>,
     ) -> (Outcome, Option<Box<str>>) {
-        let pick = self
+        let backend = self
             .frontends
             .get(frontend)
-            .and_then(|f| self.backends.get(f.backend))
-            .map(|b| b.balancer.pick(req))
-            .unwrap_or_default();
+            .and_then(|f| self.backends.get(f.backend));
+        let pick = backend.map(|b| b.balancer.pick(req)).unwrap_or_default();
         match pick {
             Pick {
                 server: Some(server),
                 set_cookie,
-            } => (Outcome::Server { frontend, server }, set_cookie),
+            } => {
+                let fixed = backend
+                    .and_then(|b| b.servers.get(server))
+                    .and_then(|s| s.response.as_ref())
+                    .map(|r| r.status);
+                let outcome = Outcome::Server {
+                    frontend,
+                    server,
+                    fixed,
+                };
+                (outcome, set_cookie)
+            }
             Pick { server: None, .. } => (Outcome::NoServer { frontend }, None),
         }
     }
