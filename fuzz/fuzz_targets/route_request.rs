@@ -40,6 +40,7 @@ fuzz_target!(|input: ArbRequest<'_>| {
         Status::Routed => assert!(decision.server().is_some() && decision.backend().is_some()),
         Status::NoRoute => assert!(expected.is_none()),
         Status::NoServer => panic!("no server, yet every backend has one: {decision:?}"),
+        other => panic!("the fixed table has no fixed-response server, yet: {other:?}"),
     }
     if let Some(cookie) = decision.set_cookie() {
         assert!(

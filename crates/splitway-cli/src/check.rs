@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use splitway::Table;
-use splitway::config::Config;
+use splitway::config::{Config, Loaded};
 
 use crate::Fail;
 
@@ -18,6 +18,26 @@ pub(crate) fn run(files: &[impl AsRef<Path>]) -> Result<(), Fail> {
     if failed { Err(Fail) } else { Ok(()) }
 }
 
+/// What `check` does after loading, shared with `import`'s check of its own output: prints the
+/// loader's warnings, compiles the table and warns of frontends that can never win.
+pub(crate) fn compile_and_lint(name: &str, loaded: &Loaded) -> Result<Table, Fail> {
+    for w in &loaded.warnings {
+        eprintln!("{w}");
+    }
+    let table = Table::compile(&loaded.config).map_err(|e| {
+        // The loader validates what compiling checks; this has no position to give.
+        eprintln!("{name}: error: {e}");
+        Fail
+    })?;
+    for s in table.shadowed() {
+        eprintln!(
+            "{name}: warning: frontend `{}` can never win: `{}` is tried first and matches every request it matches",
+            s.frontend, s.by
+        );
+    }
+    Ok(table)
+}
+
 fn check_one(path: &Path) -> Result<(), Fail> {
     let name = path.display().to_string();
     let loaded = match Config::from_file(path) {
@@ -29,19 +49,7 @@ fn check_one(path: &Path) -> Result<(), Fail> {
             return Err(Fail);
         }
     };
-    for w in &loaded.warnings {
-        eprintln!("{w}");
-    }
-    let table = Table::compile(&loaded.config).map_err(|e| {
-        eprintln!("{name}:1:1: error: {e}");
-        Fail
-    })?;
-    for s in table.shadowed() {
-        eprintln!(
-            "{name}: warning: frontend `{}` can never win: `{}` is tried first and matches every request it matches",
-            s.frontend, s.by
-        );
-    }
+    let table = compile_and_lint(&name, &loaded)?;
     let config = &loaded.config;
     let servers: usize = config.backends.iter().map(|b| b.servers.len()).sum();
     // Rollouts are listed only when there are some, so older summaries keep their shape.

@@ -14,7 +14,6 @@ mod output;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use splitway::Table;
 use splitway::config::{Config, Format};
 
 use crate::Fail;
@@ -142,18 +141,5 @@ fn verify(text: &str, name: &str) -> Result<(), Fail> {
         eprintln!("splitway: error: the imported configuration does not load (a defect of `splitway import`)");
         Fail
     })?;
-    for w in &loaded.warnings {
-        eprintln!("{w}");
-    }
-    let table = Table::compile(&loaded.config).map_err(|e| {
-        eprintln!("{name}:1:1: error: {e}");
-        Fail
-    })?;
-    for s in table.shadowed() {
-        eprintln!(
-            "{name}: warning: frontend `{}` can never win: `{}` is tried first and matches every request it matches",
-            s.frontend, s.by
-        );
-    }
-    Ok(())
+    crate::check::compile_and_lint(name, &loaded).map(|_| ())
 }
