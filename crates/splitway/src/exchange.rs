@@ -85,22 +85,17 @@ impl Exchange {
     /// the text (an integration whose body type cannot hold text may drop it).
     pub fn own_response<B>(&self, body: impl FnOnce(&str) -> B) -> Option<Response<B>> {
         let (status, text) = match self.decision.status() {
+            Status::Routed => return None,
             Status::NoRoute => (StatusCode::NOT_FOUND, "no route\n"),
             Status::NoServer => (StatusCode::SERVICE_UNAVAILABLE, "no server available\n"),
-            Status::Fixed(code) => {
-                let fixed = self.decision.server().and_then(|s| s.response());
-                let text = fixed.and_then(|f| f.body.as_deref()).unwrap_or("");
-                let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                let mut response = Response::new(body(text));
-                *response.status_mut() = code;
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                );
-                self.complete_response(response.headers_mut());
-                return Some(response);
-            }
-            Status::Routed => return None,
+            Status::Fixed(code) => (
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                self.decision
+                    .server()
+                    .and_then(|s| s.response())
+                    .and_then(|f| f.body.as_deref())
+                    .unwrap_or(""),
+            ),
         };
         let mut response = Response::new(body(text));
         *response.status_mut() = status;
@@ -109,8 +104,13 @@ impl Exchange {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        match self.decision.status() {
+            Status::NoServer => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            }
+            // A fixed-response server is a server: its sticky or cohort cookie is set.
+            Status::Fixed(_) => self.complete_response(headers),
+            _ => {}
         }
         Some(response)
     }

@@ -7,6 +7,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// What a run printed on stdout, as text.
+pub(crate) fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// What a run printed on stderr, as text.
+pub(crate) fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 /// Runs `splitway ARGS` with a 30 s limit; never hangs the test suite.
 pub(crate) fn splitway<S: AsRef<OsStr> + std::fmt::Debug>(args: &[S]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_splitway"))
