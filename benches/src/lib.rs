@@ -127,6 +127,7 @@ impl Shape {
             sticky: None,
             hash: None,
             health_check: None,
+            tls: None,
         };
         Config {
             frontends,

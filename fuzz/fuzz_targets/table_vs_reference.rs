@@ -52,6 +52,7 @@ fuzz_target!(|input: Input<'_>| {
             sticky: None,
             hash: None,
             health_check: None,
+            tls: None,
         }],
         rollouts: Vec::new(),
     };

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use splitway::config::{
     Balance, Config, Format, Hash, HashKey, Loaded, MAX_CONFIG_BYTES, SameSite, Sticky,
+    UpstreamTls,
 };
 use splitway::diag::{ConfigError, Severity};
 use splitway::rule::Syntax;
@@ -293,4 +294,103 @@ fn a_fixed_response_server_has_a_status_and_never_a_url() {
             "9:7: error: server `none` of backend `a` has no `url` (or `status`, for a fixed response)",
         ]
     );
+}
+
+#[test]
+fn backend_tls_reads_ca_file_server_name_and_insecure_skip_verify() {
+    let text = r#"frontends:
+  web: {backend: web, rules: ["Host:a.com"]}
+  api: {backend: api, rules: ["Host:api.a.com"]}
+backends:
+  web:
+    servers:
+      - {name: a, url: "https://a.internal:8443"}
+    tls: {ca_file: certs/ca.pem, server_name: web.internal}
+  api:
+    servers:
+      - {name: a, url: "https://10.0.0.2"}
+    tls: {insecure_skip_verify: true}
+"#;
+    let loaded = ok(text);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let web = loaded.config.backend("web").unwrap().tls.clone().unwrap();
+    assert_eq!(
+        web,
+        UpstreamTls {
+            ca_file: Some("certs/ca.pem".into()),
+            server_name: Some("web.internal".to_owned()),
+            insecure_skip_verify: false,
+        }
+    );
+    let api = loaded.config.backend("api").unwrap().tls.clone().unwrap();
+    assert_eq!(api.ca_file, None);
+    assert!(api.insecure_skip_verify);
+}
+
+#[test]
+fn backend_tls_errors_are_located_and_all_reported() {
+    let text = r#"frontends:
+  web: {backend: web, rules: ["Host:a.com"]}
+backends:
+  web:
+    servers:
+      - {name: a, url: "https://a.internal"}
+    tls:
+      ca_file: ca.pem
+      insecure_skip_verify: true
+      server_name: "a b"
+      verify: false
+"#;
+    let e = err(text, Format::Yaml);
+    assert_eq!(
+        lines(&e),
+        [
+            "8:16: error: `tls` of backend `web` has both `ca_file` and `insecure_skip_verify: true`: one says which CA to trust, the other trusts any certificate; give one",
+            "10:21: error: `tls` of backend `web`: `server_name` `a b` is not a DNS name or an IP address",
+            "11:7: error: unknown key `verify` in `tls` of backend `web`",
+        ]
+    );
+    let e = err(
+        "frontends: {web: {backend: web, rules: [\"Host:a\"]}}\nbackends:\n  web:\n    servers: [{name: a, url: \"https://a\"}]\n    tls: {insecure_skip_verify: \"yes\", ca_file: \"\"}\n",
+        Format::Yaml,
+    );
+    assert_eq!(
+        lines(&e),
+        [
+            "5:33: error: expected `true` or `false`, found a string",
+            "5:49: error: `tls` of backend `web`: `ca_file` is empty",
+        ]
+    );
+}
+
+#[test]
+fn backend_tls_without_an_https_server_is_a_warning() {
+    let text = "frontends: {web: {backend: web, rules: [\"Host:a\"]}}\nbackends:\n  web:\n    servers: [{name: a, url: \"http://a\"}]\n    tls: {server_name: a.internal}\n";
+    let loaded = ok(text);
+    let warnings: Vec<String> = loaded
+        .warnings
+        .iter()
+        .map(|d| format!("{}:{}: {}", d.line, d.col, d.message))
+        .collect();
+    assert_eq!(
+        warnings,
+        ["5:5: backend `web` has `tls` but no `https` server: it applies to none"]
+    );
+}
+
+#[test]
+fn a_relative_ca_file_is_relative_to_the_config_files_directory() {
+    let dir = std::env::temp_dir().join(format!("splitway-tls-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("routes.yaml");
+    std::fs::write(
+        &path,
+        "frontends: {web: {backend: web, rules: [\"Host:a\"]}}\nbackends:\n  web:\n    servers: [{name: a, url: \"https://a\"}]\n    tls: {ca_file: certs/ca.pem}\n  abs:\n    servers: [{name: a, url: \"https://a\"}]\n    tls: {ca_file: /etc/ca.pem}\n",
+    )
+    .unwrap();
+    let loaded = Config::from_file(&path).unwrap();
+    let ca = |b: &str| loaded.config.backend(b).unwrap().tls.clone().unwrap().ca_file;
+    assert_eq!(ca("web"), Some(dir.join("certs/ca.pem")));
+    assert_eq!(ca("abs"), Some(std::path::PathBuf::from("/etc/ca.pem")));
+    std::fs::remove_dir_all(&dir).unwrap();
 }

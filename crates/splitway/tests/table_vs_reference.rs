@@ -107,6 +107,7 @@ fn config(rules: &[(RuleText, Option<i64>)]) -> Config {
             sticky: None,
             hash: None,
             health_check: None,
+            tls: None,
         }],
         rollouts: Vec::new(),
     }

@@ -29,6 +29,7 @@ fn backend(servers: &[(&str, u32)]) -> Backend {
         sticky: None,
         hash: None,
         health_check: None,
+        tls: None,
     }
 }
 

@@ -49,6 +49,12 @@
 //!   checks (as in Traefik) with a warning; our `health_check` requires `path`.
 //! - **Stickiness**: `sticky.cookie` defaults to Traefik's generated name for the backend
 //!   ([`traefik_cookie_name`]); Traefik's `cookieName` is sanitised, ours must be a token.
+//! - **Outbound TLS**: a backend's `tls` map (`ca_file`, `server_name`,
+//!   `insecure_skip_verify`; [`UpstreamTls`]) applies to its `https` servers; a backend with
+//!   `tls` and no `https` server gets a warning, `ca_file` with `insecure_skip_verify: true`
+//!   is an error (one says which CA to trust, the other trusts anything), and `server_name`
+//!   must be a DNS name or an IP address. The CA file's contents are the proxy's to read
+//!   (`splitway check` reads them too).
 //! - **Rollouts** (`rollouts:`, docs/rollouts.md): keyed by backend; `canary` and `steps` are
 //!   required, `interval` defaults to 30 s, `analysis` to [`crate::rollout::Analysis`]'s
 //!   defaults, `on_success` to `promote`.
@@ -65,7 +71,7 @@ mod toml;
 mod tree;
 mod yaml;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::diag::{ConfigError, Diagnostic};
@@ -150,6 +156,25 @@ pub struct Backend {
     pub hash: Option<Hash>,
     /// Active health checks (run by the proxy).
     pub health_check: Option<HealthCheck>,
+    /// How the proxy verifies the certificates of this backend's `https` servers (`tls:`);
+    /// `None`: against the system's root certificates, with the URL's host as the name.
+    pub tls: Option<UpstreamTls>,
+}
+
+/// A backend's `tls: {ca_file, server_name, insecure_skip_verify}`: how its `https` servers'
+/// certificates are verified (the proxy's outbound TLS; plain `http` servers ignore it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct UpstreamTls {
+    /// PEM file of the CA certificates to trust instead of the system's roots. A relative path
+    /// is relative to the configuration file's directory once loaded by [`Config::from_file`]
+    /// (as written, so relative to the working directory, when loaded from text).
+    pub ca_file: Option<PathBuf>,
+    /// The name sent as SNI and that the certificate must carry, instead of the URL's host
+    /// (a DNS name or an IP address).
+    pub server_name: Option<String>,
+    /// Accept any certificate (still TLS, but with no protection against a man in the middle);
+    /// never together with `ca_file`.
+    pub insecure_skip_verify: bool,
 }
 
 /// One upstream server.

@@ -39,6 +39,7 @@ impl Decoder<'_> {
             sticky: None,
             hash: None,
             health_check: None,
+            tls: None,
         };
         let mut ok = true;
         match &node.kind {

@@ -8,7 +8,8 @@
 //!
 //! This module holds the decoder, its generic helpers (typed reads that report what they
 //! expected) and the top level; `frontend` reads frontends and rules, `backend` backends and
-//! servers, `options` how a backend chooses (balance, sticky, hash, health checks),
+//! servers, `options` how a backend chooses (balance, sticky, hash, health checks) and reaches its
+//! servers (`tls`),
 //! `rollout` the `rollouts:` section.
 
 use std::collections::{HashMap, HashSet};
@@ -19,7 +20,7 @@ use super::suggest::{closest, did_you_mean};
 use super::tree::{Key, Kind, Node};
 use super::{
     Backend, Balance, Config, FixedResponse, Frontend, Hash, HashKey, HealthCheck, MAX_FRONTENDS,
-    MAX_WEIGHT, SameSite, Server, Sticky,
+    MAX_WEIGHT, SameSite, Server, Sticky, UpstreamTls,
 };
 use crate::rule::{Rule, RuleError, Syntax};
 
@@ -27,6 +28,7 @@ mod backend;
 mod frontend;
 mod options;
 mod rollout;
+mod tls;
 
 pub(crate) use options::is_tchar;
 
@@ -120,6 +122,7 @@ const BACKEND_KEYS: &[&str] = &[
     "sticky",
     "hash",
     "health_check",
+    "tls",
     "loadBalancer",
     "healthCheck",
 ];
@@ -140,6 +143,7 @@ const STICKY_KEYS: &[&str] = &["cookie", "secure", "http_only", "same_site", "ma
 const HASH_KEYS: &[&str] = &["key", "seed", "issue_cookie"];
 const HEALTH_KEYS: &[&str] = &["path", "interval", "timeout", "port", "hostname", "headers"];
 const HEALTH_TRAEFIK: &[&str] = &["scheme"];
+const TLS_KEYS: &[&str] = &["ca_file", "server_name", "insecure_skip_verify"];
 
 /// Default time between health checks.
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);

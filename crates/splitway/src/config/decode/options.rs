@@ -1,5 +1,5 @@
 //! How a backend chooses: `balance`, `sticky`, `hash`, `health_check` and their Traefik v1
-//! spellings.
+//! spellings (and, read in `tls`, how it reaches its servers).
 
 use super::*;
 
@@ -134,6 +134,12 @@ impl Decoder<'_> {
                 None => ok = false,
             }
         }
+        if let Some((key, node)) = fields.entry("tls") {
+            match self.upstream_tls(place, key, node, &backend.servers) {
+                Some(tls) => backend.tls = Some(tls),
+                None => ok = false,
+            }
+        }
         ok
     }
 
@@ -248,7 +254,7 @@ impl Decoder<'_> {
 
     /// A boolean field, `false` when absent; a value of another type is reported and clears
     /// `ok`.
-    fn flag(&mut self, fields: &Fields<'_>, key: &str, ok: &mut bool) -> bool {
+    pub(super) fn flag(&mut self, fields: &Fields<'_>, key: &str, ok: &mut bool) -> bool {
         match fields.get(key) {
             Some(n) => self.boolean(n, "`true` or `false`").unwrap_or_else(|| {
                 *ok = false;
