@@ -97,6 +97,7 @@ pub async fn serve_admin_with(
     serve_with(
         listener,
         Limits::admin(),
+        None,
         move |req: Request<Incoming>, _peer: SocketAddr| {
             let (router, metrics, access, rollouts) = (
                 router.clone(),

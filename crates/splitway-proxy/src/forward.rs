@@ -1,6 +1,7 @@
 //! One request through the proxy: decide, forward over the pooled client, answer.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,12 +12,17 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use splitway::{Decision, Exchange, RequestView, Router};
 
 use crate::headers;
 use crate::limits::Limits;
 use crate::strict;
+use crate::upstream_tls::{HttpsClients, Pool};
+
+/// Marks a request that came over TLS (its `X-Forwarded-Proto` is `https`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientTls;
 
 /// The body of every response the proxy sends: the upstream's, streamed, or its own.
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
@@ -64,6 +70,9 @@ fn repeatable_head(req: &Request<Incoming>, limits: &Limits) -> Option<Request<U
     *again.uri_mut() = req.uri().clone();
     *again.version_mut() = req.version();
     *again.headers_mut() = req.headers().clone();
+    if let Some(tls) = req.extensions().get::<ClientTls>() {
+        again.extensions_mut().insert(*tls);
+    }
     Some(again)
 }
 
@@ -97,28 +106,30 @@ impl Default for Options {
     }
 }
 
-/// The proxy: a router and one pooled client. Cheap to clone (both are handles).
+/// The proxy: a router and its pooled clients (one for `http` servers, one per backend `tls`
+/// setting for `https` ones, [`crate::upstream_tls`]). Cheap to clone (all are handles).
 #[derive(Clone, Debug)]
 pub struct Proxy {
     router: Router,
     client: Client<HttpConnector, UpstreamBody>,
+    https: Arc<HttpsClients<UpstreamBody>>,
     options: Options,
 }
 
 impl Proxy {
     /// A proxy routing with `router`.
     pub fn new(router: Router, options: Options) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(options.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(options.pool_idle_timeout)
-            .pool_max_idle_per_host(options.pool_max_idle_per_host)
-            .build(connector);
+        let pool = Pool {
+            connect_timeout: options.connect_timeout,
+            idle_timeout: options.pool_idle_timeout,
+            max_idle_per_host: options.pool_max_idle_per_host,
+        };
+        let mut connector = pool.connector();
+        connector.enforce_http(true);
         Proxy {
             router,
-            client,
+            client: pool.client(connector),
+            https: Arc::new(HttpsClients::new(pool)),
             options,
         }
     }
@@ -209,6 +220,11 @@ impl Proxy {
             tracing::warn!(error = %e, route = decision.route(), "path rewrite failed");
             return Answer::Done(own(StatusCode::INTERNAL_SERVER_ERROR, "bad path rewrite\n"));
         }
+        let proto = if req.extensions().get::<ClientTls>().is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let (mut parts, body) = req.into_parts();
         let client_host = parts
             .uri
@@ -228,7 +244,7 @@ impl Proxy {
         if let Some(protocol) = &upgrade {
             headers::ask_upgrade(&mut parts.headers, protocol.clone());
         }
-        headers::add_forwarded(&mut parts.headers, peer.ip(), client_host.as_deref());
+        headers::add_forwarded(&mut parts.headers, peer.ip(), proto, client_host.as_deref());
         // HTTP/1 upstream: the Host header names either the client's host or the server's.
         let host = match decision.pass_host_header() {
             Some(false) | None => uri.authority().map(|a| a.as_str().to_owned()),
@@ -241,15 +257,23 @@ impl Proxy {
         parts.version = http::Version::HTTP_11;
         let upstream = Request::from_parts(parts, body);
 
-        let response = match tokio::time::timeout(
-            self.options.response_timeout,
-            self.client.request(upstream),
-        )
-        .await
-        {
+        let sent = if upstream.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
+            match self.https.client(decision.upstream_tls()) {
+                Ok(client) => client.request(upstream),
+                Err(e) => {
+                    tracing::warn!(server = server.name(), error = %e, "no TLS toward the server");
+                    return Answer::Done(own(StatusCode::BAD_GATEWAY, "bad gateway\n"));
+                }
+            }
+        } else {
+            self.client.request(upstream)
+        };
+        let response = match tokio::time::timeout(self.options.response_timeout, sent).await {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {
-                tracing::warn!(server = server.name(), error = %e, "upstream failed");
+                // The whole chain: "client error (Connect)" alone does not say that the
+                // certificate was refused, nor why.
+                tracing::warn!(server = server.name(), error = %causes(&e), "upstream failed");
                 let bad_gateway = own(StatusCode::BAD_GATEWAY, "bad gateway\n");
                 if e.is_connect() {
                     self.mark_down_if_checked(decision, server.name());
@@ -354,6 +378,18 @@ fn upstream_uri(server: &Uri, request: &Uri) -> Option<Uri> {
         .path_and_query(path_and_query)
         .build()
         .ok()
+}
+
+/// An error and its sources, `: `-separated.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 /// A whole body of bytes, as the proxy's body type.

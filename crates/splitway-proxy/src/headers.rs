@@ -56,7 +56,12 @@ pub(crate) fn ask_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
 
 /// Adds the client's address to `X-Forwarded-For` (after any the request already carries) and
 /// sets `X-Forwarded-Proto` and `X-Forwarded-Host` (the host the client asked for).
-pub(crate) fn add_forwarded(headers: &mut HeaderMap, peer: IpAddr, client_host: Option<&str>) {
+pub(crate) fn add_forwarded(
+    headers: &mut HeaderMap,
+    peer: IpAddr,
+    proto: &'static str,
+    client_host: Option<&str>,
+) {
     const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
     let prior: Vec<&str> = headers
         .get_all(&XFF)
@@ -73,7 +78,7 @@ pub(crate) fn add_forwarded(headers: &mut HeaderMap, peer: IpAddr, client_host: 
     }
     headers.insert(
         HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static("http"),
+        HeaderValue::from_static(proto),
     );
     if let Some(value) = client_host.and_then(|h| HeaderValue::from_str(h).ok()) {
         headers.insert(HeaderName::from_static("x-forwarded-host"), value);
@@ -112,7 +117,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append("x-forwarded-for", "203.0.113.7".parse().unwrap());
         h.append("x-forwarded-for", "198.51.100.2".parse().unwrap());
-        add_forwarded(&mut h, [127, 0, 0, 1].into(), Some("web.agendor.com.br"));
+        add_forwarded(&mut h, [127, 0, 0, 1].into(), "http", Some("web.agendor.com.br"));
         assert_eq!(
             h.get_all("x-forwarded-for").iter().collect::<Vec<_>>(),
             ["203.0.113.7, 198.51.100.2, 127.0.0.1"]
@@ -121,8 +126,9 @@ mod tests {
         assert_eq!(h["x-forwarded-host"], "web.agendor.com.br");
 
         let mut fresh = HeaderMap::new();
-        add_forwarded(&mut fresh, [10, 0, 0, 1].into(), None);
+        add_forwarded(&mut fresh, [10, 0, 0, 1].into(), "https", None);
         assert_eq!(fresh["x-forwarded-for"], "10.0.0.1");
+        assert_eq!(fresh["x-forwarded-proto"], "https");
         assert!(!fresh.contains_key("x-forwarded-host"));
     }
 }

@@ -42,6 +42,8 @@ pub mod limits;
 pub mod rollouts;
 pub mod server;
 mod strict;
+pub mod tls;
+pub mod upstream_tls;
 pub mod watch;
 
 pub use admin::{AdminAccess, RenderMetrics, serve_admin, serve_admin_with};
@@ -49,7 +51,8 @@ pub use forward::{Options, Proxy, ProxyBody};
 pub use health::health_checks;
 pub use limits::Limits;
 pub use rollouts::Rollouts;
-pub use server::{serve, serve_connection};
+pub use server::{serve, serve_connection, serve_tls};
+pub use tls::{CertPair, ServerTls, TlsError};
 pub use watch::{watch, watch_with};
 
 /// This crate's README, its example compiled (and run) as a doc-test.

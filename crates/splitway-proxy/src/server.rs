@@ -31,8 +31,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
-use crate::forward::{Proxy, ProxyBody};
+use crate::forward::{ClientTls, Proxy, ProxyBody};
 use crate::limits::Limits;
+use crate::tls::ServerTls;
 
 /// Longest the graceful stop waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -52,7 +53,24 @@ pub async fn serve(listener: TcpListener, proxy: Proxy, shutdown: impl Future<Ou
         let proxy = proxy.clone();
         async move { proxy.handle(req, peer).await }
     };
-    serve_with(listener, limits, handle, shutdown).await;
+    serve_with(listener, limits, None, handle, shutdown).await;
+}
+
+/// [`serve`] over TLS only: each connection's TLS handshake first (the certificate chosen by
+/// SNI, ALPN `h2` or `http/1.1`; [`crate::tls`]), within the handshake timeout, which also
+/// bounds the protocol's first bytes after it.
+pub async fn serve_tls(
+    listener: TcpListener,
+    proxy: Proxy,
+    tls: ServerTls,
+    shutdown: impl Future<Output = ()>,
+) {
+    let limits = proxy.options().limits.clone();
+    let handle = move |req, peer| {
+        let proxy = proxy.clone();
+        async move { proxy.handle(req, peer).await }
+    };
+    serve_with(listener, limits, Some(tls), handle, shutdown).await;
 }
 
 /// Serves one connection (any byte stream: a TLS one, an in-memory one) from `peer` until it
@@ -68,13 +86,15 @@ where
         let proxy = proxy.clone();
         async move { proxy.handle(req, peer).await }
     };
-    connection(io, peer, handle, limits, None, stopped).await;
+    connection(io, peer, handle, limits, None, stopped, tokio::time::Instant::now()).await;
 }
 
-/// The accept loop behind [`serve`] (and the admin listener): `handle` answers each request.
+/// The accept loop behind [`serve`] and [`serve_tls`] (and the admin listener): `handle`
+/// answers each request.
 pub(crate) async fn serve_with<H, F>(
     listener: TcpListener,
     limits: Limits,
+    tls: Option<ServerTls>,
     handle: H,
     shutdown: impl Future<Output = ()>,
 ) where
@@ -123,14 +143,28 @@ pub(crate) async fn serve_with<H, F>(
         let _ = stream.set_nodelay(true);
         // Forget the connections that have ended.
         while connections.try_join_next().is_some() {}
-        connections.spawn(connection(
-            stream,
-            peer,
-            handle.clone(),
-            Arc::clone(&limits),
-            Some(permit),
-            stopped.clone(),
-        ));
+        let (handle, limits, stopped) = (handle.clone(), Arc::clone(&limits), stopped.clone());
+        let started = tokio::time::Instant::now();
+        match &tls {
+            None => connections.spawn(connection(
+                stream,
+                peer,
+                handle,
+                limits,
+                Some(permit),
+                stopped,
+                started,
+            )),
+            Some(tls) => connections.spawn(tls_connection(
+                tls.clone(),
+                stream,
+                peer,
+                handle,
+                limits,
+                permit,
+                stopped,
+            )),
+        };
     }
     drop(listener);
     let _ = stop.send(true);
@@ -252,7 +286,33 @@ async fn sniff<I: AsyncRead + Unpin>(io: &mut I) -> io::Result<Option<(Protocol,
     Ok(Some((Protocol::Http2, buf)))
 }
 
-/// One connection, from the first byte to its end (or the stop).
+/// A TLS connection: the TLS handshake, then the connection inside it, the protocol's first
+/// bytes within what is left of the handshake timeout; each request marked [`ClientTls`].
+async fn tls_connection<H, F>(
+    tls: ServerTls,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    handle: H,
+    limits: Arc<Limits>,
+    permit: OwnedSemaphorePermit,
+    stopped: watch::Receiver<bool>,
+) where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + 'static,
+    F: Future<Output = Response<ProxyBody>> + Send + 'static,
+{
+    let started = tokio::time::Instant::now();
+    let Some(io) = tls.handshake(tcp, limits.handshake_timeout, peer).await else {
+        return;
+    };
+    let handle = move |mut req: Request<Incoming>, peer| {
+        req.extensions_mut().insert(ClientTls);
+        handle(req, peer)
+    };
+    connection(io, peer, handle, limits, Some(permit), stopped, started).await;
+}
+
+/// One connection, from the first byte to its end (or the stop); its protocol must show
+/// within the handshake timeout from `started`.
 async fn connection<I, H, F>(
     mut io: I,
     peer: SocketAddr,
@@ -260,13 +320,15 @@ async fn connection<I, H, F>(
     limits: Arc<Limits>,
     permit: Option<OwnedSemaphorePermit>,
     stopped: watch::Receiver<bool>,
+    started: tokio::time::Instant,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + 'static,
     F: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
+    let deadline = started + limits.handshake_timeout;
     let (protocol, read) =
-        match tokio::time::timeout(limits.handshake_timeout, sniff(&mut io)).await {
+        match tokio::time::timeout_at(deadline, sniff(&mut io)).await {
             Ok(Ok(Some(sniffed))) => sniffed,
             Ok(Ok(None)) => return,
             Ok(Err(e)) => {

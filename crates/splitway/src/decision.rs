@@ -183,6 +183,13 @@ impl Decision {
         Some(&self.table.backends.get(f.backend)?.name)
     }
 
+    /// The matched backend's `tls` settings: how the proxy verifies its `https` servers
+    /// (`None`: against the system's roots, by the URL's host).
+    pub fn upstream_tls(&self) -> Option<&crate::config::UpstreamTls> {
+        let f = self.table.frontends.get(self.frontend_index()?)?;
+        self.table.config().backends.get(f.backend)?.tls.as_ref()
+    }
+
     /// Records the response to this request in the chosen server's counters (see
     /// [`crate::Router::servers`]). Does nothing when no server was chosen.
     /// [`crate::Exchange::finish`] calls this.
