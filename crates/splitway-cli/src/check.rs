@@ -51,6 +51,17 @@ fn check_one(path: &Path) -> Result<(), Fail> {
     };
     let table = compile_and_lint(&name, &loaded)?;
     let config = &loaded.config;
+    // The CA files a backend's `tls` names: what the proxy will read to verify its servers.
+    let mut tls_ok = true;
+    for backend in &config.backends {
+        if let Some(Err(e)) = backend.tls.as_ref().map(splitway_proxy::upstream_tls::check) {
+            eprintln!("{name}: error: backend `{}`: tls: {e}", backend.name);
+            tls_ok = false;
+        }
+    }
+    if !tls_ok {
+        return Err(Fail);
+    }
     let servers: usize = config.backends.iter().map(|b| b.servers.len()).sum();
     // Rollouts are listed only when there are some, so older summaries keep their shape.
     let rollouts = match config.rollouts.len() {

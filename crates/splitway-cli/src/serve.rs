@@ -60,6 +60,15 @@ pub(crate) struct ServeArgs {
     /// Most header fields in a request; past it 431.
     #[arg(long, value_name = "N", default_value_t = 100)]
     max_headers: usize,
+    /// A PEM certificate chain (leaf first) for `--listen`, which then speaks TLS only
+    /// (ALPN h2 and http/1.1). Repeatable, paired in order with `--tls-key`; a client's SNI
+    /// picks the certificate carrying that name, the first one otherwise. Reloaded when the
+    /// files change.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Vec<PathBuf>,
+    /// The PEM private key of the `--tls-cert` at the same position.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Vec<PathBuf>,
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
@@ -71,20 +80,17 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
     if let Some(addr) = args.admin {
         access.allows_bind(addr).map_err(|reason| usage(&reason))?;
     }
+    let tls = server_tls(args)?;
     let router = load_router(&args.config)?;
-    let limits = limits(args);
-    // The proxy's client speaks plain HTTP; say so now rather than with a 502 per request.
+    // A CA file that cannot be used would give every request to its servers a 502: say so now.
     for backend in &router.snapshot().config().backends {
-        for server in &backend.servers {
-            if server.uri.scheme_str() == Some("https") {
-                eprintln!(
-                    "splitway: warning: server `{}` of backend `{}` is https ({}): serve \
-                     reaches servers over plain HTTP only, so its requests will get 502",
-                    server.name, backend.name, server.url
-                );
-            }
+        if let Some(settings) = &backend.tls {
+            splitway_proxy::upstream_tls::check(settings).map_err(|e| {
+                usage(&format!("backend `{}`: tls: {e}", backend.name))
+            })?;
         }
     }
+    let limits = limits(args);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -146,27 +152,57 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
             ));
         }
         if let Ok(addr) = listener.local_addr() {
+            let over = if tls.is_some() { " (TLS)" } else { "" };
             eprintln!(
-                "splitway: proxy listening on {addr}, serving {}",
+                "splitway: proxy listening on {addr}{over}, serving {}",
                 args.config.display()
             );
         }
-        splitway_proxy::serve(
-            listener,
-            Proxy::new(
-                router,
-                Options {
-                    connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
-                    response_timeout: Duration::from_secs(args.response_timeout.max(1)),
-                    limits,
-                    ..Options::default()
-                },
-            ),
-            until_stopped(stopped),
-        )
-        .await;
+        let proxy = Proxy::new(
+            router,
+            Options {
+                connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+                response_timeout: Duration::from_secs(args.response_timeout.max(1)),
+                limits,
+                ..Options::default()
+            },
+        );
+        match tls {
+            Some(tls) => {
+                let _certificate_reloads = tls.watch(Duration::from_secs(1));
+                splitway_proxy::serve_tls(listener, proxy, tls, until_stopped(stopped)).await;
+            }
+            None => splitway_proxy::serve(listener, proxy, until_stopped(stopped)).await,
+        }
         Ok(())
     })
+}
+
+/// The listener's certificates from the `--tls-cert`/`--tls-key` pairs; `None` without any.
+fn server_tls(args: &ServeArgs) -> Result<Option<splitway_proxy::ServerTls>, Fail> {
+    if args.tls_cert.len() != args.tls_key.len() {
+        return Err(usage(&format!(
+            "--tls-cert and --tls-key go in pairs (the Nth key is the Nth certificate's): \
+             {} --tls-cert and {} --tls-key given",
+            args.tls_cert.len(),
+            args.tls_key.len()
+        )));
+    }
+    if args.tls_cert.is_empty() {
+        return Ok(None);
+    }
+    let pairs = args
+        .tls_cert
+        .iter()
+        .zip(&args.tls_key)
+        .map(|(cert, key)| splitway_proxy::CertPair {
+            cert: cert.clone(),
+            key: key.clone(),
+        })
+        .collect();
+    splitway_proxy::ServerTls::load(pairs)
+        .map(Some)
+        .map_err(|e| usage(&format!("TLS: {e}")))
 }
 
 /// The configuration's rollouts, restored from `--state`, with their weights in service;

@@ -11,7 +11,7 @@
 //!
 //! [`ServerTls::watch`] looks at the files as [`watch()`](crate::watch()) looks at the
 //! configuration: every interval by their size and modification time, and every tenth tick by
-//! their bytes. When they changed, every pair is loaded again and the new set takes over for
+//! their bytes. When their bytes differ from those last loaded, every pair is loaded again and the new set takes over for
 //! the next handshakes; a set that fails to load (a key that does not match its certificate,
 //! a file mid-write) is logged and changes nothing. Every rustls configuration here is built
 //! with the `ring` provider named ([`rustls::ServerConfig::builder_with_provider`]), never the
@@ -19,7 +19,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use rustls::crypto::CryptoProvider;
@@ -99,9 +99,11 @@ impl ServerTls {
     /// certificate.
     pub fn load(pairs: Vec<CertPair>) -> Result<ServerTls, TlsError> {
         let provider = provider();
-        let loaded = load_all(&pairs, &provider)?;
+        let contents = read_contents(&pairs);
+        let loaded = load_all(&pairs, &contents, &provider)?;
         let certificates = Arc::new(Certificates {
             loaded: RwLock::new(loaded),
+            tried: Mutex::new(contents),
         });
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -119,7 +121,28 @@ impl ServerTls {
     /// Loads every pair again and, when all load, serves them from the next handshake on.
     /// On an error the certificates in service stay.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let loaded = load_all(&self.pairs, &provider())?;
+        let contents = read_contents(&self.pairs);
+        self.reload_from(contents)
+    }
+
+    /// [`ServerTls::reload`] when a file's bytes differ from those last loaded (or refused);
+    /// `None` when none does.
+    pub fn reload_if_changed(&self) -> Option<Result<(), TlsError>> {
+        let contents = read_contents(&self.pairs);
+        let same = self
+            .certificates
+            .tried
+            .lock()
+            .is_ok_and(|tried| *tried == contents);
+        (!same).then(|| self.reload_from(contents))
+    }
+
+    fn reload_from(&self, contents: Contents) -> Result<(), TlsError> {
+        let loaded = load_all(&self.pairs, &contents, &provider());
+        if let Ok(mut tried) = self.certificates.tried.lock() {
+            *tried = contents;
+        }
+        let loaded = loaded?;
         if let Ok(mut current) = self.certificates.loaded.write() {
             *current = loaded;
         }
@@ -146,39 +169,27 @@ impl ServerTls {
                 }
                 stamps
             };
-            let contents = |files: Vec<PathBuf>| async move {
-                let mut all = Vec::with_capacity(files.len());
-                for file in files {
-                    all.push(tokio::fs::read(file).await.ok());
-                }
-                all
-            };
-            let mut last_stamps = stamps(files.clone()).await;
-            let mut last = contents(files.clone()).await;
+            // Unknown at first: the first tick compares the bytes with those loaded.
+            let mut last_stamps = None;
             let mut ticks = tokio::time::interval(interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut since_read = 0u32;
             loop {
                 ticks.tick().await;
-                let now_stamps = stamps(files.clone()).await;
+                let now_stamps = Some(stamps(files.clone()).await);
                 since_read += 1;
                 if now_stamps == last_stamps && since_read < FULL_CHECK_EVERY {
                     continue;
                 }
                 since_read = 0;
                 last_stamps = now_stamps;
-                let current = contents(files.clone()).await;
-                if current == last {
-                    continue;
-                }
-                last = current;
                 let t = tls.clone();
-                match tokio::task::spawn_blocking(move || t.reload()).await {
-                    Ok(Ok(())) => tracing::info!("TLS certificates reloaded"),
-                    Ok(Err(e)) => tracing::error!(
+                match tokio::task::spawn_blocking(move || t.reload_if_changed()).await {
+                    Ok(Some(Ok(()))) => tracing::info!("TLS certificates reloaded"),
+                    Ok(Some(Err(e))) => tracing::error!(
                         "TLS certificates not reloaded, the previous ones keep serving: {e}"
                     ),
-                    Err(_) => {}
+                    Ok(None) | Err(_) => {}
                 }
             }
         })
@@ -210,6 +221,19 @@ impl ServerTls {
 #[derive(Debug)]
 struct Certificates {
     loaded: RwLock<Vec<Arc<CertifiedKey>>>,
+    /// The files' bytes when last loaded, or refused (a reload is tried when they change).
+    tried: Mutex<Contents>,
+}
+
+/// Every pair's certificate and key files' bytes, in order (an unreadable file: the error).
+type Contents = Vec<(Result<Vec<u8>, String>, Result<Vec<u8>, String>)>;
+
+fn read_contents(pairs: &[CertPair]) -> Contents {
+    let read = |path: &Path| std::fs::read(path).map_err(|e| format!("cannot read: {e}"));
+    pairs
+        .iter()
+        .map(|pair| (read(&pair.cert), read(&pair.key)))
+        .collect()
 }
 
 impl ResolvesServerCert for Certificates {
@@ -230,9 +254,10 @@ impl ResolvesServerCert for Certificates {
     }
 }
 
-/// Every pair, in order; the first error stops.
+/// Every pair, in order, from the files' `contents`; the first error stops.
 fn load_all(
     pairs: &[CertPair],
+    contents: &Contents,
     provider: &CryptoProvider,
 ) -> Result<Vec<Arc<CertifiedKey>>, TlsError> {
     if pairs.is_empty() {
@@ -240,16 +265,21 @@ fn load_all(
     }
     pairs
         .iter()
-        .map(|pair| load_pair(pair, provider).map(Arc::new))
+        .zip(contents)
+        .map(|(pair, (cert, key))| load_pair(pair, cert, key, provider).map(Arc::new))
         .collect()
 }
 
-fn load_pair(pair: &CertPair, provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|e| TlsError::new(path, format!("cannot read: {e}")))
-    };
-    let cert_pem = read(&pair.cert)?;
-    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+fn load_pair(
+    pair: &CertPair,
+    cert_pem: &Result<Vec<u8>, String>,
+    key_pem: &Result<Vec<u8>, String>,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, TlsError> {
+    let cert_pem = cert_pem
+        .as_ref()
+        .map_err(|e| TlsError::new(&pair.cert, e.as_str()))?;
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::new(&pair.cert, format!("bad PEM: {e}")))?;
     if chain.is_empty() {
@@ -260,8 +290,10 @@ fn load_pair(pair: &CertPair, provider: &CryptoProvider) -> Result<CertifiedKey,
     }
     ParsedCertificate::try_from(&chain[0])
         .map_err(|e| TlsError::new(&pair.cert, format!("bad certificate: {e}")))?;
-    let key_pem = read(&pair.key)?;
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+    let key_pem = key_pem
+        .as_ref()
+        .map_err(|e| TlsError::new(&pair.key, e.as_str()))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| {
         TlsError::new(
             &pair.key,
             match e {
