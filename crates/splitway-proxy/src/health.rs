@@ -1,13 +1,16 @@
 //! Active health checks: for every backend with a `health_check`, each server is asked
 //! `GET path` every `interval`; a 2xx or 3xx answer within `timeout` marks it up, anything
-//! else (another status, a refused connection, no answer in time) marks it down, through
-//! [`Router::set_health`]. Every method then skips it until a check passes again (SPEC 4).
+//! else (another status, a refused connection, no answer in time, a certificate that does not
+//! verify) marks it down, through [`Router::set_health`]. Every method then skips it until a
+//! check passes again (SPEC 4). An `https` server is checked over TLS, its certificate
+//! verified as the proxy's requests to it are ([`crate::upstream_tls`]).
 //!
 //! The list of servers is read from the table in service on every tick, so a reload adds and
 //! removes checks by itself; health marks survive a reload for servers that keep their backend,
 //! name and URL (the core carries them over).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,8 +21,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use splitway::Router;
-use splitway::config::HealthCheck;
+use splitway::config::{HealthCheck, UpstreamTls};
 use tokio::time::Instant;
+
+use crate::upstream_tls::{HttpsClients, Pool};
 
 /// A server to check: backend, server name, URL (a changed URL is a new server).
 type Key = (String, String, String);
@@ -33,6 +38,12 @@ pub fn health_checks(router: Router, tick: Duration) -> tokio::task::JoinHandle<
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(10))
             .build_http();
+        // `https` servers are checked over TLS, verified as requests to them are.
+        let https = Arc::new(HttpsClients::new(Pool {
+            connect_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(10),
+            max_idle_per_host: 1,
+        }));
         let mut due: HashMap<Key, Instant> = HashMap::new();
         let mut ticks = tokio::time::interval(tick);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -55,8 +66,13 @@ pub fn health_checks(router: Router, tick: Duration) -> tokio::task::JoinHandle<
                     let next = due.entry(key.clone()).or_insert(now);
                     if *next <= now {
                         *next = now + check.interval;
+                        let client = if server.uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
+                            Checker::Https(Arc::clone(&https), backend.tls.clone())
+                        } else {
+                            Checker::Http(client.clone())
+                        };
                         tokio::spawn(run_check(
-                            client.clone(),
+                            client,
                             router.clone(),
                             key.clone(),
                             server.uri.clone(),
@@ -71,17 +87,28 @@ pub fn health_checks(router: Router, tick: Duration) -> tokio::task::JoinHandle<
     })
 }
 
+/// The client a check goes out on: plain, or TLS with the backend's `tls` settings.
+enum Checker {
+    Http(Client<HttpConnector, Empty<Bytes>>),
+    Https(Arc<HttpsClients<Empty<Bytes>>>, Option<UpstreamTls>),
+}
+
 /// One check of one server, and the mark it earns.
 async fn run_check(
-    client: Client<HttpConnector, Empty<Bytes>>,
+    client: Checker,
     router: Router,
     (backend, server, url): Key,
     base: Uri,
     check: HealthCheck,
 ) {
-    let healthy = match check_request(&base, &check) {
-        Some(req) => matches!(
-            tokio::time::timeout(check.timeout, client.request(req)).await,
+    let sent = check_request(&base, &check).and_then(|req| match &client {
+        Checker::Http(client) => Some(client.request(req)),
+        // An unusable CA file is logged where the client is made.
+        Checker::Https(clients, tls) => clients.client(tls.as_ref()).ok().map(|c| c.request(req)),
+    });
+    let healthy = match sent {
+        Some(sent) => matches!(
+            tokio::time::timeout(check.timeout, sent).await,
             Ok(Ok(response)) if (200..400).contains(&response.status().as_u16())
         ),
         None => false,

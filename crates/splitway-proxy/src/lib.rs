@@ -1,11 +1,12 @@
 //! splitway as a reverse proxy: the talk's Traefik role.
 //!
-//! Data flow for one request: [`server::serve`] accepts the connection (HTTP/1.1 or h2c)
+//! Data flow for one request: [`server::serve`] accepts the connection (HTTP/1.1 or h2c; or,
+//! with [`serve_tls`], HTTPS only: the certificate chosen by SNI, HTTP/2 by ALPN, [`tls`])
 //! within the connection [`Limits`] (a cap, handshake, head and idle timeouts, head sizes) and
 //! hands each request to [`Proxy::handle`], which refuses what breaks the request limits or
 //! names its host badly (400, 414, 431), asks the [`splitway::Router`] for a decision
 //! and answers 404 or 503 itself, or forwards the request to the chosen server over one pooled
-//! client ([`forward`]): the frontend's path rewrites applied, hop-by-hop headers dropped both
+//! client ([`forward`]; `https` servers over TLS, verified as [`upstream_tls`] says): the frontend's path rewrites applied, hop-by-hop headers dropped both
 //! ways, `X-Forwarded-*` added, `Host` kept or replaced as the frontend says, bodies streamed,
 //! upgrades (WebSocket) joined, the decision's cookie added to the response, 502/504 when the
 //! server fails or is slow, a refused bodyless `GET` sent once more. [`watch()`] reloads the

@@ -603,3 +603,55 @@ async fn a_ca_file_that_cannot_be_used_is_a_502_and_check_names_it() {
     assert_eq!(get_plain(addr, "web.example", "/").await, 502);
     assert!(seen.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn health_checks_reach_https_servers_over_tls_with_the_backends_settings() {
+    let dir = TempDir::new("tls-health");
+    let ca = Ca::new("splitway upstream CA");
+    let stranger = Ca::new("a CA nobody trusts");
+    let ca_file = dir.0.join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let (good, good_seen, _t1) = upstream(Some(&ca.leaf(&["127.0.0.1"]))).await;
+    let (bad, bad_seen, _t2) = upstream(Some(&stranger.leaf(&["127.0.0.1"]))).await;
+    let yaml = format!(
+        "frontends:\n  web: {{backend: web, rule: \"Host(`web.example`)\"}}\n\
+         backends:\n  web:\n    servers:\n      - {{name: good, url: \"https://{good}\"}}\n      - {{name: bad, url: \"https://{bad}\"}}\n\
+         \x20   tls: {{ca_file: \"{}\"}}\n    health_check: {{path: /health, interval: 100ms, timeout: 2s}}\n",
+        ca_file.display()
+    );
+    let config = splitway::config::Config::from_str(&yaml, splitway::config::Format::Yaml, "t")
+        .unwrap()
+        .config;
+    let router = Router::from_config(&config).unwrap();
+    let _checks = Task(splitway_proxy::health_checks(
+        router.clone(),
+        Duration::from_millis(50),
+    ));
+    let healthy = |name: &str| {
+        router
+            .servers()
+            .iter()
+            .find(|s| s.server == name)
+            .map(|s| s.healthy)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while healthy("bad") != Some(false) || good_seen.lock().unwrap().len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "no checks in 10 s: bad {:?}, good seen {:?}",
+            healthy("bad"),
+            good_seen.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(healthy("good"), Some(true));
+    assert!(
+        good_seen
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(sni, path, _)| sni == "-" && path == "/health")
+    );
+    // The stranger's certificate was refused: no check request reached it.
+    assert!(bad_seen.lock().unwrap().is_empty());
+}

@@ -49,8 +49,10 @@
 //!   checks (as in Traefik) with a warning; our `health_check` requires `path`.
 //! - **Stickiness**: `sticky.cookie` defaults to Traefik's generated name for the backend
 //!   ([`traefik_cookie_name`]); Traefik's `cookieName` is sanitised, ours must be a token.
-//! - **Outbound TLS**: a backend's `tls` map (`ca_file`, `server_name`,
-//!   `insecure_skip_verify`; [`UpstreamTls`]) applies to its `https` servers; a backend with
+//! - **Outbound TLS** (a key of SPEC 2.1's backend map, not in the Traefik shape, whose
+//!   top-level `rootCAs` and `insecureSkipVerify` stay ignored): a backend's `tls` map
+//!   (`ca_file`, `server_name`, `insecure_skip_verify`; [`UpstreamTls`]) applies to its
+//!   `https` servers; a backend with
 //!   `tls` and no `https` server gets a warning, `ca_file` with `insecure_skip_verify: true`
 //!   is an error (one says which CA to trust, the other trusts anything), and `server_name`
 //!   must be a DNS name or an IP address. The CA file's contents are the proxy's to read
