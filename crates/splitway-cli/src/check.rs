@@ -54,7 +54,11 @@ fn check_one(path: &Path) -> Result<(), Fail> {
     // The CA files a backend's `tls` names: what the proxy will read to verify its servers.
     let mut tls_ok = true;
     for backend in &config.backends {
-        if let Some(Err(e)) = backend.tls.as_ref().map(splitway_proxy::upstream_tls::check) {
+        if let Some(Err(e)) = backend
+            .tls
+            .as_ref()
+            .map(splitway_proxy::upstream_tls::check)
+        {
             eprintln!("{name}: error: backend `{}`: tls: {e}", backend.name);
             tls_ok = false;
         }

@@ -85,9 +85,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
     // A CA file that cannot be used would give every request to its servers a 502: say so now.
     for backend in &router.snapshot().config().backends {
         if let Some(settings) = &backend.tls {
-            splitway_proxy::upstream_tls::check(settings).map_err(|e| {
-                usage(&format!("backend `{}`: tls: {e}", backend.name))
-            })?;
+            splitway_proxy::upstream_tls::check(settings)
+                .map_err(|e| usage(&format!("backend `{}`: tls: {e}", backend.name)))?;
         }
     }
     let limits = limits(args);

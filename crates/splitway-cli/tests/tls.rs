@@ -90,7 +90,10 @@ fn serve_refused(args: &[&OsStr]) -> (Option<i32>, String) {
         if let Some(status) = child.0.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "splitway serve still runs after 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "splitway serve still runs after 30 s"
+        );
         std::thread::sleep(Duration::from_millis(10));
     };
     let mut err = String::new();
@@ -160,7 +163,12 @@ fn serve_refuses_unpaired_flags_and_unusable_pem_files_naming_the_file() {
             vec![no_cert.to_str().unwrap(), "no certificate"],
         ),
         (
-            &["--tls-cert".as_ref(), &cert, "--tls-key".as_ref(), &other_key],
+            &[
+                "--tls-cert".as_ref(),
+                &cert,
+                "--tls-key".as_ref(),
+                &other_key,
+            ],
             vec![other_key.to_str().unwrap(), "does not match"],
         ),
     ];
@@ -220,7 +228,9 @@ fn check_reads_the_ca_files_relative_to_the_config() {
     let out = splitway(&["check".as_ref(), typo.as_os_str()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains(":7:11: error: unknown key `ca_flie` in `tls` of backend `web`; did you mean `ca_file`?"),
+        stderr(&out).contains(
+            ":7:11: error: unknown key `ca_flie` in `tls` of backend `web`; did you mean `ca_file`?"
+        ),
         "{}",
         stderr(&out)
     );
@@ -270,9 +280,11 @@ fn get(addr: &str, ca: &Ca, name: &str) -> Option<(CertificateDer<'static>, Stri
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let conn =
-        rustls::ClientConnection::new(Arc::new(config), ServerName::try_from(name.to_owned()).unwrap())
-            .unwrap();
+    let conn = rustls::ClientConnection::new(
+        Arc::new(config),
+        ServerName::try_from(name.to_owned()).unwrap(),
+    )
+    .unwrap();
     let tcp = TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
@@ -348,10 +360,7 @@ fn serve_over_tls_reloads_a_rewritten_pair_and_logs_the_refused_server_certifica
             break line;
         }
     };
-    assert!(
-        refused.contains("server=\"s\""),
-        "{refused}"
-    );
+    assert!(refused.contains("server=\"s\""), "{refused}");
     assert!(refused.contains("UnknownIssuer"), "{refused}");
 
     // A new pair written over the old files is served once the watcher (1 s) read it.
@@ -365,7 +374,10 @@ fn serve_over_tls_reloads_a_rewritten_pair_and_logs_the_refused_server_certifica
             assert_eq!(served, renewed);
             break;
         }
-        assert!(Instant::now() < deadline, "the renewed pair was not served in 15 s");
+        assert!(
+            Instant::now() < deadline,
+            "the renewed pair was not served in 15 s"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let reloaded = std::iter::from_fn(|| log.recv_timeout(Duration::from_secs(5)).ok())

@@ -117,7 +117,12 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append("x-forwarded-for", "203.0.113.7".parse().unwrap());
         h.append("x-forwarded-for", "198.51.100.2".parse().unwrap());
-        add_forwarded(&mut h, [127, 0, 0, 1].into(), "http", Some("web.agendor.com.br"));
+        add_forwarded(
+            &mut h,
+            [127, 0, 0, 1].into(),
+            "http",
+            Some("web.agendor.com.br"),
+        );
         assert_eq!(
             h.get_all("x-forwarded-for").iter().collect::<Vec<_>>(),
             ["203.0.113.7, 198.51.100.2, 127.0.0.1"]

@@ -66,10 +66,10 @@ pub fn health_checks(router: Router, tick: Duration) -> tokio::task::JoinHandle<
                     let next = due.entry(key.clone()).or_insert(now);
                     if *next <= now {
                         *next = now + check.interval;
-                        let client = if server.uri.scheme() == Some(&http::uri::Scheme::HTTPS) {
-                            Checker::Https(Arc::clone(&https), backend.tls.clone())
-                        } else {
-                            Checker::Http(client.clone())
+                        let client = Checker {
+                            http: client.clone(),
+                            https: Arc::clone(&https),
+                            tls: backend.tls.clone(),
                         };
                         tokio::spawn(run_check(
                             client,
@@ -87,10 +87,11 @@ pub fn health_checks(router: Router, tick: Duration) -> tokio::task::JoinHandle<
     })
 }
 
-/// The client a check goes out on: plain, or TLS with the backend's `tls` settings.
-enum Checker {
-    Http(Client<HttpConnector, Empty<Bytes>>),
-    Https(Arc<HttpsClients<Empty<Bytes>>>, Option<UpstreamTls>),
+/// The clients a check may go out on: plain, or TLS with the backend's `tls` settings.
+struct Checker {
+    http: Client<HttpConnector, Empty<Bytes>>,
+    https: Arc<HttpsClients<Empty<Bytes>>>,
+    tls: Option<UpstreamTls>,
 }
 
 /// One check of one server, and the mark it earns.
@@ -101,10 +102,14 @@ async fn run_check(
     base: Uri,
     check: HealthCheck,
 ) {
-    let sent = check_request(&base, &check).and_then(|req| match &client {
-        Checker::Http(client) => Some(client.request(req)),
-        // An unusable CA file is logged where the client is made.
-        Checker::Https(clients, tls) => clients.client(tls.as_ref()).ok().map(|c| c.request(req)),
+    let sent = check_request(&base, &check).and_then(|req| {
+        if req.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
+            // An unusable CA file is logged where the client is made.
+            let https = client.https.client(client.tls.as_ref()).ok()?;
+            Some(https.request(req))
+        } else {
+            Some(client.http.request(req))
+        }
     });
     let healthy = match sent {
         Some(sent) => matches!(

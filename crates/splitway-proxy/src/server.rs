@@ -86,7 +86,16 @@ where
         let proxy = proxy.clone();
         async move { proxy.handle(req, peer).await }
     };
-    connection(io, peer, handle, limits, None, stopped, tokio::time::Instant::now()).await;
+    connection(
+        io,
+        peer,
+        handle,
+        limits,
+        None,
+        stopped,
+        tokio::time::Instant::now(),
+    )
+    .await;
 }
 
 /// The accept loop behind [`serve`] and [`serve_tls`] (and the admin listener): `handle`
@@ -327,19 +336,18 @@ async fn connection<I, H, F>(
     F: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
     let deadline = started + limits.handshake_timeout;
-    let (protocol, read) =
-        match tokio::time::timeout_at(deadline, sniff(&mut io)).await {
-            Ok(Ok(Some(sniffed))) => sniffed,
-            Ok(Ok(None)) => return,
-            Ok(Err(e)) => {
-                tracing::debug!(%peer, error = %e, "connection failed before its first request");
-                return;
-            }
-            Err(_) => {
-                tracing::debug!(%peer, "no protocol handshake in time: closed");
-                return;
-            }
-        };
+    let (protocol, read) = match tokio::time::timeout_at(deadline, sniff(&mut io)).await {
+        Ok(Ok(Some(sniffed))) => sniffed,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "connection failed before its first request");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "no protocol handshake in time: closed");
+            return;
+        }
+    };
     let io = TokioIo::new(Replay {
         read: Bytes::from(read),
         io,

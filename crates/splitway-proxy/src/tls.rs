@@ -163,9 +163,9 @@ impl ServerTls {
                 let mut stamps = Vec::with_capacity(files.len());
                 for file in files {
                     let meta = tokio::fs::metadata(file).await.ok();
-                    stamps.push(meta.map(|m| {
-                        (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH))
-                    }));
+                    stamps.push(
+                        meta.map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH))),
+                    );
                 }
                 stamps
             };

@@ -68,10 +68,13 @@ impl Pool {
     }
 }
 
+/// A client made for a `tls` setting, or why none could be.
+type Made<B> = Result<Client<HttpsConnector, B>, TlsError>;
+
 /// The `https` clients, by `tls` setting.
 pub(crate) struct HttpsClients<B> {
     pool: Pool,
-    clients: Mutex<HashMap<UpstreamTls, Result<Client<HttpsConnector, B>, TlsError>>>,
+    clients: Mutex<HashMap<UpstreamTls, Made<B>>>,
 }
 
 impl<B> std::fmt::Debug for HttpsClients<B> {
@@ -97,10 +100,7 @@ where
 
     /// The client for a backend with these settings (`None`: the system roots); an error when
     /// its CA file cannot be used (kept, so that it is not read again on every request).
-    pub(crate) fn client(
-        &self,
-        tls: Option<&UpstreamTls>,
-    ) -> Result<Client<HttpsConnector, B>, TlsError> {
+    pub(crate) fn client(&self, tls: Option<&UpstreamTls>) -> Made<B> {
         let settings = tls.cloned().unwrap_or_default();
         let Ok(mut clients) = self.clients.lock() else {
             return Err(TlsError {

@@ -366,10 +366,16 @@ async fn the_certificate_is_chosen_by_sni_and_a_rewritten_pair_is_served_after_t
     // goes through (the upstream hears of it over plain HTTP, as forwarded from https).
     let to_a = connect(addr, "a.example", Some(&ca), &[]).await.unwrap();
     assert_eq!(served(&to_a), a.der);
-    assert_eq!(get_http1(to_a, "a.example", "/one").await, (200, "ok".into()));
+    assert_eq!(
+        get_http1(to_a, "a.example", "/one").await,
+        (200, "ok".into())
+    );
     let to_b = connect(addr, "x.b.example", Some(&ca), &[]).await.unwrap();
     assert_eq!(served(&to_b), b.der);
-    assert_eq!(get_http1(to_b, "x.b.example", "/two").await, (200, "ok".into()));
+    assert_eq!(
+        get_http1(to_b, "x.b.example", "/two").await,
+        (200, "ok".into())
+    );
     // The wildcard covers one label only: a.x.b.example is no name of b's, so the default.
     let deeper = connect(addr, "a.x.b.example", None, &[]).await.unwrap();
     assert_eq!(served(&deeper), a.der);
@@ -456,7 +462,10 @@ async fn alpn_h2_is_served_as_http2_and_http1_as_http1() {
         .await
         .unwrap();
     assert_eq!(h1.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
-    assert_eq!(get_http1(h1, "web.example", "/h1").await, (200, "ok".into()));
+    assert_eq!(
+        get_http1(h1, "web.example", "/h1").await,
+        (200, "ok".into())
+    );
     let paths: Vec<String> = seen.lock().unwrap().iter().map(|s| s.1.clone()).collect();
     assert_eq!(paths, ["/h2-a", "/h2-b", "/h1"]);
 }
@@ -492,7 +501,9 @@ async fn silent_tls_clients_are_closed_within_the_handshake_timeout() {
     assert!(closed.is_some(), "a silent TCP client stayed open 5 s");
     // Half a ClientHello: a TLS record header promising more than is sent.
     let mut half = TcpStream::connect(addr).await.unwrap();
-    half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).await.unwrap();
+    half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .unwrap();
     let closed = closed_within(&mut half, Duration::from_secs(5)).await;
     assert!(closed.is_some(), "a half ClientHello stayed open 5 s");
     // A whole TLS handshake, then no HTTP byte: the handshake timeout covers that too.

@@ -5,8 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use splitway::config::{
-    Balance, Config, Format, Hash, HashKey, Loaded, MAX_CONFIG_BYTES, SameSite, Sticky,
-    UpstreamTls,
+    Balance, Config, Format, Hash, HashKey, Loaded, MAX_CONFIG_BYTES, SameSite, Sticky, UpstreamTls,
 };
 use splitway::diag::{ConfigError, Severity};
 use splitway::rule::Syntax;
@@ -389,7 +388,16 @@ fn a_relative_ca_file_is_relative_to_the_config_files_directory() {
     )
     .unwrap();
     let loaded = Config::from_file(&path).unwrap();
-    let ca = |b: &str| loaded.config.backend(b).unwrap().tls.clone().unwrap().ca_file;
+    let ca = |b: &str| {
+        loaded
+            .config
+            .backend(b)
+            .unwrap()
+            .tls
+            .clone()
+            .unwrap()
+            .ca_file
+    };
     assert_eq!(ca("web"), Some(dir.join("certs/ca.pem")));
     assert_eq!(ca("abs"), Some(std::path::PathBuf::from("/etc/ca.pem")));
     std::fs::remove_dir_all(&dir).unwrap();

@@ -97,7 +97,12 @@ pub(super) fn load_file(path: &Path) -> Result<Loaded, ConfigError> {
     let mut loaded = load(&bytes, format, &file)?;
     // Paths in the file are relative to the file's directory, wherever the process runs.
     if let Some(dir) = path.parent() {
-        for tls in loaded.config.backends.iter_mut().filter_map(|b| b.tls.as_mut()) {
+        for tls in loaded
+            .config
+            .backends
+            .iter_mut()
+            .filter_map(|b| b.tls.as_mut())
+        {
             if let Some(ca) = tls.ca_file.as_mut().filter(|ca| ca.is_relative()) {
                 *ca = dir.join(&*ca);
             }

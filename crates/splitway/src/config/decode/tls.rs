@@ -104,7 +104,13 @@ mod tests {
 
     #[test]
     fn server_names_are_dns_names_or_addresses() {
-        for good in ["api.internal", "localhost", "10.0.0.1", "::1", "a-b.example.com."] {
+        for good in [
+            "api.internal",
+            "localhost",
+            "10.0.0.1",
+            "::1",
+            "a-b.example.com.",
+        ] {
             assert!(is_server_name(good), "{good}");
         }
         for bad in ["", "a..b", "-a.example", "a b", "host:443", "*.example.com"] {
