@@ -42,7 +42,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
     /// Seconds a new connection has to show its protocol (a first HTTP/1 byte, or the HTTP/2
-    /// preface and SETTINGS) before it is closed.
+    /// preface and SETTINGS; with --tls-cert, the TLS handshake and then those) before it is
+    /// closed.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     handshake_timeout: u64,
     /// Seconds an HTTP/1 client has to send a whole request head (the wait for the next

@@ -14,7 +14,8 @@ pub struct Limits {
     /// holds the waiting ones. Default: [`default_max_connections`].
     pub max_connections: usize,
     /// Longest a new connection may take to show its protocol: a first byte of an HTTP/1
-    /// request, or the whole HTTP/2 connection preface and the client's first SETTINGS frame.
+    /// request, or the whole HTTP/2 connection preface and the client's first SETTINGS frame;
+    /// over TLS ([`serve_tls`](crate::serve_tls)), the TLS handshake and then those.
     /// Default 10 s.
     pub handshake_timeout: Duration,
     /// Longest an HTTP/1 client may take to send a whole request head (hyper counts the wait
