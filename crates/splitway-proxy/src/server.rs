@@ -1,6 +1,7 @@
 //! Accepting connections: HTTP/1.1 with keep-alive and protocol upgrades (WebSocket), or
-//! HTTP/2 with prior knowledge (h2c); one task per connection, and a graceful stop that lets
-//! requests in flight finish.
+//! HTTP/2 with prior knowledge (h2c); or either inside TLS ([`serve_tls`], the handshake done
+//! by [`crate::tls`] before the same connection handling); one task per connection, and a
+//! graceful stop that lets requests in flight finish.
 //!
 //! What a client may hold is bounded ([`Limits`]): at most `max_connections` connections
 //! (past it nothing more is accepted until one closes: one semaphore permit a connection,
@@ -153,7 +154,6 @@ pub(crate) async fn serve_with<H, F>(
         // Forget the connections that have ended.
         while connections.try_join_next().is_some() {}
         let (handle, limits, stopped) = (handle.clone(), Arc::clone(&limits), stopped.clone());
-        let started = tokio::time::Instant::now();
         match &tls {
             None => connections.spawn(connection(
                 stream,
@@ -162,7 +162,7 @@ pub(crate) async fn serve_with<H, F>(
                 limits,
                 Some(permit),
                 stopped,
-                started,
+                tokio::time::Instant::now(),
             )),
             Some(tls) => connections.spawn(tls_connection(
                 tls.clone(),
