@@ -506,6 +506,16 @@ async fn silent_tls_clients_are_closed_within_the_handshake_timeout() {
         .unwrap();
     let closed = closed_within(&mut half, Duration::from_secs(5)).await;
     assert!(closed.is_some(), "a half ClientHello stayed open 5 s");
+    // Plain HTTP on the TLS listener: no HTTP answer (at most a TLS alert), and closed.
+    let mut plain = TcpStream::connect(addr).await.unwrap();
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: web.example\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "plain HTTP stayed open 5 s");
+    assert!(!answer.starts_with(b"HTTP/"), "{answer:?}");
     // A whole TLS handshake, then no HTTP byte: the handshake timeout covers that too.
     let mut done = connect(addr, "web.example", Some(&ca), &[]).await.unwrap();
     let start = Instant::now();
