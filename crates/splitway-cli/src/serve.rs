@@ -1,4 +1,5 @@
-//! `splitway serve`: the reverse proxy, reloading its configuration file when it changes.
+//! `splitway serve`: the reverse proxy, reloading its configuration file when it changes;
+//! or, with `--demo`, on a configuration and upstreams of its own ([`crate::demo`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,19 +9,35 @@ use clap::Args;
 use splitway_proxy::{AdminAccess, Limits, Options, Proxy};
 
 use crate::Fail;
+use crate::demo::Demo;
 use crate::request::{load_router, usage};
 
 /// `serve` arguments.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// The configuration file; it is read again every second and reloaded when it changes.
+    #[arg(long, required_unless_present = "demo", conflicts_with = "demo")]
+    config: Option<PathBuf>,
+    /// No configuration to write: three upstreams inside the process (`legacy_1`, `legacy_2`,
+    /// `k8s`), the talk's phase 2 as a cohort in front of them, a guarded rollout of `k8s`
+    /// whose build starts failing 75 s in and is rolled back, traffic, and the admin
+    /// listener (default 127.0.0.1:9901).
     #[arg(long)]
-    config: PathBuf,
+    demo: bool,
+    /// With `--demo`: the generator's requests per second, default 5 (0: none; one in five
+    /// is a beta tester's).
+    #[arg(long, value_name = "RPS")]
+    demo_traffic: Option<f64>,
+    /// With `--demo`: run its timeline N times faster, 1 to 100 (times divided by N, traffic
+    /// multiplied by N); default 1.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    demo_speed: Option<u32>,
     /// Where the proxy listens (port 0: any free port, printed on stderr).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Where the admin endpoints (`/healthz`, `/stats`, weight and up/down edits) listen;
-    /// none when not given. Without `--admin-token-file`, a loopback address only.
+    /// none when not given (with `--demo`: 127.0.0.1:9901). Without `--admin-token-file`, a
+    /// loopback address only.
     #[arg(long)]
     admin: Option<SocketAddr>,
     /// A file holding the admin's bearer token (its bytes less one trailing newline): every
@@ -68,32 +85,53 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         Some(path) => AdminAccess::from_token_file(path).map_err(|e| usage(&e.to_string()))?,
         None => AdminAccess::loopback_only(),
     };
-    if let Some(addr) = args.admin {
+    // (clap's `requires` takes a flag's implicit `false` for present.)
+    if !args.demo && (args.demo_traffic.is_some() || args.demo_speed.is_some()) {
+        return Err(usage("--demo-traffic and --demo-speed go with --demo"));
+    }
+    let demo = match args.demo {
+        true => Some(Demo::new(
+            args.demo_traffic.unwrap_or(crate::demo::DEFAULT_RPS),
+            args.demo_speed.unwrap_or(1),
+        )?),
+        false => None,
+    };
+    let admin_addr = args.admin.or(demo.map(|_| crate::demo::DEFAULT_ADMIN));
+    if let Some(addr) = admin_addr {
         access.allows_bind(addr).map_err(|reason| usage(&reason))?;
     }
-    let router = load_router(&args.config)?;
+    // A file's errors stop `serve` before anything is bound; the demo's configuration names
+    // ports that exist only once its upstreams listen.
+    let file_router = match &args.config {
+        Some(path) => Some(load_router(path)?),
+        None => None,
+    };
     let limits = limits(args);
-    // The proxy's client speaks plain HTTP; say so now rather than with a 502 per request.
-    for backend in &router.snapshot().config().backends {
-        for server in &backend.servers {
-            if server.uri.scheme_str() == Some("https") {
-                eprintln!(
-                    "splitway: warning: server `{}` of backend `{}` is https ({}): serve \
-                     reaches servers over plain HTTP only, so its requests will get 502",
-                    server.name, backend.name, server.url
-                );
-            }
-        }
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| usage(&format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
+        let (router, serving, upstreams) = match (file_router, &demo, &args.config) {
+            (Some(router), _, Some(path)) => (router, path.display().to_string(), None),
+            (_, Some(demo), _) => {
+                let upstreams = demo.start_upstreams().await?;
+                let text = demo.config(&upstreams);
+                println!("{text}");
+                let router = demo_router(&text)?;
+                (
+                    router,
+                    "the demo's configuration".to_owned(),
+                    Some(upstreams),
+                )
+            }
+            _ => return Err(usage("serve needs --config FILE or --demo")),
+        };
+        warn_of_https(&router);
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .map_err(|e| usage(&format!("cannot listen on {}: {e}", args.listen)))?;
-        let admin = match args.admin {
+        let admin = match admin_addr {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
                     .await
@@ -113,27 +151,26 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         // The recorder first, so that the rollouts' first figures are recorded too.
         let render = if admin.is_some() { prometheus() } else { None };
         let rollouts = start_rollouts(&router, args)?;
-        let _reloads = match &rollouts {
+        let _reloads = args.config.clone().map(|path| match &rollouts {
             Some(r) => {
                 let r = r.clone();
                 splitway_proxy::watch_with(
                     std::sync::Arc::new(move |p: &std::path::Path| r.reload_file(p)),
-                    args.config.clone(),
+                    path,
                     Duration::from_secs(1),
                 )
             }
-            None => {
-                splitway_proxy::watch(router.clone(), args.config.clone(), Duration::from_secs(1))
-            }
-        };
+            None => splitway_proxy::watch(router.clone(), path, Duration::from_secs(1)),
+        });
         let _ticks = rollouts
             .clone()
             .map(|r| splitway_proxy::rollouts::spawn(r, Duration::from_millis(100)));
         // Each backend's checks fall due at their own interval; this is how often to look.
         let _checks = splitway_proxy::health_checks(router.clone(), Duration::from_millis(250));
+        let admin_bound = admin.as_ref().and_then(|a| a.local_addr().ok());
         if let Some(admin) = admin {
             // Plain lines, not logs: scripts (and tests) read the bound ports from them.
-            if let Ok(addr) = admin.local_addr() {
+            if let Some(addr) = admin_bound {
                 eprintln!("splitway: admin listening on {addr}");
             }
             tokio::spawn(splitway_proxy::serve_admin_with(
@@ -145,16 +182,24 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
                 until_stopped(stopped.clone()),
             ));
         }
-        if let Ok(addr) = listener.local_addr() {
-            eprintln!(
-                "splitway: proxy listening on {addr}, serving {}",
-                args.config.display()
-            );
+        let proxy_bound = listener.local_addr().ok();
+        if let Some(addr) = proxy_bound {
+            eprintln!("splitway: proxy listening on {addr}, serving {serving}");
+        }
+        if let (Some(demo), Some(proxy)) = (demo, proxy_bound) {
+            if let Some(admin) = admin_bound {
+                let token = args
+                    .admin_token_file
+                    .as_ref()
+                    .map(|f| f.display().to_string());
+                println!("{}", demo.guide(proxy, admin, token.as_deref()));
+            }
+            tokio::spawn(demo.traffic(proxy, until_stopped(stopped.clone())));
         }
         splitway_proxy::serve(
             listener,
             Proxy::new(
-                router,
+                router.clone(),
                 Options {
                     connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
                     response_timeout: Duration::from_secs(args.response_timeout.max(1)),
@@ -165,8 +210,38 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
             until_stopped(stopped),
         )
         .await;
+        if let Some(upstreams) = upstreams {
+            eprint!("{}", upstreams.summary(&router));
+        }
         Ok(())
     })
+}
+
+/// The router of the demo's configuration text.
+fn demo_router(text: &str) -> Result<splitway::Router, Fail> {
+    let loaded = splitway::config::Config::from_str(text, splitway::config::Format::Yaml, "demo")
+        .map_err(|err| {
+        for d in &err.diagnostics {
+            eprintln!("{d}");
+        }
+        Fail
+    })?;
+    splitway::Router::from_config(&loaded.config).map_err(|e| usage(&format!("the demo: {e}")))
+}
+
+/// The proxy's client speaks plain HTTP; say so now rather than with a 502 per request.
+fn warn_of_https(router: &splitway::Router) {
+    for backend in &router.snapshot().config().backends {
+        for server in &backend.servers {
+            if server.uri.scheme_str() == Some("https") {
+                eprintln!(
+                    "splitway: warning: server `{}` of backend `{}` is https ({}): serve \
+                     reaches servers over plain HTTP only, so its requests will get 502",
+                    server.name, backend.name, server.url
+                );
+            }
+        }
+    }
 }
 
 /// The configuration's rollouts, restored from `--state`, with their weights in service;
@@ -179,7 +254,8 @@ fn start_rollouts(
     if file.rollouts.is_empty() {
         return Ok(None);
     }
-    if args.state.is_none() {
+    // The demo starts over each time by design.
+    if args.state.is_none() && !args.demo {
         eprintln!(
             "splitway: warning: no --state FILE: a restart puts every rollout back at step 1"
         );
