@@ -334,7 +334,7 @@ enum Visitor {
 }
 
 fn visitor(n: u64, account: u32) -> Visitor {
-    if n % BETA_EVERY == 0 {
+    if n.is_multiple_of(BETA_EVERY) {
         Visitor::BetaTester(account)
     } else if n % ANONYMOUS_EVERY == 1 {
         Visitor::Anonymous
@@ -498,7 +498,11 @@ mod tests {
                     .unwrap();
             assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
             let rollout = loaded.config.rollout("web").unwrap();
-            assert_eq!(rollout.interval, Duration::from_secs(30) / speed);
+            // Whole milliseconds in the file.
+            assert_eq!(
+                rollout.interval,
+                Duration::from_millis(u64::from(30_000 / speed))
+            );
         }
     }
 }

@@ -257,7 +257,7 @@ fn every_manifest_parses_and_the_deployment_agrees_with_the_config() {
             .at(&["volumeMounts"])
             .items()
             .iter()
-            .map(|m| Node(m))
+            .map(Node)
             .find(|m| Path::new(m.at(&["mountPath"]).str()) == dir)
             .unwrap_or_else(|| panic!("nothing mounted at {}", dir.display()));
         // A subPath mount never sees the ConfigMap's updates.
@@ -265,7 +265,7 @@ fn every_manifest_parses_and_the_deployment_agrees_with_the_config() {
         let name = mount.at(&["name"]).str();
         let volume = volumes
             .iter()
-            .map(|v| Node(v))
+            .map(Node)
             .find(|v| v.at(&["name"]).str() == name)
             .unwrap();
         (volume, file.to_string_lossy().into_owned())
