@@ -100,42 +100,42 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
     if let Some(addr) = admin_addr {
         access.allows_bind(addr).map_err(|reason| usage(&reason))?;
     }
-    // A file's errors stop `serve` before anything is bound; the demo's configuration names
-    // ports that exist only once its upstreams listen.
-    let file_router = match &args.config {
-        Some(path) => Some(load_router(path)?),
-        None => None,
-    };
     let limits = limits(args);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| usage(&format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        let (router, serving, upstreams) = match (file_router, &demo, &args.config) {
-            (Some(router), _, Some(path)) => (router, path.display().to_string(), None),
-            (_, Some(demo), _) => {
+        // A file's errors stop `serve` before anything is bound; the demo's configuration
+        // names ports that exist only once its upstreams listen.
+        let (router, serving, upstreams) = match (&args.config, &demo) {
+            (Some(path), _) => (load_router(path)?, path.display().to_string(), None),
+            (None, Some(demo)) => {
                 let upstreams = demo.start_upstreams().await?;
-                let text = demo.config(&upstreams);
-                println!("{text}");
-                let router = demo_router(&text)?;
+                let router = demo_router(&demo.config(&upstreams))?;
                 (
                     router,
                     "the demo's configuration".to_owned(),
                     Some(upstreams),
                 )
             }
-            _ => return Err(usage("serve needs --config FILE or --demo")),
+            (None, None) => return Err(usage("serve needs --config FILE or --demo")),
         };
         warn_of_https(&router);
+        // The demo runs on a default port more often than not: say how to pick another.
+        let hint = if demo.is_some() {
+            " (port 0 picks a free one)"
+        } else {
+            ""
+        };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
-            .map_err(|e| usage(&format!("cannot listen on {}: {e}", args.listen)))?;
+            .map_err(|e| usage(&format!("cannot listen on {}: {e}{hint}", args.listen)))?;
         let admin = match admin_addr {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
                     .await
-                    .map_err(|e| usage(&format!("cannot listen on {addr}: {e}")))?,
+                    .map_err(|e| usage(&format!("cannot listen on {addr}: {e}{hint}")))?,
             ),
             None => None,
         };
@@ -186,7 +186,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         if let Some(addr) = proxy_bound {
             eprintln!("splitway: proxy listening on {addr}, serving {serving}");
         }
-        if let (Some(demo), Some(proxy)) = (demo, proxy_bound) {
+        if let (Some(demo), Some(proxy), Some(upstreams)) = (demo, proxy_bound, &upstreams) {
+            println!("{}", demo.config(upstreams));
             if let Some(admin) = admin_bound {
                 let token = args
                     .admin_token_file

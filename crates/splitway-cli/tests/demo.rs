@@ -285,8 +285,12 @@ fn the_demo_shows_a_split_a_cohort_a_rollout_and_its_rollback_then_stops_on_sigi
         .filter(|(to, _, reason)| to == "progressing" && reason == "analysis_passed")
         .map(|(_, step, _)| *step)
         .collect();
+    // Steps 2 and 3 as a rule; an interval with too few canary requests (rare) holds its
+    // step without judging, and the canary's failure then comes one step earlier.
     assert!(
-        progressed.len() >= 2 && progressed.windows(2).all(|w| w[1] == w[0] + 1),
+        !progressed.is_empty()
+            && progressed[0] == 2
+            && progressed.windows(2).all(|w| w[1] == w[0] + 1),
         "{seen:?}"
     );
     let n = seen.len();
