@@ -1,6 +1,7 @@
 //! `splitway serve`: the reverse proxy, reloading its configuration file when it changes;
 //! or, with `--demo`, on a configuration and upstreams of its own ([`crate::demo`]).
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -187,14 +188,18 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
             eprintln!("splitway: proxy listening on {addr}, serving {serving}");
         }
         if let (Some(demo), Some(proxy), Some(upstreams)) = (demo, proxy_bound, &upstreams) {
-            println!("{}", demo.config(upstreams));
+            // For the person at the terminal; a closed stdout must not stop the demo.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", demo.config(upstreams));
             if let Some(admin) = admin_bound {
                 let token = args
                     .admin_token_file
                     .as_ref()
                     .map(|f| f.display().to_string());
-                println!("{}", demo.guide(proxy, admin, token.as_deref()));
+                let _ = writeln!(out, "{}", demo.guide(proxy, admin, token.as_deref()));
             }
+            let _ = out.flush();
+            drop(out);
             tokio::spawn(demo.traffic(proxy, until_stopped(stopped.clone())));
         }
         splitway_proxy::serve(
