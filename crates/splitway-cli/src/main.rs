@@ -6,6 +6,7 @@
 //! `diff` exits 1 when a `--fail-on` condition holds.
 
 mod check;
+mod demo;
 mod diff;
 mod explain;
 mod import;

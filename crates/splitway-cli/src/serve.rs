@@ -1,5 +1,7 @@
-//! `splitway serve`: the reverse proxy, reloading its configuration file when it changes.
+//! `splitway serve`: the reverse proxy, reloading its configuration file when it changes;
+//! or, with `--demo`, on a configuration and upstreams of its own ([`crate::demo`]).
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,19 +10,35 @@ use clap::Args;
 use splitway_proxy::{AdminAccess, Limits, Options, Proxy};
 
 use crate::Fail;
+use crate::demo::Demo;
 use crate::request::{load_router, usage};
 
 /// `serve` arguments.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// The configuration file; it is read again every second and reloaded when it changes.
+    #[arg(long, required_unless_present = "demo", conflicts_with = "demo")]
+    config: Option<PathBuf>,
+    /// No configuration to write: three upstreams inside the process (`legacy_1`, `legacy_2`,
+    /// `k8s`), the talk's phase 2 as a cohort in front of them, a guarded rollout of `k8s`
+    /// whose build starts failing 75 s in and is rolled back, traffic, and the admin
+    /// listener (default 127.0.0.1:9901).
     #[arg(long)]
-    config: PathBuf,
+    demo: bool,
+    /// With `--demo`: the generator's requests per second, default 5 (0: none; one in five
+    /// is a beta tester's).
+    #[arg(long, value_name = "RPS")]
+    demo_traffic: Option<f64>,
+    /// With `--demo`: run its timeline N times faster, 1 to 100 (times divided by N, traffic
+    /// multiplied by N); default 1.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    demo_speed: Option<u32>,
     /// Where the proxy listens (port 0: any free port, printed on stderr).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
     /// Where the admin endpoints (`/healthz`, `/stats`, weight and up/down edits) listen;
-    /// none when not given. Without `--admin-token-file`, a loopback address only.
+    /// none when not given (with `--demo`: 127.0.0.1:9901). Without `--admin-token-file`, a
+    /// loopback address only.
     #[arg(long)]
     admin: Option<SocketAddr>,
     /// A file holding the admin's bearer token (its bytes less one trailing newline): every
@@ -78,32 +96,58 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         Some(path) => AdminAccess::from_token_file(path).map_err(|e| usage(&e.to_string()))?,
         None => AdminAccess::loopback_only(),
     };
-    if let Some(addr) = args.admin {
+    // (clap's `requires` takes a flag's implicit `false` for present.)
+    if !args.demo && (args.demo_traffic.is_some() || args.demo_speed.is_some()) {
+        return Err(usage("--demo-traffic and --demo-speed go with --demo"));
+    }
+    let demo = match args.demo {
+        true => Some(Demo::new(
+            args.demo_traffic.unwrap_or(crate::demo::DEFAULT_RPS),
+            args.demo_speed.unwrap_or(1),
+        )?),
+        false => None,
+    };
+    let admin_addr = args.admin.or(demo.map(|_| crate::demo::DEFAULT_ADMIN));
+    if let Some(addr) = admin_addr {
         access.allows_bind(addr).map_err(|reason| usage(&reason))?;
     }
     let tls = server_tls(args)?;
-    let router = load_router(&args.config)?;
-    // A CA file that cannot be used would give every request to its servers a 502: say so now.
-    for backend in &router.snapshot().config().backends {
-        if let Some(settings) = &backend.tls {
-            splitway_proxy::upstream_tls::check(settings)
-                .map_err(|e| usage(&format!("backend `{}`: tls: {e}", backend.name)))?;
-        }
-    }
     let limits = limits(args);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| usage(&format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
+        // A file's errors stop `serve` before anything is bound; the demo's configuration
+        // names ports that exist only once its upstreams listen.
+        let (router, serving, upstreams) = match (&args.config, &demo) {
+            (Some(path), _) => (load_router(path)?, path.display().to_string(), None),
+            (None, Some(demo)) => {
+                let upstreams = demo.start_upstreams().await?;
+                let router = demo_router(&demo.config(&upstreams))?;
+                (
+                    router,
+                    "the demo's configuration".to_owned(),
+                    Some(upstreams),
+                )
+            }
+            (None, None) => return Err(usage("serve needs --config FILE or --demo")),
+        };
+        check_upstream_tls(&router)?;
+        // The demo runs on a default port more often than not: say how to pick another.
+        let hint = if demo.is_some() {
+            " (port 0 picks a free one)"
+        } else {
+            ""
+        };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
-            .map_err(|e| usage(&format!("cannot listen on {}: {e}", args.listen)))?;
-        let admin = match args.admin {
+            .map_err(|e| usage(&format!("cannot listen on {}: {e}{hint}", args.listen)))?;
+        let admin = match admin_addr {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
                     .await
-                    .map_err(|e| usage(&format!("cannot listen on {addr}: {e}")))?,
+                    .map_err(|e| usage(&format!("cannot listen on {addr}: {e}{hint}")))?,
             ),
             None => None,
         };
@@ -119,27 +163,26 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         // The recorder first, so that the rollouts' first figures are recorded too.
         let render = if admin.is_some() { prometheus() } else { None };
         let rollouts = start_rollouts(&router, args)?;
-        let _reloads = match &rollouts {
+        let _reloads = args.config.clone().map(|path| match &rollouts {
             Some(r) => {
                 let r = r.clone();
                 splitway_proxy::watch_with(
                     std::sync::Arc::new(move |p: &std::path::Path| r.reload_file(p)),
-                    args.config.clone(),
+                    path,
                     Duration::from_secs(1),
                 )
             }
-            None => {
-                splitway_proxy::watch(router.clone(), args.config.clone(), Duration::from_secs(1))
-            }
-        };
+            None => splitway_proxy::watch(router.clone(), path, Duration::from_secs(1)),
+        });
         let _ticks = rollouts
             .clone()
             .map(|r| splitway_proxy::rollouts::spawn(r, Duration::from_millis(100)));
         // Each backend's checks fall due at their own interval; this is how often to look.
         let _checks = splitway_proxy::health_checks(router.clone(), Duration::from_millis(250));
+        let admin_bound = admin.as_ref().and_then(|a| a.local_addr().ok());
         if let Some(admin) = admin {
             // Plain lines, not logs: scripts (and tests) read the bound ports from them.
-            if let Ok(addr) = admin.local_addr() {
+            if let Some(addr) = admin_bound {
                 eprintln!("splitway: admin listening on {addr}");
             }
             tokio::spawn(splitway_proxy::serve_admin_with(
@@ -151,15 +194,28 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
                 until_stopped(stopped.clone()),
             ));
         }
-        if let Ok(addr) = listener.local_addr() {
+        let proxy_bound = listener.local_addr().ok();
+        if let Some(addr) = proxy_bound {
             let over = if tls.is_some() { " (TLS)" } else { "" };
-            eprintln!(
-                "splitway: proxy listening on {addr}{over}, serving {}",
-                args.config.display()
-            );
+            eprintln!("splitway: proxy listening on {addr}{over}, serving {serving}");
+        }
+        if let (Some(demo), Some(proxy), Some(upstreams)) = (demo, proxy_bound, &upstreams) {
+            // For the person at the terminal; a closed stdout must not stop the demo.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{}", demo.config(upstreams));
+            if let Some(admin) = admin_bound {
+                let token = args
+                    .admin_token_file
+                    .as_ref()
+                    .map(|f| f.display().to_string());
+                let _ = writeln!(out, "{}", demo.guide(proxy, admin, token.as_deref()));
+            }
+            let _ = out.flush();
+            drop(out);
+            tokio::spawn(demo.traffic(proxy, until_stopped(stopped.clone())));
         }
         let proxy = Proxy::new(
-            router,
+            router.clone(),
             Options {
                 connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
                 response_timeout: Duration::from_secs(args.response_timeout.max(1)),
@@ -173,6 +229,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
                 splitway_proxy::serve_tls(listener, proxy, tls, until_stopped(stopped)).await;
             }
             None => splitway_proxy::serve(listener, proxy, until_stopped(stopped)).await,
+        }
+        if let Some(upstreams) = upstreams {
+            eprint!("{}", upstreams.summary(&router));
         }
         Ok(())
     })
@@ -205,6 +264,30 @@ fn server_tls(args: &ServeArgs) -> Result<Option<splitway_proxy::ServerTls>, Fai
         .map_err(|e| usage(&format!("TLS: {e}")))
 }
 
+/// A CA file that cannot be used would give every request to its servers a 502: say so at
+/// start.
+fn check_upstream_tls(router: &splitway::Router) -> Result<(), Fail> {
+    for backend in &router.snapshot().config().backends {
+        if let Some(settings) = &backend.tls {
+            splitway_proxy::upstream_tls::check(settings)
+                .map_err(|e| usage(&format!("backend `{}`: tls: {e}", backend.name)))?;
+        }
+    }
+    Ok(())
+}
+
+/// The router of the demo's configuration text.
+fn demo_router(text: &str) -> Result<splitway::Router, Fail> {
+    let loaded = splitway::config::Config::from_str(text, splitway::config::Format::Yaml, "demo")
+        .map_err(|err| {
+        for d in &err.diagnostics {
+            eprintln!("{d}");
+        }
+        Fail
+    })?;
+    splitway::Router::from_config(&loaded.config).map_err(|e| usage(&format!("the demo: {e}")))
+}
+
 /// The configuration's rollouts, restored from `--state`, with their weights in service;
 /// `None` when the configuration has none.
 fn start_rollouts(
@@ -215,7 +298,8 @@ fn start_rollouts(
     if file.rollouts.is_empty() {
         return Ok(None);
     }
-    if args.state.is_none() {
+    // The demo starts over each time by design.
+    if args.state.is_none() && !args.demo {
         eprintln!(
             "splitway: warning: no --state FILE: a restart puts every rollout back at step 1"
         );
