@@ -41,8 +41,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -56,8 +56,18 @@ use crate::rollouts::{ActError, Rollouts, parse_action};
 use crate::server::serve_with;
 
 mod access;
+pub mod history;
+mod live_config;
 
 pub use access::{AdminAccess, Denied, TokenError, WRITE_HEADER};
+pub use history::History;
+
+/// How often `/stats/history` samples every server's counters.
+pub const HISTORY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The dashboard, one page with its script and styles inline (no build step, nothing fetched
+/// from elsewhere): it reads the JSON endpoints and sends the edits with the write rules.
+const DASHBOARD: &str = include_str!("admin/dashboard.html");
 
 /// Renders the process's metrics in Prometheus' text format (`/metrics`).
 pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
@@ -94,15 +104,23 @@ pub async fn serve_admin_with(
         return;
     }
     let access = Arc::new(access);
+    let history = Arc::new(Mutex::new(History::new()));
+    // Sampled by a task of its own from one read of the table, never by a request.
+    let _sampler = AbortOnDrop(tokio::spawn(sample(
+        router.clone(),
+        history.clone(),
+        HISTORY_INTERVAL,
+    )));
     serve_with(
         listener,
         Limits::admin(),
         move |req: Request<Incoming>, _peer: SocketAddr| {
-            let (router, metrics, access, rollouts) = (
+            let (router, metrics, access, rollouts, history) = (
                 router.clone(),
                 metrics.clone(),
                 access.clone(),
                 rollouts.clone(),
+                history.clone(),
             );
             async move {
                 if let Err(denied) = access.check(req.method(), req.uri(), req.headers()) {
@@ -136,7 +154,7 @@ pub async fn serve_admin_with(
                         ),
                     );
                 }
-                answer(&router, req.method(), req.uri().path())
+                answer(&router, &history, req.method(), req.uri().path())
             }
         },
         shutdown,
@@ -156,7 +174,44 @@ fn refuse(denied: Denied) -> Response<ProxyBody> {
     response
 }
 
-fn answer(router: &Router, method: &Method, path: &str) -> Response<ProxyBody> {
+/// Aborts its task when dropped: the sampler stops with the listener.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Records every server's counters into `history` every `every`.
+async fn sample(router: Router, history: Arc<Mutex<History>>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let servers = router.servers();
+        lock(&history).record(
+            SystemTime::now(),
+            servers
+                .iter()
+                .map(|s| (s.backend.as_str(), s.server.as_str(), &s.stats)),
+        );
+    }
+}
+
+fn lock(history: &Mutex<History>) -> MutexGuard<'_, History> {
+    // A panic while recording leaves at worst one server's sample missing.
+    history
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn answer(
+    router: &Router,
+    history: &Mutex<History>,
+    method: &Method,
+    path: &str,
+) -> Response<ProxyBody> {
     if method == Method::PUT
         && let Some(rest) = path.strip_prefix("/servers/")
     {
@@ -164,6 +219,19 @@ fn answer(router: &Router, method: &Method, path: &str) -> Response<ProxyBody> {
     }
     match (method, path) {
         (&Method::GET, "/healthz") => own(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/") => dashboard(),
+        (&Method::GET, "/config") => {
+            json_response(StatusCode::OK, &live_config::to_json(&router.snapshot()))
+        }
+        (&Method::GET, "/stats/history") => {
+            let document = lock(history).to_json(HISTORY_INTERVAL);
+            let mut response = own(StatusCode::OK, document);
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
         (&Method::GET, "/stats") => {
             let mut response = own(
                 StatusCode::OK,
@@ -177,6 +245,29 @@ fn answer(router: &Router, method: &Method, path: &str) -> Response<ProxyBody> {
         }
         _ => own(StatusCode::NOT_FOUND, "not found\n"),
     }
+}
+
+/// The dashboard page. It may not be framed (its buttons edit the servers).
+fn dashboard() -> Response<ProxyBody> {
+    let mut response = own(StatusCode::OK, DASHBOARD);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+             connect-src 'self'; img-src data:; frame-ancestors 'none'; form-action 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// The backend of a `PUT /servers/BACKEND/SERVER/weight/N`.
