@@ -32,6 +32,14 @@
 //!   new object, `404` for a backend without a rollout, `409` when the action does not apply
 //!   to its state.
 //!
+//! - `POST /explain`: the body is one request as a JSON object, a line of
+//!   `splitway diff --requests` (`{"method", "url", "headers": [[name, value]...],
+//!   "client_ip"}`, only `url` required); the answer is exactly `splitway explain --json`'s
+//!   object for it ([`crate::explain`]), decided on the table in service, so a rollout's
+//!   current weights and the servers' health decide. It is a read: no `X-Splitway` header is
+//!   needed, the token is when one is configured. `400` with `{"error": TEXT}` for a body that
+//!   is not such an object, `413` for a body over [`MAX_EXPLAIN_BODY`] bytes.
+//!
 //! Anything else is a 404.
 //!
 //! Who may call what is decided once, for every endpoint, before it runs ([`AdminAccess`]):
@@ -46,10 +54,12 @@ use std::time::SystemTime;
 
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use splitway::{EditError, Router};
 use tokio::net::TcpListener;
 
+use crate::explain::RequestLine;
 use crate::forward::{ProxyBody, own};
 use crate::limits::Limits;
 use crate::rollouts::{ActError, Rollouts, parse_action};
@@ -58,6 +68,9 @@ use crate::server::serve_with;
 mod access;
 
 pub use access::{AdminAccess, Denied, TokenError, WRITE_HEADER};
+
+/// The largest body `POST /explain` reads (one request object).
+pub const MAX_EXPLAIN_BODY: usize = 64 * 1024;
 
 /// Renders the process's metrics in Prometheus' text format (`/metrics`).
 pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
@@ -107,6 +120,9 @@ pub async fn serve_admin_with(
             async move {
                 if let Err(denied) = access.check(req.method(), req.uri(), req.headers()) {
                     return refuse(denied);
+                }
+                if req.uri().path() == "/explain" {
+                    return explain(&router, req).await;
                 }
                 if let Some(r) = &rollouts
                     && let Some(response) = rollouts_answer(r, req.method(), req.uri().path())
@@ -176,6 +192,42 @@ fn answer(router: &Router, method: &Method, path: &str) -> Response<ProxyBody> {
             response
         }
         _ => own(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// `POST /explain`: the body's request explained on the table in service.
+async fn explain(router: &Router, req: Request<Incoming>) -> Response<ProxyBody> {
+    let error = |status: StatusCode, message: &str| {
+        json_response(status, &serde_json::json!({ "error": message }))
+    };
+    if req.method() != Method::POST {
+        return own(StatusCode::METHOD_NOT_ALLOWED, "use POST\n");
+    }
+    let too_large = format!("the body is over {MAX_EXPLAIN_BODY} bytes");
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_EXPLAIN_BODY as u64) {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, &too_large);
+    }
+    let body = match Limited::new(req.into_body(), MAX_EXPLAIN_BODY)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, &too_large);
+        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("reading the body: {e}")),
+    };
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return error(StatusCode::BAD_REQUEST, "the body is not UTF-8");
+    };
+    match RequestLine::from_json(text, None) {
+        Ok(line) => json_response(StatusCode::OK, &line.explain(router)),
+        Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
     }
 }
 
