@@ -12,8 +12,8 @@
 //! configuration file when it changes; [`health`] runs the backends' active health checks and
 //! marks servers up or down in the router; [`rollouts`] drives the configuration's guarded
 //! rollouts on the router's counters; [`admin`] answers `/healthz`, `/stats`, `/metrics`,
-//! `/rollouts` and the weight and up/down edits, each request first checked by
-//! [`AdminAccess`] (a bearer token, or loopback only).
+//! `/rollouts`, `POST /explain` ([`explain`]) and the weight and up/down edits, each request
+//! first checked by [`AdminAccess`] (a bearer token, or loopback only).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -35,6 +35,7 @@
 //! ```
 
 pub mod admin;
+pub mod explain;
 pub mod forward;
 mod headers;
 pub mod health;
