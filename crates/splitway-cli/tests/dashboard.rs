@@ -550,15 +550,22 @@ rollouts:
             .contains(&json!(action)),
         "{shown}"
     );
-    browser
-        .find(Locator::Css(&format!(
-            ".rollout[data-backend=api] [data-action={action}]"
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    // The panel is redrawn when the rollout changes: find the button again if it was.
+    let button = format!(".rollout[data-backend=api] [data-action={action}]");
+    until(
+        Duration::from_secs(10),
+        "the action's button clicked",
+        || async {
+            browser
+                .find(Locator::Css(&button))
+                .await
+                .ok()?
+                .click()
+                .await
+                .ok()
+        },
+    )
+    .await;
     until(
         Duration::from_secs(10),
         "the action in /rollouts",

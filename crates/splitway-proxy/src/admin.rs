@@ -52,7 +52,8 @@
 //!   needed, the token is when one is configured. `400` with `{"error": TEXT}` for a body that
 //!   is not such an object, `413` for a body over [`MAX_EXPLAIN_BODY`] bytes.
 //!
-//! Anything else is a 404.
+//! Anything else is a 404. Every endpoint's JSON, with examples, and the dashboard are in
+//! the crate's `docs/admin.md`.
 //!
 //! Who may call what is decided once, for every endpoint, before it runs ([`AdminAccess`]):
 //! `/healthz`, `/metrics` and the page at `/` (which holds no data) are open; the rest needs the bearer token when one is
@@ -247,7 +248,7 @@ fn answer(
     }
     match (method, path) {
         (&Method::GET, "/healthz") => own(StatusCode::OK, "ok\n"),
-        (&Method::GET, "/") => dashboard(),
+        (&Method::GET | &Method::HEAD, "/") => dashboard(),
         (&Method::GET, "/config") => {
             json_response(StatusCode::OK, &live_config::to_json(&router.snapshot()))
         }
