@@ -23,7 +23,7 @@
 //!   are tried), "backends": [{"name", "balance", "sticky_cookie", "hash_key",
 //!   "health_check_path", "servers": [{"name", "url", "weight", "status"}...]}...]}`.
 //! - `GET /`: the dashboard, one HTML page embedded in the binary that reads the endpoints
-//!   above every second and sends the edits below (the crate's README describes it).
+//!   above every second and sends the edits below (`docs/admin.md` describes it).
 //!
 //! - `PUT /servers/BACKEND/SERVER/weight/N`: sets the server's weight (0 drains it: no new
 //!   users, sticky ones stay), at once, in this process: the rollback switch. The next reload
@@ -56,9 +56,9 @@
 //! the crate's `docs/admin.md`.
 //!
 //! Who may call what is decided once, for every endpoint, before it runs ([`AdminAccess`]):
-//! `/healthz`, `/metrics` and the page at `/` (which holds no data) are open; the rest needs the bearer token when one is
-//! configured, else a loopback `Host` and `Origin`, and `X-Splitway: 1` on writes (the
-//! rollout actions included).
+//! `/healthz`, `/metrics` and the page at `/` (which holds no data) are open; the rest needs
+//! the bearer token when one is configured, else a loopback `Host` and `Origin`, and
+//! `X-Splitway: 1` on writes (the rollout actions included).
 
 use std::future::Future;
 use std::net::SocketAddr;
