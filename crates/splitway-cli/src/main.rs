@@ -5,6 +5,7 @@
 //! `rollout` also exits 1 when the proxy refuses the action.
 //! `diff` exits 1 when a `--fail-on` condition holds.
 
+mod admin_client;
 mod check;
 mod demo;
 mod diff;
@@ -38,7 +39,7 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Show the decision for one request and the frontends tried to reach it.
-    Explain(request::RequestArgs),
+    Explain(explain::ExplainArgs),
     /// Route N requests through one router and count where they went; or, with --rollout,
     /// replay a synthetic run of a rollout and print the controller's timeline.
     Simulate(simulate::SimulateArgs),

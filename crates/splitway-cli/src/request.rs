@@ -1,7 +1,6 @@
 //! The request that `explain` and `simulate` describe on the command line.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 
 use clap::Args;
 use http::{HeaderName, HeaderValue, Method, Request, Uri};
@@ -10,12 +9,9 @@ use splitway::config::Config;
 
 use crate::Fail;
 
-/// One request, and the config to route it with.
+/// One request, as the command line gives it.
 #[derive(Debug, Args)]
 pub(crate) struct RequestArgs {
-    /// The configuration file.
-    #[arg(long)]
-    pub(crate) config: PathBuf,
     /// The method, used as given (case included).
     #[arg(long, default_value = "GET")]
     pub(crate) method: String,

@@ -8,18 +8,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use bytes::Bytes;
 use clap::{Args, Subcommand};
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::{Method, StatusCode};
 use serde_json::Value;
 
-/// How long one admin request may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
+use crate::admin_client;
 
 /// `rollout` arguments.
 #[derive(Debug, Args)]
@@ -82,14 +76,18 @@ pub(crate) fn run(args: &RolloutArgs) -> ExitCode {
         RolloutCommand::Abort(a) => post(a, "abort"),
         RolloutCommand::Rollback(a) => post(a, "rollback"),
     };
-    let token = match &admin.admin_token_file {
-        Some(file) => match std::fs::read_to_string(file) {
-            Ok(t) => Some(t.trim().to_owned()),
-            Err(e) => return fail(2, &format!("cannot read {}: {e}", file.display())),
-        },
-        None => None,
+    let token = match admin_client::read_token(admin.admin_token_file.as_deref()) {
+        Ok(t) => t,
+        Err(message) => return fail(2, &message),
     };
-    let (status, body) = match request(admin.admin, &method, &path, token.as_deref()) {
+    let (status, body) = match admin_client::request(
+        admin.admin,
+        &method,
+        &path,
+        token.as_deref(),
+        "",
+        method != Method::GET,
+    ) {
         Ok(answer) => answer,
         Err(message) => return fail(2, &message),
     };
@@ -184,49 +182,4 @@ fn line(r: &Value) -> String {
         out.push_str(&format!(", next decision at {next}"));
     }
     out
-}
-
-/// One request to the admin listener: its status and body.
-fn request(
-    addr: SocketAddr,
-    method: &Method,
-    path: &str,
-    token: Option<&str>,
-) -> Result<(StatusCode, String), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(async {
-        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-        // The write mark the admin asks of every write without a token (a browser's
-        // cross-site request cannot carry it); harmless on reads and with a token.
-        let mut req = Request::builder()
-            .method(method.clone())
-            .uri(format!("http://{addr}{path}"))
-            .header(splitway_proxy::admin::WRITE_HEADER, "1");
-        if let Some(t) = token {
-            req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        let req = req
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| format!("bad request: {e}"))?;
-        let exchange = async {
-            let response = client
-                .request(req)
-                .await
-                .map_err(|e| format!("cannot reach the admin at {addr}: {e}"))?;
-            let status = response.status();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| format!("reading the admin's answer: {e}"))?
-                .to_bytes();
-            Ok((status, String::from_utf8_lossy(&body).into_owned()))
-        };
-        tokio::time::timeout(TIMEOUT, exchange)
-            .await
-            .map_err(|_| format!("the admin at {addr} did not answer within {TIMEOUT:?}"))?
-    })
 }

@@ -36,13 +36,14 @@ pub(crate) struct ServeArgs {
     /// Where the proxy listens (port 0: any free port, printed on stderr).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Where the admin endpoints (`/healthz`, `/stats`, weight and up/down edits) listen;
-    /// none when not given (with `--demo`: 127.0.0.1:9901). Without `--admin-token-file`, a
-    /// loopback address only.
+    /// Where the admin endpoints (`/healthz`, `/stats`, weight and up/down edits, the
+    /// dashboard at `/`) listen; none when not given (with `--demo`: 127.0.0.1:9901).
+    /// Without `--admin-token-file`, a loopback address only.
     #[arg(long)]
     admin: Option<SocketAddr>,
     /// A file holding the admin's bearer token (its bytes less one trailing newline): every
-    /// admin endpoint but `/healthz` and `/metrics` then needs `Authorization: Bearer TOKEN`.
+    /// admin endpoint but `/healthz`, `/metrics` and the dashboard page `/` then needs
+    /// `Authorization: Bearer TOKEN` (the page asks for it).
     #[arg(long, value_name = "FILE")]
     admin_token_file: Option<PathBuf>,
     /// Seconds to wait for a TCP connection to a server before answering 502.

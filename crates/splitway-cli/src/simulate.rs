@@ -1,5 +1,7 @@
 //! `splitway simulate`
 
+use std::path::PathBuf;
+
 use clap::Args;
 use http::{HeaderName, HeaderValue, Request, header};
 use serde_json::{Map, Value, json};
@@ -16,6 +18,9 @@ const MAX_REQUESTS: u64 = 100_000_000;
 /// `simulate` arguments: one request, repeated.
 #[derive(Debug, Args)]
 pub(crate) struct SimulateArgs {
+    /// The configuration file.
+    #[arg(long)]
+    config: PathBuf,
     #[command(flatten)]
     request: RequestArgs,
     /// How many requests to route through one router.
@@ -80,7 +85,7 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<(), Fail> {
     if let Some(backend) = &args.rollout {
         return run_rollout(args, backend);
     }
-    let router = load_router(&args.request.config)?;
+    let router = load_router(&args.config)?;
     let base = args.request.build()?;
     let vary = args.vary.as_deref().map(parse_vary).transpose()?;
     if args.n > MAX_REQUESTS {
@@ -172,7 +177,7 @@ fn run_rollout(args: &SimulateArgs, backend: &str) -> Result<(), Fail> {
         stable_latency_ms,
         seed: args.seed,
     };
-    let loaded = Config::from_file(&args.request.config).map_err(|err| {
+    let loaded = Config::from_file(&args.config).map_err(|err| {
         for d in &err.diagnostics {
             eprintln!("{d}");
         }

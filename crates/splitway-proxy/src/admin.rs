@@ -12,6 +12,18 @@
 //!   "latency_bucket_bounds_ms": [...]}` (`errors` are 5xx answers, the proxy's own 502 and
 //!   504 included; `latency_buckets` are non-cumulative counts per bucket, the last above the
 //!   largest bound), so a rollout script can compare the canary with the stable servers.
+//! - `GET /stats/history`: per server, what it did second by second over the last five
+//!   minutes, and over the last minute ([`history`], sampled every [`HISTORY_INTERVAL`] by a
+//!   task of the listener from one read of the table, at most [`history::SAMPLES`] samples a
+//!   server): `{"interval_ms", "capacity", "window_seconds", "sampled_at", "servers":
+//!   [{"backend", "server", "samples": [{"at", "requests", "errors", "p99_ms"}...],
+//!   "last_60s": {"seconds", "requests", "errors", "p50_ms", "p99_ms"}}...]}`.
+//! - `GET /config`: the table in service (weights as edited or set by a rollout):
+//!   `{"frontends": [{"name", "rule", "syntax", "priority", "backend"}...] (in the order they
+//!   are tried), "backends": [{"name", "balance", "sticky_cookie", "hash_key",
+//!   "health_check_path", "servers": [{"name", "url", "weight", "status"}...]}...]}`.
+//! - `GET /`: the dashboard, one HTML page embedded in the binary that reads the endpoints
+//!   above every second and sends the edits below (`docs/admin.md` describes it).
 //!
 //! - `PUT /servers/BACKEND/SERVER/weight/N`: sets the server's weight (0 drains it: no new
 //!   users, sticky ones stay), at once, in this process: the rollback switch. The next reload
@@ -32,32 +44,56 @@
 //!   new object, `404` for a backend without a rollout, `409` when the action does not apply
 //!   to its state.
 //!
-//! Anything else is a 404.
+//! - `POST /explain`: the body is one request as a JSON object, a line of
+//!   `splitway diff --requests` (`{"method", "url", "headers": [[name, value]...],
+//!   "client_ip"}`, only `url` required); the answer is exactly `splitway explain --json`'s
+//!   object for it ([`crate::explain`]), decided on the table in service, so a rollout's
+//!   current weights and the servers' health decide. It is a read: no `X-Splitway` header is
+//!   needed, the token is when one is configured. `400` with `{"error": TEXT}` for a body that
+//!   is not such an object, `413` for a body over [`MAX_EXPLAIN_BODY`] bytes.
+//!
+//! Anything else is a 404. Every endpoint's JSON, with examples, and the dashboard are in
+//! the crate's `docs/admin.md`.
 //!
 //! Who may call what is decided once, for every endpoint, before it runs ([`AdminAccess`]):
-//! `/healthz` and `/metrics` are open; the rest needs the bearer token when one is
-//! configured, else a loopback `Host` and `Origin`, and `X-Splitway: 1` on writes (the
-//! rollout actions included).
+//! `/healthz`, `/metrics` and the page at `/` (which holds no data) are open; the rest needs
+//! the bearer token when one is configured, else a loopback `Host` and `Origin`, and
+//! `X-Splitway: 1` on writes (the rollout actions included).
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use splitway::{EditError, Router};
 use tokio::net::TcpListener;
 
+use crate::explain::RequestLine;
 use crate::forward::{ProxyBody, own};
 use crate::limits::Limits;
 use crate::rollouts::{ActError, Rollouts, parse_action};
 use crate::server::serve_with;
 
 mod access;
+pub mod history;
+mod live_config;
 
 pub use access::{AdminAccess, Denied, TokenError, WRITE_HEADER};
+pub use history::History;
+
+/// How often `/stats/history` samples every server's counters.
+pub const HISTORY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The dashboard, one page with its script and styles inline (no build step, nothing fetched
+/// from elsewhere): it reads the JSON endpoints and sends the edits with the write rules.
+const DASHBOARD: &str = include_str!("admin/dashboard.html");
+
+/// The largest body `POST /explain` reads (one request object).
+pub const MAX_EXPLAIN_BODY: usize = 64 * 1024;
 
 /// Renders the process's metrics in Prometheus' text format (`/metrics`).
 pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
@@ -94,20 +130,31 @@ pub async fn serve_admin_with(
         return;
     }
     let access = Arc::new(access);
+    let history = Arc::new(Mutex::new(History::new()));
+    // Sampled by a task of its own from one read of the table, never by a request.
+    let _sampler = AbortOnDrop(tokio::spawn(sample(
+        router.clone(),
+        history.clone(),
+        HISTORY_INTERVAL,
+    )));
     serve_with(
         listener,
         Limits::admin(),
         None,
         move |req: Request<Incoming>, _peer: SocketAddr| {
-            let (router, metrics, access, rollouts) = (
+            let (router, metrics, access, rollouts, history) = (
                 router.clone(),
                 metrics.clone(),
                 access.clone(),
                 rollouts.clone(),
+                history.clone(),
             );
             async move {
                 if let Err(denied) = access.check(req.method(), req.uri(), req.headers()) {
                     return refuse(denied);
+                }
+                if req.uri().path() == "/explain" {
+                    return explain(&router, req).await;
                 }
                 if let Some(r) = &rollouts
                     && let Some(response) = rollouts_answer(r, req.method(), req.uri().path())
@@ -137,7 +184,7 @@ pub async fn serve_admin_with(
                         ),
                     );
                 }
-                answer(&router, req.method(), req.uri().path())
+                answer(&router, &history, req.method(), req.uri().path())
             }
         },
         shutdown,
@@ -157,7 +204,44 @@ fn refuse(denied: Denied) -> Response<ProxyBody> {
     response
 }
 
-fn answer(router: &Router, method: &Method, path: &str) -> Response<ProxyBody> {
+/// Aborts its task when dropped: the sampler stops with the listener.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Records every server's counters into `history` every `every`.
+async fn sample(router: Router, history: Arc<Mutex<History>>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let servers = router.servers();
+        lock(&history).record(
+            SystemTime::now(),
+            servers
+                .iter()
+                .map(|s| (s.backend.as_str(), s.server.as_str(), &s.stats)),
+        );
+    }
+}
+
+fn lock(history: &Mutex<History>) -> MutexGuard<'_, History> {
+    // A panic while recording leaves at worst one server's sample missing.
+    history
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn answer(
+    router: &Router,
+    history: &Mutex<History>,
+    method: &Method,
+    path: &str,
+) -> Response<ProxyBody> {
     if method == Method::PUT
         && let Some(rest) = path.strip_prefix("/servers/")
     {
@@ -165,6 +249,19 @@ fn answer(router: &Router, method: &Method, path: &str) -> Response<ProxyBody> {
     }
     match (method, path) {
         (&Method::GET, "/healthz") => own(StatusCode::OK, "ok\n"),
+        (&Method::GET | &Method::HEAD, "/") => dashboard(),
+        (&Method::GET, "/config") => {
+            json_response(StatusCode::OK, &live_config::to_json(&router.snapshot()))
+        }
+        (&Method::GET, "/stats/history") => {
+            let document = lock(history).to_json(HISTORY_INTERVAL);
+            let mut response = own(StatusCode::OK, document);
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
         (&Method::GET, "/stats") => {
             let mut response = own(
                 StatusCode::OK,
@@ -177,6 +274,65 @@ fn answer(router: &Router, method: &Method, path: &str) -> Response<ProxyBody> {
             response
         }
         _ => own(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+/// The dashboard page. It may not be framed (its buttons edit the servers).
+fn dashboard() -> Response<ProxyBody> {
+    let mut response = own(StatusCode::OK, DASHBOARD);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+             connect-src 'self'; img-src data:; frame-ancestors 'none'; form-action 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// `POST /explain`: the body's request explained on the table in service.
+async fn explain(router: &Router, req: Request<Incoming>) -> Response<ProxyBody> {
+    let error = |status: StatusCode, message: &str| {
+        json_response(status, &serde_json::json!({ "error": message }))
+    };
+    if req.method() != Method::POST {
+        return own(StatusCode::METHOD_NOT_ALLOWED, "use POST\n");
+    }
+    let too_large = format!("the body is over {MAX_EXPLAIN_BODY} bytes");
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_EXPLAIN_BODY as u64) {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, &too_large);
+    }
+    let body = match Limited::new(req.into_body(), MAX_EXPLAIN_BODY)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, &too_large);
+        }
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("reading the body: {e}")),
+    };
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return error(StatusCode::BAD_REQUEST, "the body is not UTF-8");
+    };
+    match RequestLine::from_json(text, None) {
+        Ok(line) => json_response(StatusCode::OK, &line.explain(router)),
+        Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
     }
 }
 

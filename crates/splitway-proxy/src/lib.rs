@@ -13,8 +13,9 @@
 //! configuration file when it changes; [`health`] runs the backends' active health checks and
 //! marks servers up or down in the router; [`rollouts`] drives the configuration's guarded
 //! rollouts on the router's counters; [`admin`] answers `/healthz`, `/stats`, `/metrics`,
-//! `/rollouts` and the weight and up/down edits, each request first checked by
-//! [`AdminAccess`] (a bearer token, or loopback only).
+//! `/stats/history` (sampled once a second into [`admin::History`]), `/config`, `/rollouts`,
+//! `POST /explain` ([`explain`]), the weight and up/down edits and the dashboard page at `/`,
+//! each request first checked by [`AdminAccess`] (a bearer token, or loopback only).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -36,6 +37,7 @@
 //! ```
 
 pub mod admin;
+pub mod explain;
 pub mod forward;
 mod headers;
 pub mod health;

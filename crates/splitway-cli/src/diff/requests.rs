@@ -3,19 +3,14 @@
 
 use std::net::IpAddr;
 
-use http::{HeaderName, HeaderValue, Method, Request, Uri, header};
 use splitway::config::{Config, HashKey};
+use splitway_proxy::explain::RequestLine;
 
 /// Most requests one diff replays.
 pub(crate) const MAX_REQUESTS: usize = 2_000_000;
 
-/// One request to replay.
-pub(crate) struct Replay {
-    /// The request (no body).
-    pub(crate) request: Request<()>,
-    /// Its TCP peer address, if known.
-    pub(crate) client_ip: Option<IpAddr>,
-}
+/// One request to replay: the form `POST /explain` reads too.
+pub(crate) type Replay = RequestLine;
 
 /// Reads `text` (named `file` in errors): JSON Lines when its first non-blank line starts
 /// with `{`, else Combined Log Format, whose requests get `host` as their Host.
@@ -47,35 +42,7 @@ pub(crate) fn read(text: &str, file: &str, host: Option<&str>) -> Result<Vec<Rep
 
 /// `{"method","url","headers":[[name,value]...],"client_ip"}`; only `url` is required.
 fn json_line(line: &str, host: Option<&str>) -> Result<Replay, String> {
-    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let url = v
-        .get("url")
-        .and_then(|u| u.as_str())
-        .ok_or("no `url` string")?;
-    let method = v.get("method").and_then(|m| m.as_str()).unwrap_or("GET");
-    let mut headers = Vec::new();
-    if let Some(list) = v.get("headers") {
-        for pair in list
-            .as_array()
-            .ok_or("`headers` must be a list of [name, value]")?
-        {
-            match pair.as_array().map(Vec::as_slice) {
-                Some([n, v]) => match (n.as_str(), v.as_str()) {
-                    (Some(n), Some(v)) => headers.push((n.to_owned(), v.to_owned())),
-                    _ => return Err("a header must be [name, value] strings".into()),
-                },
-                _ => return Err("a header must be [name, value]".into()),
-            }
-        }
-    }
-    let client_ip = match v.get("client_ip").and_then(|c| c.as_str()) {
-        Some(ip) => Some(
-            ip.parse()
-                .map_err(|_| format!("`client_ip` `{ip}` is not an IP address"))?,
-        ),
-        None => None,
-    };
-    build(method, url, &headers, host, client_ip)
+    RequestLine::from_json(line, host).map_err(|e| e.to_string())
 }
 
 /// `IP - USER [TIME] "METHOD TARGET PROTO" STATUS BYTES "REFERER" "USER-AGENT"`.
@@ -108,30 +75,7 @@ fn build(
     host: Option<&str>,
     client_ip: Option<IpAddr>,
 ) -> Result<Replay, String> {
-    let method =
-        Method::from_bytes(method.as_bytes()).map_err(|_| format!("invalid method `{method}`"))?;
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| format!("invalid url `{url}`: {e}"))?;
-    let mut request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .body(())
-        .map_err(|e| e.to_string())?;
-    for (n, v) in headers {
-        let name = HeaderName::from_bytes(n.as_bytes())
-            .map_err(|_| format!("invalid header name `{n}`"))?;
-        let value =
-            HeaderValue::from_str(v).map_err(|_| format!("invalid value of header `{n}`"))?;
-        request.headers_mut().append(name, value);
-    }
-    if let Some(h) = host
-        && !request.headers().contains_key(header::HOST)
-    {
-        let value = HeaderValue::from_str(h).map_err(|_| format!("invalid --host `{h}`"))?;
-        request.headers_mut().insert(header::HOST, value);
-    }
-    Ok(Replay { request, client_ip })
+    RequestLine::new(method, url, headers, host, client_ip).map_err(|e| e.to_string())
 }
 
 /// What the rules of some configurations mention, for generated requests.
