@@ -84,11 +84,15 @@
 mod dispatch;
 mod layer;
 mod options;
+#[cfg(feature = "rollouts")]
+pub mod rollouts;
 mod service;
 
 pub use dispatch::{Dispatch, DispatchFuture};
 pub use layer::SplitwayLayer;
 pub use options::ClientAddr;
+#[cfg(feature = "rollouts")]
+pub use rollouts::Rollouts;
 pub use service::{ResponseFuture, Splitway};
 pub use splitway::telemetry::{DURATION_METRIC, LATENCY_BUCKETS_SECONDS};
 
