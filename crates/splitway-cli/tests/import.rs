@@ -836,3 +836,171 @@ fn gateway_section_name_picks_the_listener() {
     assert_eq!(i.server("http://b.example.com/", &[]).unwrap(), "s");
     assert_eq!(i.route("GET", "http://a.example.com/", &[]).2, 404);
 }
+
+/// An Ingress `name` with `annotations` (a YAML flow map) and `rules` (YAML lines under
+/// `rules:`, indented by 4).
+fn ingress(name: &str, annotations: &str, rules: &str) -> String {
+    format!(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  annotations: {annotations}\nspec:\n  rules:\n{rules}---\n"
+    )
+}
+
+/// One rule line: `host` (or none), a path of `path_type`, to Service `service` port 80.
+fn ingress_rule(host: Option<&str>, path: &str, path_type: &str, service: &str) -> String {
+    let host = host.map_or(String::new(), |h| format!("host: \"{h}\", "));
+    format!(
+        "    - {{{host}http: {{paths: [{{path: \"{path}\", pathType: {path_type}, backend: {{service: {{name: {service}, port: {{number: 80}}}}}}}}]}}}}\n"
+    )
+}
+
+#[test]
+fn a_host_with_rules_answers_404_for_its_other_paths_instead_of_another_hosts_rules() {
+    // ingress-nginx: every host is its own nginx server; a path none of its locations match
+    // goes to its root location, the default backend (404), never to `*.example.com`'s or
+    // the host-less Ingress's rules. With spec.defaultBackend, that Ingress's hosts use it.
+    let manifests = ingress(
+        "foo",
+        "{}",
+        &ingress_rule(Some("foo.example.com"), "/app", "Prefix", "foo"),
+    ) + &ingress(
+        "wild",
+        "{}",
+        &ingress_rule(Some("*.example.com"), "/", "Prefix", "wild"),
+    ) + &ingress("any", "{}", &ingress_rule(None, "/", "Prefix", "any"))
+        + "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: own\nspec:\n  defaultBackend: {service: {name: fallback, port: {number: 80}}}\n  rules:\n"
+        + &ingress_rule(Some("own.example.com"), "/app", "Exact", "own")
+        + "---\n"
+        + &ingress(
+            "deep",
+            "{}",
+            &ingress_rule(Some("*.b.example.com"), "/x", "Prefix", "deep"),
+        );
+    let i = import("ingress-nginx", &manifests);
+    let r = |url: &str| i.route("GET", url, &[]);
+    assert_eq!(r("http://foo.example.com/app/1").1.as_deref(), Some("foo"));
+    let other = r("http://foo.example.com/other");
+    assert_eq!(
+        (other.1.as_deref(), other.2),
+        (Some("not-found"), 404),
+        "not `wild`, not `any`: {other:?}"
+    );
+    assert_eq!(r("http://bar.example.com/other").1.as_deref(), Some("wild"));
+    assert_eq!(r("http://elsewhere.org/other").1.as_deref(), Some("any"));
+    assert_eq!(r("http://own.example.com/app").1.as_deref(), Some("own"));
+    assert_eq!(
+        r("http://own.example.com/app/2").1.as_deref(),
+        Some("fallback")
+    );
+    // A wildcard host is a server too: `*.b.example.com` keeps its other paths.
+    assert_eq!(r("http://a.b.example.com/x/1").1.as_deref(), Some("deep"));
+    assert_eq!(r("http://a.b.example.com/y").2, 404);
+    assert!(i.text.contains("foo.example.com-other-paths"), "{}", i.text);
+}
+
+#[test]
+fn use_regex_on_one_ingress_makes_every_path_of_its_host_a_regex() {
+    // ingress-nginx: "the case insensitive regular expression location modifier will be
+    // enforced on ALL paths for a given host regardless of what Ingress they are defined on".
+    let regex = "{nginx.ingress.kubernetes.io/use-regex: \"true\"}";
+    let manifests = ingress(
+        "plain",
+        "{}",
+        &ingress_rule(Some("app.example.com"), "/docs", "Prefix", "plain"),
+    ) + &ingress(
+        "exact",
+        "{}",
+        &ingress_rule(Some("app.example.com"), "/exact", "Exact", "exact"),
+    ) + &ingress(
+        "re",
+        regex,
+        &ingress_rule(
+            Some("app.example.com"),
+            "/api/v[0-9]+",
+            "ImplementationSpecific",
+            "re",
+        ),
+    ) + &ingress(
+        "other",
+        "{}",
+        &ingress_rule(Some("other.example.com"), "/docs", "Prefix", "other"),
+    );
+    let i = import("ingress-nginx", &manifests);
+    let s = |url: &str| i.route("GET", url, &[]).1;
+    // `plain` became `~* ^/docs`: case-insensitive, and a start-anchored regex (no element
+    // boundary).
+    assert_eq!(s("http://app.example.com/DOCS").as_deref(), Some("plain"));
+    assert_eq!(s("http://app.example.com/docsx").as_deref(), Some("plain"));
+    assert_eq!(s("http://app.example.com/API/V2").as_deref(), Some("re"));
+    // Exact stays `=`: case-sensitive, the whole path.
+    assert_eq!(s("http://app.example.com/exact").as_deref(), Some("exact"));
+    assert_eq!(
+        s("http://app.example.com/EXACT").as_deref(),
+        Some("not-found")
+    );
+    // Another host is untouched: Prefix by path elements, case-sensitive.
+    assert_eq!(
+        s("http://other.example.com/docs/a").as_deref(),
+        Some("other")
+    );
+    assert_eq!(
+        s("http://other.example.com/DOCS").as_deref(),
+        Some("not-found")
+    );
+    assert_eq!(
+        s("http://other.example.com/docsx").as_deref(),
+        Some("not-found")
+    );
+}
+
+#[test]
+fn canary_by_header_reads_the_header_as_the_balancer_does() {
+    // The balancer: `ngx.var["http_" .. name]` (the name with `-` as `_`, any case); the
+    // value compared exactly (case-sensitive) with canary-by-header-value, else `always` /
+    // `never`; anything else falls through to the weight.
+    let i = import(
+        "ingress-nginx",
+        &nginx_pair(
+            "{}",
+            "nginx.ingress.kubernetes.io/canary-by-header: X_Canary\n    nginx.ingress.kubernetes.io/canary-weight: \"0\"",
+        ),
+    );
+    let s = |h: &[(&str, &str)]| i.server(APP, h).unwrap();
+    assert_eq!(s(&[("x-canary", "always")]), "canary");
+    assert_eq!(s(&[("X-CANARY", "always")]), "canary");
+    assert_eq!(
+        s(&[("x-canary", "Always")]),
+        "stable",
+        "the value is case-sensitive"
+    );
+    assert_eq!(s(&[("x-canary", "never")]), "stable");
+    assert_eq!(s(&[("x-canary", "yes")]), "stable");
+    assert_eq!(s(&[]), "stable");
+
+    // With a value: only that value counts; `always` is just another value, and `never`
+    // falls through to the weight (here 100: the canary).
+    let i = import(
+        "ingress-nginx",
+        &nginx_pair(
+            "{}",
+            "nginx.ingress.kubernetes.io/canary-by-header: X-Canary\n    nginx.ingress.kubernetes.io/canary-by-header-value: DoCanary\n    nginx.ingress.kubernetes.io/canary-weight: \"100\"",
+        ),
+    );
+    let s = |h: &[(&str, &str)]| i.server(APP, h).unwrap();
+    assert_eq!(s(&[("x-canary", "DoCanary")]), "canary");
+    assert_eq!(
+        s(&[("x-canary", "never")]),
+        "canary",
+        "falls through to weight 100"
+    );
+    let i = import(
+        "ingress-nginx",
+        &nginx_pair(
+            "{}",
+            "nginx.ingress.kubernetes.io/canary-by-header: X-Canary\n    nginx.ingress.kubernetes.io/canary-by-header-value: DoCanary",
+        ),
+    );
+    let s = |h: &[(&str, &str)]| i.server(APP, h).unwrap();
+    assert_eq!(s(&[("x-canary", "DoCanary")]), "canary");
+    assert_eq!(s(&[("x-canary", "docanary")]), "stable");
+    assert_eq!(s(&[("x-canary", "always")]), "stable");
+}
