@@ -1004,3 +1004,80 @@ fn canary_by_header_reads_the_header_as_the_balancer_does() {
     assert_eq!(s(&[("x-canary", "docanary")]), "stable");
     assert_eq!(s(&[("x-canary", "always")]), "stable");
 }
+
+#[test]
+fn gateway_listeners_admit_routes_by_namespace_kind_protocol_and_port() {
+    // Gateway API: a listener's allowedRoutes.namespaces.from is `Same` by default, `All`,
+    // or `Selector` (a label selector on the route's Namespace); only HTTP(S) listeners take
+    // HTTPRoutes; a parentRef's `port` picks the listeners on that port. A route that no
+    // listener admits is not accepted.
+    let ns_services = |ns: &str, names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("apiVersion: v1\nkind: Service\nmetadata: {{name: {n}, namespace: {ns}}}\nspec:\n  ports:\n    - port: 8080\n---\n"))
+            .collect::<String>()
+    };
+    let gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: infra}\nspec:\n  listeners:\n    - {name: same, hostname: same.example.com, port: 80, protocol: HTTP}\n    - {name: all, hostname: all.example.com, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}\n    - {name: sel, hostname: sel.example.com, port: 8080, protocol: HTTP, allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {team: web}}}}}\n    - {name: grpc, hostname: grpc.example.com, port: 80, protocol: HTTP, allowedRoutes: {kinds: [{kind: GRPCRoute}]}}\n    - {name: tcp, port: 9000, protocol: TCP, allowedRoutes: {namespaces: {from: All}}}\n---\n";
+    let ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: app, labels: {team: web}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: other, labels: {team: ops}}\n---\n";
+    let route_in = |name: &str, namespace: &str, parent: &str, svc: &str| {
+        format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: {name}, namespace: {namespace}, creationTimestamp: \"2026-01-0{}T00:00:00Z\"}}\nspec:\n  parentRefs: [{parent}]\n  rules:\n    - backendRefs:\n{}---\n",
+            name.len() % 9 + 1,
+            backend(svc)
+        )
+    };
+    let manifests = ns_services("app", &["app", "port"])
+        + &ns_services("infra", &["infra"])
+        + &ns_services("other", &["other"])
+        + gw
+        + ns
+        + &route_in("r-app", "app", "{name: gw, namespace: infra}", "app")
+        + &route_in("r-infra", "infra", "{name: gw}", "infra")
+        + &route_in(
+            "r-port-8080",
+            "app",
+            "{name: gw, namespace: infra, port: 8080}",
+            "port",
+        )
+        + &route_in(
+            "r-other",
+            "other",
+            "{name: gw, namespace: infra, sectionName: same}",
+            "other",
+        );
+    let i = import("gateway-api", &manifests);
+    let r = |h: &str| i.route("GET", &format!("http://{h}/"), &[]);
+    // `same` admits only infra's route; `all` both (app's is older: it wins); `sel` only the
+    // labelled namespace's routes; `grpc` and `tcp` no HTTPRoute.
+    assert_eq!(r("same.example.com").1.as_deref(), Some("infra"));
+    assert_eq!(r("all.example.com").1.as_deref(), Some("app"));
+    assert_eq!(r("sel.example.com").1.as_deref(), Some("port"));
+    assert_eq!(r("grpc.example.com").2, 404);
+    assert_eq!(r("tcp.example.com").2, 404);
+    // Every frontend written: the port-8080 route is on `sel` only (the oldest route there,
+    // it wins), `r-other` nowhere.
+    let frontends: Vec<&str> = i
+        .text
+        .split("backends:")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("  \"")?.strip_suffix("\":"))
+        .collect();
+    assert_eq!(
+        frontends,
+        [
+            "r-infra-0-0-same.example.com",
+            "r-port-8080-0-0-sel.example.com",
+            "r-app-0-0-all.example.com",
+            "r-app-0-0-sel.example.com",
+            "r-infra-0-0-all.example.com"
+        ]
+    );
+    let w: Vec<&str> = i.warnings.lines().collect();
+    assert!(
+        w.iter().any(|l| l.ends_with("warning: HTTPRoute other/r-other: no listener of its Gateways admits it (listener `same` of Gateway infra/gw allows routes of namespace `infra` only): the route is not accepted, not imported")),
+        "{}",
+        i.warnings
+    );
+}
