@@ -9,9 +9,17 @@
 //! curl -X POST localhost:3000/admin/weight/web/k8s/5               # more canary
 //! curl -X POST localhost:3000/admin/phase/1                        # roll back at once
 //! curl localhost:3000/admin/stats                                  # requests, 5xx, latency per server
+//! curl -X POST localhost:3000/admin/phase/rollout                  # all three as one guarded rollout
+//! curl localhost:3000/admin/rollouts                               # its state, step, weights, analysis
+//! curl -X POST localhost:3000/admin/rollouts/web/promote           # or pause, resume, abort, rollback
 //! ```
 //!
-//! Options: `--listen ADDR` (default 127.0.0.1:3000), `--phase N` (1, 2 or 3; default 1),
+//! The rollouts of the configuration in service (`config/axum/rollout.yaml` has one) are
+//! driven by [`splitway_tower::Rollouts`], a tokio task ticking on the layer's own counters:
+//! it promotes the canary step by step, or rolls it back by itself. `/admin/rollouts` and
+//! `/admin/rollouts/{backend}/{action}` answer as `splitway serve`'s `/rollouts` does.
+//!
+//! Options: `--listen ADDR` (default 127.0.0.1:3000), `--phase N` (1, 2, 3 or `rollout`; default 1),
 //! `--config-dir DIR` (default: this package's `config/axum`). `RUST_LOG=splitway=debug`
 //! shows the routing span of each request.
 
@@ -19,6 +27,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Extension, Path as UrlPath, State};
@@ -27,13 +36,15 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use splitway::Decision;
-use splitway_tower::{DURATION_METRIC, Dispatch, LATENCY_BUCKETS_SECONDS, SplitwayLayer};
+use splitway_tower::rollouts::{ActError, parse_action};
+use splitway_tower::{DURATION_METRIC, Dispatch, LATENCY_BUCKETS_SECONDS, Rollouts, SplitwayLayer};
 use tower::ServiceBuilder;
 
 /// What the admin routes need.
 #[derive(Clone)]
 struct Admin {
     router: splitway::Router,
+    rollouts: Rollouts,
     config_dir: PathBuf,
 }
 
@@ -63,8 +74,11 @@ async fn main() {
             upkeep.run_upkeep();
         }
     });
-    let router = load_phase(&args.config_dir, args.phase).expect("the phase config loads");
-    let app = app(router, args.config_dir, metrics);
+    let (router, rollouts) =
+        load_phase(&args.config_dir, &args.phase).expect("the phase config loads");
+    // Ticks the rollouts (none in phases 1 to 3) for as long as the process runs.
+    let _driver = rollouts.spawn(Duration::from_millis(100));
+    let app = app(router, rollouts, args.config_dir, metrics);
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -88,7 +102,12 @@ async fn main() {
 
 /// The whole application: admin routes, and everything else routed by splitway between the
 /// v1 and v2 handler sets.
-fn app(router: splitway::Router, config_dir: PathBuf, metrics: PrometheusHandle) -> Router {
+fn app(
+    router: splitway::Router,
+    rollouts: Rollouts,
+    config_dir: PathBuf,
+    metrics: PrometheusHandle,
+) -> Router {
     let canary = ServiceBuilder::new()
         .layer(
             SplitwayLayer::new(router.clone())
@@ -112,11 +131,17 @@ fn app(router: splitway::Router, config_dir: PathBuf, metrics: PrometheusHandle)
         )
         .route("/admin/health/{backend}/{server}/{state}", post(set_health))
         .route("/admin/stats", get(stats))
+        .route("/admin/rollouts", get(rollouts_status))
+        .route("/admin/rollouts/{backend}/{action}", post(rollout_action))
         .route(
             "/metrics",
             get(move || std::future::ready(metrics.render())),
         )
-        .with_state(Admin { router, config_dir })
+        .with_state(Admin {
+            router,
+            rollouts,
+            config_dir,
+        })
         .fallback_service(canary)
 }
 
@@ -156,24 +181,69 @@ fn page(version: &str, Extension(d): &Extension<Decision>) -> String {
     )
 }
 
-fn load_phase(dir: &Path, phase: u8) -> Result<splitway::Router, String> {
-    let path = dir.join(format!("phase{phase}.yaml"));
-    let loaded = splitway::config::Config::from_file(&path).map_err(|e| e.to_string())?;
-    splitway::Router::from_config(&loaded.config).map_err(|e| e.to_string())
+fn phase_file(dir: &Path, phase: &str) -> PathBuf {
+    match phase {
+        "rollout" => dir.join("rollout.yaml"),
+        n => dir.join(format!("phase{n}.yaml")),
+    }
 }
 
-async fn set_phase(State(admin): State<Admin>, UrlPath(n): UrlPath<u8>) -> (StatusCode, String) {
-    if !(1..=3).contains(&n) {
-        return (StatusCode::NOT_FOUND, "phases are 1, 2 and 3\n".into());
+fn load_phase(dir: &Path, phase: &str) -> Result<(splitway::Router, Rollouts), String> {
+    let loaded =
+        splitway::config::Config::from_file(&phase_file(dir, phase)).map_err(|e| e.to_string())?;
+    let router = splitway::Router::from_config(&loaded.config).map_err(|e| e.to_string())?;
+    let rollouts = Rollouts::new(router.clone(), loaded.config, None, SystemTime::now())
+        .map_err(|e| e.to_string())?;
+    Ok((router, rollouts))
+}
+
+async fn set_phase(
+    State(admin): State<Admin>,
+    UrlPath(phase): UrlPath<String>,
+) -> (StatusCode, String) {
+    if !matches!(phase.as_str(), "1" | "2" | "3" | "rollout") {
+        return (
+            StatusCode::NOT_FOUND,
+            "phases are 1, 2, 3 and rollout\n".into(),
+        );
     }
-    let path = admin.config_dir.join(format!("phase{n}.yaml"));
-    match admin.router.reload_file(&path) {
+    // Through the rollouts, so that a rollout of the new file starts (or one absent from it
+    // ends) and its weights serve from the first request.
+    match admin
+        .rollouts
+        .reload_file(&phase_file(&admin.config_dir, &phase))
+    {
         Ok(_) => {
-            tracing::info!("switched to phase {n}");
-            (StatusCode::OK, format!("phase {n}\n"))
+            tracing::info!("switched to phase {phase}");
+            (StatusCode::OK, format!("phase {phase}\n"))
         }
         // The table in service is untouched.
         Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")),
+    }
+}
+
+/// `{"rollouts": [...]}`, as `splitway serve`'s `GET /rollouts`.
+async fn rollouts_status(State(admin): State<Admin>) -> impl IntoResponse {
+    axum::Json(admin.rollouts.to_json())
+}
+
+/// `pause`, `resume`, `promote`, `abort` or `rollback`: 200 with the rollout's new object, 404
+/// for a backend without a rollout or an unknown action, 409 when it does not apply.
+async fn rollout_action(
+    State(admin): State<Admin>,
+    UrlPath((backend, action)): UrlPath<(String, String)>,
+) -> axum::response::Response {
+    let Some(action) = parse_action(&action) else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("unknown action `{action}`\n"),
+        )
+            .into_response();
+    };
+    match admin.rollouts.act(&backend, action, SystemTime::now()) {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e @ ActError::Unknown(_)) => (StatusCode::NOT_FOUND, format!("{e}\n")).into_response(),
+        Err(e) => (StatusCode::CONFLICT, format!("{e}\n")).into_response(),
     }
 }
 
@@ -181,6 +251,12 @@ async fn set_weight(
     State(admin): State<Admin>,
     UrlPath((backend, server, weight)): UrlPath<(String, String, u32)>,
 ) -> (StatusCode, String) {
+    if admin.rollouts.drives(&backend) {
+        return (
+            StatusCode::CONFLICT,
+            format!("backend `{backend}` is driven by its rollout: pause or abort it first\n"),
+        );
+    }
     match admin.router.set_weight(&backend, &server, weight) {
         Ok(()) => (
             StatusCode::OK,
@@ -216,7 +292,7 @@ async fn stats(State(admin): State<Admin>) -> impl IntoResponse {
 
 struct Args {
     listen: SocketAddr,
-    phase: u8,
+    phase: String,
     config_dir: PathBuf,
 }
 
@@ -224,7 +300,7 @@ impl Args {
     fn parse() -> Args {
         let mut args = Args {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
-            phase: 1,
+            phase: "1".to_owned(),
             config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config/axum"),
         };
         let mut it = std::env::args().skip(1);
@@ -239,11 +315,10 @@ impl Args {
                         .unwrap_or_else(|_| usage("--listen takes ADDR:PORT"))
                 }
                 "--phase" => {
+                    if !matches!(value.as_str(), "1" | "2" | "3" | "rollout") {
+                        usage("--phase is 1, 2, 3 or rollout")
+                    }
                     args.phase = value
-                        .parse()
-                        .ok()
-                        .filter(|p| (1..=3).contains(p))
-                        .unwrap_or_else(|| usage("--phase is 1, 2 or 3"))
                 }
                 "--config-dir" => args.config_dir = value.into(),
                 _ => usage(&format!("unknown option {flag}")),
@@ -255,7 +330,7 @@ impl Args {
 
 fn usage(message: &str) -> ! {
     eprintln!(
-        "axum_canary: {message}\nusage: axum_canary [--listen ADDR] [--phase 1|2|3] [--config-dir DIR]"
+        "axum_canary: {message}\nusage: axum_canary [--listen ADDR] [--phase 1|2|3|rollout] [--config-dir DIR]"
     );
     std::process::exit(2)
 }

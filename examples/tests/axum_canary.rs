@@ -163,3 +163,86 @@ async fn answers_as_the_readme_says() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn exposes_its_rollouts_as_the_proxy_does() {
+    let (_running, addr) = start();
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let call = |method: Method, path: &str| {
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("http://{addr}{path}"))
+            .body(Empty::new())
+            .unwrap();
+        let client = client.clone();
+        async move {
+            let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
+                .await
+                .expect("answer within 10 s")
+                .unwrap();
+            let status = resp.status().as_u16();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let json = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+    assert_eq!(
+        call(Method::GET, "/admin/rollouts").await,
+        (200, r#"{"rollouts":[]}"#.to_owned())
+    );
+    assert_eq!(
+        call(Method::POST, "/admin/phase/rollout").await,
+        (200, "phase rollout\n".to_owned())
+    );
+    let (status, body) = call(Method::GET, "/admin/rollouts").await;
+    assert_eq!(status, 200);
+    let r = json(&body)["rollouts"][0].clone();
+    assert_eq!(
+        (
+            r["backend"].as_str(),
+            r["state"].as_str(),
+            r["step"].as_u64()
+        ),
+        (Some("web"), Some("progressing"), Some(1))
+    );
+    // 1% of a 5:5 backend: 500:500:10, in the table the layer routes on.
+    assert_eq!(
+        r["weights"],
+        serde_json::json!({"legacy_1": 500, "legacy_2": 500, "k8s": 10})
+    );
+    let (_, stats) = call(Method::GET, "/admin/stats").await;
+    let weights: Vec<u64> = json(&stats)["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["backend"] == "web")
+        .map(|s| s["weight"].as_u64().unwrap())
+        .collect();
+    assert_eq!(weights, [500, 500, 10]);
+    // The rollout drives the weights: a manual edit would fight it.
+    assert_eq!(call(Method::POST, "/admin/weight/web/k8s/5").await.0, 409);
+
+    let (status, body) = call(Method::POST, "/admin/rollouts/web/promote").await;
+    assert_eq!(status, 200);
+    assert_eq!(json(&body)["state"], "promoted");
+    for _ in 0..11 {
+        assert!(call(Method::GET, "/deals").await.1.starts_with("v2 deals"));
+    }
+    let (status, body) = call(Method::POST, "/admin/rollouts/web/pause").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (409, "cannot pause a rollout that is promoted\n")
+    );
+    assert_eq!(call(Method::POST, "/admin/rollouts/api/pause").await.0, 404);
+    assert_eq!(
+        call(Method::POST, "/admin/rollouts/web/launch").await.0,
+        404
+    );
+    // Back to phase 1: the rollout ends and the file's weights serve.
+    assert_eq!(call(Method::POST, "/admin/phase/1").await.0, 200);
+    assert_eq!(
+        call(Method::GET, "/admin/rollouts").await,
+        (200, r#"{"rollouts":[]}"#.to_owned())
+    );
+    assert!(call(Method::GET, "/").await.1.starts_with("v1"));
+}

@@ -189,7 +189,7 @@ async fn phase_2_splits_5_5_1_sends_beta_testers_to_the_canary_and_stops_on_sigt
         &[(header::HOST.as_str(), "example.com")],
     )
     .await;
-    assert_eq!(answer, (404, None, String::new()));
+    assert_eq!(answer, (404, None, "no route\n".to_owned()));
 
     // A routed request for a page the handlers do not have: the handler's 404.
     let (status, tag, body) = get(&client, &addr, "/nope", &[]).await;

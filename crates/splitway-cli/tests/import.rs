@@ -836,3 +836,248 @@ fn gateway_section_name_picks_the_listener() {
     assert_eq!(i.server("http://b.example.com/", &[]).unwrap(), "s");
     assert_eq!(i.route("GET", "http://a.example.com/", &[]).2, 404);
 }
+
+/// An Ingress `name` with `annotations` (a YAML flow map) and `rules` (YAML lines under
+/// `rules:`, indented by 4).
+fn ingress(name: &str, annotations: &str, rules: &str) -> String {
+    format!(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  annotations: {annotations}\nspec:\n  rules:\n{rules}---\n"
+    )
+}
+
+/// One rule line: `host` (or none), a path of `path_type`, to Service `service` port 80.
+fn ingress_rule(host: Option<&str>, path: &str, path_type: &str, service: &str) -> String {
+    let host = host.map_or(String::new(), |h| format!("host: \"{h}\", "));
+    format!(
+        "    - {{{host}http: {{paths: [{{path: \"{path}\", pathType: {path_type}, backend: {{service: {{name: {service}, port: {{number: 80}}}}}}}}]}}}}\n"
+    )
+}
+
+#[test]
+fn a_host_with_rules_answers_404_for_its_other_paths_instead_of_another_hosts_rules() {
+    // ingress-nginx: every host is its own nginx server; a path none of its locations match
+    // goes to its root location, the default backend (404), never to `*.example.com`'s or
+    // the host-less Ingress's rules. With spec.defaultBackend, that Ingress's hosts use it.
+    let manifests = ingress(
+        "foo",
+        "{}",
+        &ingress_rule(Some("foo.example.com"), "/app", "Prefix", "foo"),
+    ) + &ingress(
+        "wild",
+        "{}",
+        &ingress_rule(Some("*.example.com"), "/", "Prefix", "wild"),
+    ) + &ingress("any", "{}", &ingress_rule(None, "/", "Prefix", "any"))
+        + "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: own\nspec:\n  defaultBackend: {service: {name: fallback, port: {number: 80}}}\n  rules:\n"
+        + &ingress_rule(Some("own.example.com"), "/app", "Exact", "own")
+        + "---\n"
+        + &ingress(
+            "deep",
+            "{}",
+            &ingress_rule(Some("*.b.example.com"), "/x", "Prefix", "deep"),
+        );
+    let i = import("ingress-nginx", &manifests);
+    let r = |url: &str| i.route("GET", url, &[]);
+    assert_eq!(r("http://foo.example.com/app/1").1.as_deref(), Some("foo"));
+    let other = r("http://foo.example.com/other");
+    assert_eq!(
+        (other.1.as_deref(), other.2),
+        (Some("not-found"), 404),
+        "not `wild`, not `any`: {other:?}"
+    );
+    assert_eq!(r("http://bar.example.com/other").1.as_deref(), Some("wild"));
+    assert_eq!(r("http://elsewhere.org/other").1.as_deref(), Some("any"));
+    assert_eq!(r("http://own.example.com/app").1.as_deref(), Some("own"));
+    assert_eq!(
+        r("http://own.example.com/app/2").1.as_deref(),
+        Some("fallback")
+    );
+    // A wildcard host is a server too: `*.b.example.com` keeps its other paths.
+    assert_eq!(r("http://a.b.example.com/x/1").1.as_deref(), Some("deep"));
+    assert_eq!(r("http://a.b.example.com/y").2, 404);
+    assert!(i.text.contains("foo.example.com-other-paths"), "{}", i.text);
+}
+
+#[test]
+fn use_regex_on_one_ingress_makes_every_path_of_its_host_a_regex() {
+    // ingress-nginx: "the case insensitive regular expression location modifier will be
+    // enforced on ALL paths for a given host regardless of what Ingress they are defined on".
+    let regex = "{nginx.ingress.kubernetes.io/use-regex: \"true\"}";
+    let manifests = ingress(
+        "plain",
+        "{}",
+        &ingress_rule(Some("app.example.com"), "/docs", "Prefix", "plain"),
+    ) + &ingress(
+        "exact",
+        "{}",
+        &ingress_rule(Some("app.example.com"), "/exact", "Exact", "exact"),
+    ) + &ingress(
+        "re",
+        regex,
+        &ingress_rule(
+            Some("app.example.com"),
+            "/api/v[0-9]+",
+            "ImplementationSpecific",
+            "re",
+        ),
+    ) + &ingress(
+        "other",
+        "{}",
+        &ingress_rule(Some("other.example.com"), "/docs", "Prefix", "other"),
+    );
+    let i = import("ingress-nginx", &manifests);
+    let s = |url: &str| i.route("GET", url, &[]).1;
+    // `plain` became `~* ^/docs`: case-insensitive, and a start-anchored regex (no element
+    // boundary).
+    assert_eq!(s("http://app.example.com/DOCS").as_deref(), Some("plain"));
+    assert_eq!(s("http://app.example.com/docsx").as_deref(), Some("plain"));
+    assert_eq!(s("http://app.example.com/API/V2").as_deref(), Some("re"));
+    // Exact stays `=`: case-sensitive, the whole path.
+    assert_eq!(s("http://app.example.com/exact").as_deref(), Some("exact"));
+    assert_eq!(
+        s("http://app.example.com/EXACT").as_deref(),
+        Some("not-found")
+    );
+    // Another host is untouched: Prefix by path elements, case-sensitive.
+    assert_eq!(
+        s("http://other.example.com/docs/a").as_deref(),
+        Some("other")
+    );
+    assert_eq!(
+        s("http://other.example.com/DOCS").as_deref(),
+        Some("not-found")
+    );
+    assert_eq!(
+        s("http://other.example.com/docsx").as_deref(),
+        Some("not-found")
+    );
+}
+
+#[test]
+fn canary_by_header_reads_the_header_as_the_balancer_does() {
+    // The balancer: `ngx.var["http_" .. name]` (the name with `-` as `_`, any case); the
+    // value compared exactly (case-sensitive) with canary-by-header-value, else `always` /
+    // `never`; anything else falls through to the weight.
+    let i = import(
+        "ingress-nginx",
+        &nginx_pair(
+            "{}",
+            "nginx.ingress.kubernetes.io/canary-by-header: X_Canary\n    nginx.ingress.kubernetes.io/canary-weight: \"0\"",
+        ),
+    );
+    let s = |h: &[(&str, &str)]| i.server(APP, h).unwrap();
+    assert_eq!(s(&[("x-canary", "always")]), "canary");
+    assert_eq!(s(&[("X-CANARY", "always")]), "canary");
+    assert_eq!(
+        s(&[("x-canary", "Always")]),
+        "stable",
+        "the value is case-sensitive"
+    );
+    assert_eq!(s(&[("x-canary", "never")]), "stable");
+    assert_eq!(s(&[("x-canary", "yes")]), "stable");
+    assert_eq!(s(&[]), "stable");
+
+    // With a value: only that value counts; `always` is just another value, and `never`
+    // falls through to the weight (here 100: the canary).
+    let i = import(
+        "ingress-nginx",
+        &nginx_pair(
+            "{}",
+            "nginx.ingress.kubernetes.io/canary-by-header: X-Canary\n    nginx.ingress.kubernetes.io/canary-by-header-value: DoCanary\n    nginx.ingress.kubernetes.io/canary-weight: \"100\"",
+        ),
+    );
+    let s = |h: &[(&str, &str)]| i.server(APP, h).unwrap();
+    assert_eq!(s(&[("x-canary", "DoCanary")]), "canary");
+    assert_eq!(
+        s(&[("x-canary", "never")]),
+        "canary",
+        "falls through to weight 100"
+    );
+    let i = import(
+        "ingress-nginx",
+        &nginx_pair(
+            "{}",
+            "nginx.ingress.kubernetes.io/canary-by-header: X-Canary\n    nginx.ingress.kubernetes.io/canary-by-header-value: DoCanary",
+        ),
+    );
+    let s = |h: &[(&str, &str)]| i.server(APP, h).unwrap();
+    assert_eq!(s(&[("x-canary", "DoCanary")]), "canary");
+    assert_eq!(s(&[("x-canary", "docanary")]), "stable");
+    assert_eq!(s(&[("x-canary", "always")]), "stable");
+}
+
+#[test]
+fn gateway_listeners_admit_routes_by_namespace_kind_protocol_and_port() {
+    // Gateway API: a listener's allowedRoutes.namespaces.from is `Same` by default, `All`,
+    // or `Selector` (a label selector on the route's Namespace); only HTTP(S) listeners take
+    // HTTPRoutes; a parentRef's `port` picks the listeners on that port. A route that no
+    // listener admits is not accepted.
+    let ns_services = |ns: &str, names: &[&str]| {
+        names
+            .iter()
+            .map(|n| format!("apiVersion: v1\nkind: Service\nmetadata: {{name: {n}, namespace: {ns}}}\nspec:\n  ports:\n    - port: 8080\n---\n"))
+            .collect::<String>()
+    };
+    let gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: infra}\nspec:\n  listeners:\n    - {name: same, hostname: same.example.com, port: 80, protocol: HTTP}\n    - {name: all, hostname: all.example.com, port: 80, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}\n    - {name: sel, hostname: sel.example.com, port: 8080, protocol: HTTP, allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {team: web}}}}}\n    - {name: grpc, hostname: grpc.example.com, port: 80, protocol: HTTP, allowedRoutes: {kinds: [{kind: GRPCRoute}]}}\n    - {name: tcp, port: 9000, protocol: TCP, allowedRoutes: {namespaces: {from: All}}}\n---\n";
+    let ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: app, labels: {team: web}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: other, labels: {team: ops}}\n---\n";
+    let route_in = |name: &str, namespace: &str, parent: &str, svc: &str| {
+        format!(
+            "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: {name}, namespace: {namespace}, creationTimestamp: \"2026-01-0{}T00:00:00Z\"}}\nspec:\n  parentRefs: [{parent}]\n  rules:\n    - backendRefs:\n{}---\n",
+            name.len() % 9 + 1,
+            backend(svc)
+        )
+    };
+    let manifests = ns_services("app", &["app", "port"])
+        + &ns_services("infra", &["infra"])
+        + &ns_services("other", &["other"])
+        + gw
+        + ns
+        + &route_in("r-app", "app", "{name: gw, namespace: infra}", "app")
+        + &route_in("r-infra", "infra", "{name: gw}", "infra")
+        + &route_in(
+            "r-port-8080",
+            "app",
+            "{name: gw, namespace: infra, port: 8080}",
+            "port",
+        )
+        + &route_in(
+            "r-other",
+            "other",
+            "{name: gw, namespace: infra, sectionName: same}",
+            "other",
+        );
+    let i = import("gateway-api", &manifests);
+    let r = |h: &str| i.route("GET", &format!("http://{h}/"), &[]);
+    // `same` admits only infra's route; `all` both (app's is older: it wins); `sel` only the
+    // labelled namespace's routes; `grpc` and `tcp` no HTTPRoute.
+    assert_eq!(r("same.example.com").1.as_deref(), Some("infra"));
+    assert_eq!(r("all.example.com").1.as_deref(), Some("app"));
+    assert_eq!(r("sel.example.com").1.as_deref(), Some("port"));
+    assert_eq!(r("grpc.example.com").2, 404);
+    assert_eq!(r("tcp.example.com").2, 404);
+    // Every frontend written: the port-8080 route is on `sel` only (the oldest route there,
+    // it wins), `r-other` nowhere.
+    let frontends: Vec<&str> = i
+        .text
+        .split("backends:")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("  \"")?.strip_suffix("\":"))
+        .collect();
+    assert_eq!(
+        frontends,
+        [
+            "r-infra-0-0-same.example.com",
+            "r-port-8080-0-0-sel.example.com",
+            "r-app-0-0-all.example.com",
+            "r-app-0-0-sel.example.com",
+            "r-infra-0-0-all.example.com"
+        ]
+    );
+    let w: Vec<&str> = i.warnings.lines().collect();
+    assert!(
+        w.iter().any(|l| l.ends_with("warning: HTTPRoute other/r-other: no listener of its Gateways admits it (listener `same` of Gateway infra/gw allows routes of namespace `infra` only): the route is not accepted, not imported")),
+        "{}",
+        i.warnings
+    );
+}

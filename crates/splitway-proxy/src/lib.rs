@@ -42,7 +42,8 @@ pub mod forward;
 mod headers;
 pub mod health;
 pub mod limits;
-pub mod rollouts;
+/// The rollout driver, shared with the tower layer: [`splitway_tower::rollouts`].
+pub use splitway_tower::rollouts;
 pub mod server;
 mod strict;
 pub mod tls;

@@ -1,13 +1,17 @@
-//! Rollouts end to end on 127.0.0.1: two upstream servers, the proxy in front with a `hash`
-//! backend and 1 s intervals, a client loop. A healthy canary is promoted by the proxy by
-//! itself; a canary answering 500 is rolled back within interval × (failures + 1), and the
-//! users the cohort keeps on stable never see an error. Every task is stopped at the end.
+//! Rollouts end to end on 127.0.0.1: two upstream servers, each its own OS process, the proxy
+//! in front with a `hash` backend and 1 s intervals, a client loop. A healthy canary is
+//! promoted by the proxy by itself, the share the client sees following the steps; a canary
+//! that starts answering 500 is rolled back within interval × (failures + 1), the users
+//! `explain` places on stable never see an error, and the 500s are bounded by the canary's
+//! users. Every task is stopped and every process killed by its PID at the end.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -21,29 +25,118 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use splitway::Router;
 use splitway::config::{Config, Format};
+use splitway_proxy::explain::RequestLine;
 use splitway_proxy::{Options, Proxy, Rollouts};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// An upstream answering its name, with 500 while `failing` holds.
-async fn upstream(name: &'static str, failing: Arc<AtomicBool>) -> (SocketAddr, JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
+/// The client loop's users: `user-0` to `user-199`, in turn.
+const USERS: usize = 200;
+
+/// An upstream server in its own OS process: this test binary run again with only
+/// `upstream_process`, which answers its name, and 500 after a `POST /control/fail` sent to it
+/// directly. Killed by its PID when dropped; it also exits when its stdin closes (this process
+/// ended).
+struct Upstream {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Upstream {
+    fn start(name: &str) -> Upstream {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--ignored", "--exact", "upstream_process", "--nocapture"])
+            .env(UPSTREAM_ENV, name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("upstream listening on ") {
+                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
+                }
+            }
+        });
+        let mut up = Upstream {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        up.addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the upstream process says where it listens");
+        assert_ne!(up.child.id(), std::process::id());
+        up
+    }
+
+    /// Makes the upstream answer 500 from now on.
+    async fn fail(&self) {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let req = Request::post(format!("http://{}/control/fail", self.addr))
+            .body(Full::default())
+            .unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(5), client.request(req))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const UPSTREAM_ENV: &str = "SPLITWAY_E2E_UPSTREAM";
+
+/// The upstream process's body (does nothing unless started by [`Upstream::start`]).
+#[test]
+#[ignore = "the upstream server process of the end-to-end tests; they start it"]
+fn upstream_process() {
+    let Ok(name) = std::env::var(UPSTREAM_ENV) else {
+        return;
+    };
+    // The test that started it has ended (or died): so does this process.
+    std::thread::spawn(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        std::process::exit(0);
+    });
+    let name: &'static str = Box::leak(name.into_boxed_str());
+    let failing = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async move {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("upstream listening on {}", listener.local_addr().unwrap());
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
             let failing = Arc::clone(&failing);
             tokio::spawn(async move {
-                let service = service_fn(move |_req| {
-                    let fail = failing.load(Ordering::SeqCst);
+                let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let failing = Arc::clone(&failing);
                     async move {
+                        if req.uri().path() == "/control/fail" {
+                            failing.store(true, Ordering::SeqCst);
+                            let mut r = Response::new(Full::new(Bytes::new()));
+                            *r.status_mut() = StatusCode::NO_CONTENT;
+                            return Ok::<_, Infallible>(r);
+                        }
                         let mut r = Response::new(Full::new(Bytes::from_static(name.as_bytes())));
-                        if fail {
+                        if failing.load(Ordering::SeqCst) {
                             *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                         }
-                        Ok::<_, Infallible>(r)
+                        Ok(r)
                     }
                 });
                 let _ = http1::Builder::new()
@@ -52,22 +145,23 @@ async fn upstream(name: &'static str, failing: Arc<AtomicBool>) -> (SocketAddr, 
             });
         }
     });
-    (addr, task)
 }
 
 struct Run {
     rollouts: Rollouts,
+    router: Router,
     proxy: SocketAddr,
-    canary_failing: Arc<AtomicBool>,
+    stable: Upstream,
+    canary: Upstream,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Run {
     async fn start() -> Run {
-        let canary_failing = Arc::new(AtomicBool::new(false));
-        let (stable, t1) = upstream("stable", Arc::new(AtomicBool::new(false))).await;
-        let (canary, t2) = upstream("canary", Arc::clone(&canary_failing)).await;
+        let stable_up = Upstream::start("stable");
+        let canary_up = Upstream::start("canary");
+        let (stable, canary) = (stable_up.addr, canary_up.addr);
         let text = format!(
             r#"frontends:
   web:
@@ -94,17 +188,13 @@ rollouts:
             .config;
         let router = Router::from_config(&file).unwrap();
         let rollouts = Rollouts::new(router.clone(), file, None, SystemTime::now()).unwrap();
-        let mut tasks = vec![t1, t2];
-        tasks.push(splitway_proxy::rollouts::spawn(
-            rollouts.clone(),
-            Duration::from_millis(50),
-        ));
+        let mut tasks = vec![rollouts.spawn(Duration::from_millis(50))];
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let proxy = listener.local_addr().unwrap();
         tasks.push(tokio::spawn(splitway_proxy::serve(
             listener,
-            Proxy::new(router, Options::default()),
+            Proxy::new(router.clone(), Options::default()),
             async move {
                 let mut rx = stopped;
                 let _ = rx.wait_for(|s| *s).await;
@@ -112,8 +202,10 @@ rollouts:
         )));
         Run {
             rollouts,
+            router,
             proxy,
-            canary_failing,
+            stable: stable_up,
+            canary: canary_up,
             stop,
             tasks,
         }
@@ -126,12 +218,31 @@ rollouts:
             .to_owned()
     }
 
+    /// The users of `user-0..user-199` that `explain` places on the canary now.
+    fn canary_users(&self) -> HashSet<usize> {
+        (0..USERS)
+            .filter(|u| {
+                let line = RequestLine::new(
+                    "GET",
+                    "http://web.example/",
+                    &[("cookie".to_owned(), format!("uid=user-{u}"))],
+                    None,
+                    None,
+                )
+                .unwrap();
+                line.explain(&self.router)["server"] == "canary"
+            })
+            .collect()
+    }
+
     async fn stop(self) {
         self.stop.send(true).ok();
         for task in self.tasks {
             task.abort();
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
+        // The upstream processes are killed by their PIDs as they drop.
+        drop((self.stable, self.canary));
     }
 }
 
@@ -162,7 +273,7 @@ async fn client_loop_steps(
     let mut i = 0usize;
     let mut step = 0;
     while start.elapsed() < limit && !done(run) {
-        let user = i % 200;
+        let user = i % USERS;
         if i.is_multiple_of(10) {
             step = run.rollouts.to_json()["rollouts"][0]["step"]
                 .as_u64()
@@ -233,21 +344,56 @@ async fn a_healthy_canary_is_promoted_by_the_proxy_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_answering_500_is_rolled_back_within_interval_times_failures_plus_one() {
     let run = Run::start().await;
-    run.canary_failing.store(true, Ordering::SeqCst);
-    let started = Instant::now();
+    // Step 1 (20%): the users `explain` places on the canary; the cohort keeps the rest on
+    // stable for the whole rollout (a rollback only moves users onto stable).
+    let on_canary = run.canary_users();
+    let effective = run.rollouts.to_json()["rollouts"][0]["effective_share"]
+        .as_f64()
+        .unwrap();
+    assert!((effective - 20.0).abs() < 0.1, "{effective}");
+    let failing_from = SystemTime::now();
+    run.canary.fail().await;
     let seen = client_loop(&run, Duration::from_secs(10), |r| {
         r.state() == "rolled_back"
     })
     .await;
-    let took = started.elapsed();
-    assert_eq!(run.state(), "rolled_back", "after {took:?}");
-    assert!(took <= Duration::from_millis(3_200), "{took:?}");
-    // Every 500 came from the canary; users the cohort keeps on stable saw none.
-    let on_canary: std::collections::HashSet<usize> = seen
+    assert_eq!(run.state(), "rolled_back");
+    // The proxy rolled back by itself: its own transition times, interval 1 s, failures 2.
+    let r = run.rollouts.to_json()["rollouts"][0].clone();
+    let path: Vec<(&str, &str)> = r["transitions"]
+        .as_array()
+        .unwrap()
         .iter()
-        .filter(|(_, _, s)| s == "canary")
-        .map(|(u, _, _)| *u)
+        .map(|t| (t["to"].as_str().unwrap(), t["reason"].as_str().unwrap()))
         .collect();
+    assert_eq!(
+        path,
+        [
+            ("progressing", "started"),
+            ("holding", "analysis_failed"),
+            ("rolled_back", "analysis_failed")
+        ]
+    );
+    let rolled_back_at =
+        humantime::parse_rfc3339(r["transitions"][2]["at"].as_str().unwrap()).unwrap();
+    let took = rolled_back_at.duration_since(failing_from).unwrap();
+    assert!(took <= Duration::from_secs(3), "{took:?}");
+
+    // Users placed on stable: zero errors throughout, every answer stable's.
+    let stable_answers: Vec<_> = seen
+        .iter()
+        .filter(|(u, _, _)| !on_canary.contains(u))
+        .collect();
+    assert!(!stable_answers.is_empty());
+    assert!(
+        stable_answers
+            .iter()
+            .all(|(_, status, s)| *status == 200 && s == "stable")
+    );
+    // The 500s: exactly the requests of the users placed on the canary, while it was in
+    // service. n requests cycle through the 200 users, so each user sent at most ceil(n/200),
+    // and the 500s are at most ceil(n/200) x (users on the canary): the canary's share of the
+    // users (`C/200`, the hash's realisation of the effective share) of the requests sent.
     let errors: Vec<_> = seen
         .iter()
         .filter(|(_, status, _)| *status != 200)
@@ -256,23 +402,26 @@ async fn a_canary_answering_500_is_rolled_back_within_interval_times_failures_pl
     assert!(
         errors
             .iter()
-            .all(|(_, status, s)| *status == 500 && s == "canary")
+            .all(|(u, status, s)| *status == 500 && s == "canary" && on_canary.contains(u))
     );
+    let n = seen.len();
+    let per_user = n.div_ceil(USERS);
     assert!(
-        seen.iter()
-            .filter(|(u, _, _)| !on_canary.contains(u))
-            .all(|(_, status, _)| *status == 200)
-    );
-    // At most the canary's share (20% of users, give or take the hash) of the requests sent.
-    let share = errors.len() as f64 / seen.len() as f64;
-    assert!(
-        share <= 0.3,
-        "{} of {} requests failed",
+        errors.len() <= per_user * on_canary.len(),
+        "{} 500s of {n} requests, {} users on the canary",
         errors.len(),
-        seen.len()
+        on_canary.len()
+    );
+    // ... and the hash's share of 200 users is the effective share within 3 standard
+    // deviations of a binomial draw (200 x 0.2 x 0.8 = 32; sqrt = 5.7 users).
+    let users_share = on_canary.len() as f64 / USERS as f64 * 100.0;
+    assert!(
+        (users_share - effective).abs() <= 3.0 * 5.7 / 2.0,
+        "{users_share}% of the users vs {effective}%"
     );
     // Rolled back: nobody reaches the canary any more.
     let after = client_loop(&run, Duration::from_millis(300), |_| false).await;
+    assert!(!after.is_empty());
     assert!(
         after
             .iter()

@@ -15,7 +15,9 @@
 //! proxy would), writes the sticky or cohort cookie on the response, and answers 404/503
 //! itself. [`Dispatch`] maps server names to inner services. Both are plain tower
 //! services: they work with `axum::Router::layer`, `tower::ServiceBuilder` and hyper-util's
-//! `TowerToHyperService`, with any body type.
+//! `TowerToHyperService`, with any response body type that is `Default + From<String>`
+//! (axum's `Body`, `String`, `http_body_util::Full<Bytes>`, ...): the layer writes its own
+//! answers' text in it (`no route`, `no server available`, a fixed response's `body`).
 //!
 //! ```
 //! use axum::{Router, routing::get, extract::Extension};
@@ -84,11 +86,15 @@
 mod dispatch;
 mod layer;
 mod options;
+#[cfg(feature = "rollouts")]
+pub mod rollouts;
 mod service;
 
 pub use dispatch::{Dispatch, DispatchFuture};
 pub use layer::SplitwayLayer;
 pub use options::ClientAddr;
+#[cfg(feature = "rollouts")]
+pub use rollouts::Rollouts;
 pub use service::{ResponseFuture, Splitway};
 pub use splitway::telemetry::{DURATION_METRIC, LATENCY_BUCKETS_SECONDS};
 

@@ -54,7 +54,7 @@ impl<S> Splitway<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Splitway<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: Default,
+    ResBody: Default + From<String>,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
@@ -76,10 +76,10 @@ where
             status = decision.status().code(),
         );
         if !self.options.fall_through
-            && let Some(mut response) = exchange.own_response(|_| ResBody::default())
+            && let Some(response) = exchange.own_response(|text| ResBody::from(text.to_owned()))
         {
-            // The body type here holds no text, so the response says nothing of one.
-            response.headers_mut().remove(http::header::CONTENT_TYPE);
+            // The proxy's answer: the status, the text (a fixed response's `body`, or `no
+            // route`, `no server available`), `Content-Type: text/plain`.
             exchange.finish(response.status().as_u16(), self.options.metrics);
             return ResponseFuture {
                 kind: Kind::Answered {

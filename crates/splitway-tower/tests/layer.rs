@@ -192,13 +192,19 @@ async fn no_route_is_404_and_no_server_is_503_answered_by_the_layer() {
     let svc = app(r.clone());
     let missing = call(&svc, req("example.com", None)).await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    assert_eq!(text(missing).await, "");
+    // The proxy's own answers: the reason as plain text.
+    assert_eq!(
+        missing.headers()[header::CONTENT_TYPE],
+        "text/plain; charset=utf-8"
+    );
+    assert_eq!(text(missing).await, "no route\n");
     for s in ["legacy_1", "legacy_2", "k8s"] {
         r.set_health("web", s, false).unwrap();
     }
     let down = call(&svc, req("web.agendor.com.br", None)).await;
     assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(down.headers()[header::RETRY_AFTER], "5");
+    assert_eq!(text(down).await, "no server available\n");
 }
 
 #[tokio::test]
@@ -516,6 +522,17 @@ async fn a_fixed_response_server_is_answered_by_the_layer() {
     for _ in 0..3 {
         let response = call(&svc, req("m.example.com", None)).await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(text(response).await, "back soon");
     }
     assert_eq!(router.server("m", "maintenance").unwrap().stats.requests, 3);
+    // Without a `body`, an empty one.
+    let yaml = "frontends:\n  m: {rule: \"Host(`m.example.com`)\"}\nbackends:\n  m:\n    - {name: gone, status: 410}\n";
+    let svc = app(self::router(yaml));
+    let response = call(&svc, req("m.example.com", None)).await;
+    assert_eq!(response.status(), StatusCode::GONE);
+    assert_eq!(text(response).await, "");
 }

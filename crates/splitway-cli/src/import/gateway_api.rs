@@ -1,5 +1,8 @@
-//! Gateway API: `gateway.networking.k8s.io/v1` HTTPRoutes (and the listener hostnames of
-//! the Gateways they attach to, when the input has them).
+//! Gateway API: `gateway.networking.k8s.io/v1` HTTPRoutes (and the listeners of the Gateways
+//! they attach to, when the input has them: a route attaches to the HTTP(S) listeners its
+//! parentRef's `sectionName` and `port` pick whose `allowedRoutes` admit it, by kind and by
+//! namespace (`Same`, `All`, or a `Selector` of `matchLabels` on a Namespace manifest), and
+//! takes the intersection of its hostnames with theirs).
 //!
 //! Every (hostname, match) of every rule of every route becomes one frontend, and the
 //! specification's precedence becomes explicit priorities, highest first: an exact hostname
@@ -133,11 +136,11 @@ pub(crate) fn import(objects: &[Object<'_>], out: &mut Output, report: &mut Repo
                     obj.id()
                 ),
             ),
-            ("Gateway" | "Service" | "ReferenceGrant", _) => {}
+            ("Gateway" | "Service" | "ReferenceGrant" | "Namespace", _) => {}
             _ => report.warn(
                 &obj.node,
                 format!(
-                    "{}: not an HTTPRoute, Gateway, Service or ReferenceGrant: not imported",
+                    "{}: not an HTTPRoute, Gateway, Service, ReferenceGrant or Namespace: not imported",
                     obj.id()
                 ),
             ),
@@ -301,6 +304,7 @@ fn hostnames(
         route_names.push(Hostname::Any);
     }
     let mut listeners: Vec<Hostname> = Vec::new();
+    let mut refused: Vec<String> = Vec::new();
     let mut attached = false;
     for parent in spec.get("parentRefs").into_iter().flat_map(|p| p.items()) {
         let group = parent.get("group").and_then(|g| g.str()).unwrap_or(GROUP);
@@ -319,6 +323,7 @@ fn hostnames(
             continue;
         };
         let section = parent.get("sectionName").and_then(|s| s.str());
+        let port = parent.get("port").and_then(|p| p.int());
         let Some(gw) = objects
             .iter()
             .find(|o| o.kind == "Gateway" && o.namespace == ns && o.name == name)
@@ -335,6 +340,13 @@ fn hostnames(
             if section.is_some() && l.get("name").and_then(|n| n.str()) != section {
                 continue;
             }
+            if port.is_some() && l.get("port").and_then(|p| p.int()) != port {
+                continue;
+            }
+            if let Err(why) = listener_admits(gw, &l, obj, objects) {
+                refused.push(why);
+                continue;
+            }
             listeners.push(
                 l.get("hostname")
                     .and_then(|h| h.str())
@@ -344,6 +356,22 @@ fn hostnames(
     }
     if !attached {
         return Some(route_names);
+    }
+    if listeners.is_empty() {
+        let at = spec.get("parentRefs").unwrap_or(obj.node);
+        let why = if refused.is_empty() {
+            "no listener of its parentRefs (sectionName, port)".to_owned()
+        } else {
+            refused.join("; ")
+        };
+        report.warn(
+            &at,
+            format!(
+                "{}: no listener of its Gateways admits it ({why}): the route is not accepted, not imported",
+                obj.id()
+            ),
+        );
+        return None;
     }
     let mut out: Vec<Hostname> = Vec::new();
     for r in &route_names {
@@ -361,6 +389,93 @@ fn hostnames(
         return None;
     }
     Some(out)
+}
+
+/// Whether listener `l` of Gateway `gw` admits HTTPRoute `route`: an HTTP or HTTPS
+/// listener, whose `allowedRoutes.kinds` (when given) names HTTPRoute, and whose
+/// `allowedRoutes.namespaces.from` is `All`, `Same` (the default: the Gateway's namespace) or
+/// `Selector` with `matchLabels` that the route's Namespace manifest (in the input) carries.
+fn listener_admits(
+    gw: &Object<'_>,
+    l: &Node<'_>,
+    route: &Object<'_>,
+    objects: &[Object<'_>],
+) -> Result<(), String> {
+    let name = l.get("name").and_then(|n| n.str()).unwrap_or("?");
+    let listener = format!("listener `{name}` of {}", gw.id());
+    let protocol = l.get("protocol").and_then(|p| p.str()).unwrap_or("HTTP");
+    if !matches!(protocol, "HTTP" | "HTTPS") {
+        return Err(format!("{listener} speaks {protocol}"));
+    }
+    let allowed = l.get("allowedRoutes");
+    let kinds: Vec<(&str, &str)> = allowed
+        .and_then(|a| a.get("kinds"))
+        .into_iter()
+        .flat_map(|k| k.items())
+        .map(|k| {
+            (
+                k.get("group").and_then(|g| g.str()).unwrap_or(GROUP),
+                k.get("kind").and_then(|k| k.str()).unwrap_or(""),
+            )
+        })
+        .collect();
+    if !kinds.is_empty() && !kinds.contains(&(GROUP, "HTTPRoute")) {
+        return Err(format!("{listener} allows no HTTPRoute"));
+    }
+    let namespaces = allowed.and_then(|a| a.get("namespaces"));
+    let from = namespaces
+        .and_then(|n| n.get("from"))
+        .and_then(|f| f.str())
+        .unwrap_or("Same");
+    match from {
+        "All" => Ok(()),
+        "Same" if route.namespace == gw.namespace => Ok(()),
+        "Same" => Err(format!(
+            "{listener} allows routes of namespace `{}` only",
+            gw.namespace
+        )),
+        "Selector" => {
+            let selector = namespaces.and_then(|n| n.get("selector"));
+            if selector.and_then(|s| s.get("matchExpressions")).is_some() {
+                return Err(format!(
+                    "{listener} selects namespaces with matchExpressions, which this import does not evaluate"
+                ));
+            }
+            let wanted: Vec<(&str, &str)> = selector
+                .and_then(|s| s.get("matchLabels"))
+                .into_iter()
+                .flat_map(|m| m.entries())
+                .filter_map(|(k, v)| Some((k, v.str()?)))
+                .collect();
+            let Some(ns) = objects
+                .iter()
+                .find(|o| o.kind == "Namespace" && o.name == route.namespace)
+            else {
+                return Err(format!(
+                    "{listener} selects namespaces by label, and no Namespace `{}` manifest is in the input",
+                    route.namespace
+                ));
+            };
+            let labels = ns.node.path(&["metadata", "labels"]);
+            let has = |k: &str, v: &str| {
+                labels
+                    .and_then(|l| l.get(k))
+                    .and_then(|x| x.str())
+                    .is_some_and(|x| x == v)
+            };
+            if wanted.iter().all(|(k, v)| has(k, v)) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{listener}'s namespace selector does not select namespace `{}`",
+                    route.namespace
+                ))
+            }
+        }
+        other => Err(format!(
+            "{listener} has allowedRoutes.namespaces.from `{other}`"
+        )),
+    }
 }
 
 fn compile_match(obj: &Object<'_>, r: usize, m: &Node<'_>, report: &mut Report) -> Option<Match> {

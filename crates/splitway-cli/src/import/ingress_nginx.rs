@@ -16,7 +16,10 @@
 //!    exactly by splitway's smooth weighted round robin where ingress-nginx draws at random.
 //!
 //! Across hosts and paths, nginx's order: an exact host before a `*.` wildcard host before
-//! rules without a host, then `Exact` paths, then longer paths.
+//! rules without a host, then `Exact` paths, then longer paths. A host with rules is its own
+//! nginx server block: its other paths answer its Ingress's defaultBackend, else 404, and
+//! never fall through to a wildcard host's or the host-less rules. `use-regex` on any
+//! Ingress of a host makes every non-Exact path of that host a regex.
 
 use std::collections::BTreeMap;
 
@@ -169,6 +172,31 @@ pub(crate) fn import(objects: &[Object<'_>], out: &mut Output, report: &mut Repo
         }
     }
 
+    // `use-regex` on one Ingress makes every path of its host a regex location, whichever
+    // Ingress defines it (ingress-nginx enforces the `~*` modifier host-wide); Exact paths
+    // stay exact.
+    let regex_hosts: Vec<Option<&str>> = mains
+        .iter()
+        .map(|(p, _)| p)
+        .chain(canaries.iter().map(|(p, _)| p))
+        .filter(|p| p.use_regex)
+        .map(|p| p.host)
+        .collect();
+    for p in mains
+        .iter_mut()
+        .map(|(p, _)| p)
+        .chain(canaries.iter_mut().map(|(p, _)| p))
+    {
+        if p.use_regex || p.path_type == PathType::Exact || !regex_hosts.contains(&p.host) {
+            continue;
+        }
+        if regex::Regex::new(p.path).is_ok() {
+            p.use_regex = true;
+        } else {
+            report.warn(&p.at, format!("{}: path `{}` is not a regular expression, but another Ingress of host `{}` sets `{PREFIX}use-regex`: kept as a prefix", p.ingress.id(), p.path, p.host.unwrap_or("*")));
+        }
+    }
+
     // Pair each canary with the main Ingress of its host and path.
     let mut groups: Vec<Group<'_>> = Vec::new();
     for (main, affinity) in mains {
@@ -207,11 +235,24 @@ pub(crate) fn import(objects: &[Object<'_>], out: &mut Output, report: &mut Repo
     }
 
     groups.sort_by_key(|(g, _, _)| rank(g));
-    for (i, (main, affinity, canary)) in groups.iter().enumerate() {
-        let base = i64::try_from(i)
-            .unwrap_or(i64::MAX / 100)
-            .saturating_add(1)
-            .saturating_mul(10);
+    let mut base: i64 = 0;
+    let mut tier = None;
+    for (main, affinity, canary) in &groups {
+        let (host_tier, _, _) = rank(main);
+        if tier != Some(host_tier) {
+            tier = Some(host_tier);
+            // nginx gives each host its own server block: a request for a host with rules
+            // that matches none of its paths stays in that block (its root location: the
+            // Ingress's defaultBackend, else ingress-nginx's default backend, a 404), and
+            // never reaches a wildcard host's or the host-less rules. Below the tier's
+            // paths, above every less specific host's.
+            if host_tier > 0
+                && host_fallbacks(out, base.saturating_add(10), &groups, host_tier, &defaults)
+            {
+                base = base.saturating_add(10);
+            }
+        }
+        base = base.saturating_add(10);
         emit(out, base, main, affinity.as_ref(), canary.as_ref(), report);
     }
     for d in &defaults {
@@ -229,6 +270,72 @@ pub(crate) fn import(objects: &[Object<'_>], out: &mut Output, report: &mut Repo
             from,
         );
     }
+}
+
+/// For each host of `tier` (1 wildcard, 2 exact) among `groups`, in their order: a frontend
+/// for the host's other paths, at `priority`, to the defaultBackend of the Ingress that first
+/// names the host, else a fixed 404. Whether it wrote any.
+fn host_fallbacks(
+    out: &mut Output,
+    priority: i64,
+    groups: &[Group<'_>],
+    tier: u8,
+    defaults: &[PathRule<'_>],
+) -> bool {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut wrote = false;
+    for (main, _, _) in groups {
+        let Some(host) = main.host.filter(|_| rank(main).0 == tier) else {
+            continue;
+        };
+        if seen.contains(&host) {
+            continue;
+        }
+        seen.push(host);
+        // A root path of its own already takes every other path.
+        let rooted = groups.iter().any(|(g, _, _)| {
+            g.host == Some(host) && g.path_type != PathType::Exact && g.path == "/"
+        });
+        if rooted {
+            continue;
+        }
+        let owner = main.ingress.id();
+        let (backend, what) = match defaults.iter().find(|d| d.ingress.id() == owner) {
+            Some(d) => (
+                out.backend(
+                    d.target.service,
+                    vec![server(&d.target, d.target.service.to_owned(), 1)],
+                    None,
+                ),
+                "its spec.defaultBackend",
+            ),
+            None => (
+                out.backend(
+                    "not-found",
+                    vec![ServerOut {
+                        name: "not-found".to_owned(),
+                        url: String::new(),
+                        status: Some(404),
+                        weight: 1,
+                    }],
+                    None,
+                ),
+                "404, as ingress-nginx's default backend answers",
+            ),
+        };
+        out.frontend(
+            &format!("{}-other-paths", host.replace('*', "wildcard")),
+            and(&[
+                format!("Host({})", rule_str(host)),
+                "PathPrefix(`/`)".to_owned(),
+            ]),
+            priority,
+            &backend,
+            format!("host {host}: a path none of its rules match ({owner}): {what}"),
+        );
+        wrote = true;
+    }
+    wrote
 }
 
 /// nginx's order, lowest first: no host < wildcard host < exact host; then prefix < exact
@@ -304,7 +411,10 @@ fn canary_policy(
     let weight_total = number("canary-weight-total", report).unwrap_or(100).max(1);
     let weight = number("canary-weight", report).unwrap_or(0);
     let policy = Canary {
-        header: text("canary-by-header"),
+        // The balancer reads `ngx.var["http_" .. name]` with `-` turned into `_`, and nginx
+        // names every header variable that way: an annotation `X_Canary` reads the header
+        // `X-Canary` (nginx drops headers spelled with `_` by default).
+        header: text("canary-by-header").map(|h| h.replace('_', "-")),
         header_value: text("canary-by-header-value"),
         header_pattern: text("canary-by-header-pattern"),
         cookie: text("canary-by-cookie"),

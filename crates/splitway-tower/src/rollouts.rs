@@ -1,23 +1,42 @@
-//! Driving the configuration's rollouts (`rollouts:`, docs/rollouts.md) in a running proxy.
+//! Driving the configuration's rollouts (`rollouts:`, the core crate's `docs/rollouts.md`) in
+//! a running service: the tower layer's, or the proxy's (`splitway serve` uses this driver).
 //!
 //! [`Rollouts`] holds each rollout's [`Status`] beside the router. [`Rollouts::tick`] (run
-//! every few hundred milliseconds by [`spawn`]) takes a baseline of the backend's counters when
-//! an interval begins, hands the controller the differences when it ends, and puts the
-//! weights the controller asks for in service, every rollout's in one table swap, whenever
-//! they differ from the table's (after a transition, a health change or a reload).
+//! every few hundred milliseconds by [`Rollouts::spawn`]) takes a baseline of the backend's
+//! counters when an interval begins, hands the controller the differences when it ends, and
+//! puts the weights the controller asks for in service, every rollout's in one table swap,
+//! whenever they differ from the table's (after a transition, a health change or a reload).
+//! The counters are the router's own ([`splitway::Router::servers`]), which the
+//! [`crate::SplitwayLayer`] and the proxy both record, so a service behind the layer is
+//! judged on the requests it answered.
 //! [`Rollouts::reload_file`] is the file watcher's reload: it reconciles each rollout with the
 //! new file (a new canary, canary URL, steps or revision restarts it; thresholds keep its
 //! state) and serves the new file with the rollouts' weights already applied, so the file's
-//! weights never serve in between. Operators act through [`Rollouts::act`] (the admin's
-//! `POST /rollouts/{backend}/ACTION`).
+//! weights never serve in between. Operators act through [`Rollouts::act`] (the proxy admin's
+//! `POST /rollouts/{backend}/ACTION`); [`Rollouts::to_json`] is its `GET /rollouts`.
 //!
 //! With a state file, every transition and action writes every status to it atomically (a
-//! temporary file renamed over it), and [`Rollouts::new`] reads it back: a restarted proxy
+//! temporary file renamed over it), and [`Rollouts::new`] reads it back: a restarted process
 //! resumes each rollout at its step, with a fresh interval (the counters restarted too).
 //!
 //! Each transition is logged through `tracing` with the figures that decided it, and counted
 //! in the metrics `splitway_rollout_step{backend}` (a gauge) and
 //! `splitway_rollout_transitions_total{backend,to}`.
+//!
+//! ```no_run
+//! use std::time::{Duration, SystemTime};
+//! use splitway::config::Config;
+//! use splitway_tower::Rollouts;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let file = Config::from_file(std::path::Path::new("routes.yaml"))?.config;
+//! let router = splitway::Router::from_config(&file)?;
+//! let rollouts = Rollouts::new(router.clone(), file, None, SystemTime::now())?;
+//! let _driver = rollouts.spawn(Duration::from_millis(100)); // a tokio task
+//! // ... serve `SplitwayLayer::new(router)`; expose `rollouts.to_json()` and `act`.
+//! # Ok(())
+//! # }
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -417,6 +436,14 @@ impl Rollouts {
             "next_decision_at": s.next_decision_at.map(rfc3339),
             "transitions": s.transitions.iter().map(transition_json).collect::<Vec<_>>(),
         }))
+    }
+}
+
+impl Rollouts {
+    /// Ticks these rollouts every `every` (100 ms is plenty for intervals of a second or
+    /// more) on a tokio task, until the returned task is aborted or the runtime stops.
+    pub fn spawn(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        spawn(self.clone(), every)
     }
 }
 
