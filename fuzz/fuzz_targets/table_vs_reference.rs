@@ -54,6 +54,8 @@ fuzz_target!(|input: Input<'_>| {
             health_check: None,
         }],
         rollouts: Vec::new(),
+        signed_cookies: Vec::new(),
+        upgrade_protocols: vec!["websocket".to_owned()],
     };
     let router = match Router::from_config(&config) {
         Ok(r) => r,

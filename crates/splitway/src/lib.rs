@@ -97,6 +97,7 @@ pub mod reference;
 pub mod request;
 pub mod rollout;
 pub mod rule;
+pub mod signed_cookie;
 pub mod stats;
 pub mod telemetry;
 

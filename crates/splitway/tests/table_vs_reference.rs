@@ -109,6 +109,8 @@ fn config(rules: &[(RuleText, Option<i64>)]) -> Config {
             health_check: None,
         }],
         rollouts: Vec::new(),
+        signed_cookies: Vec::new(),
+        upgrade_protocols: vec!["websocket".to_owned()],
     }
 }
 

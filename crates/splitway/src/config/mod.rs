@@ -108,7 +108,16 @@ pub struct Config {
     /// Guarded rollouts in file order, at most one a backend (each naming an existing
     /// backend and one of its servers; docs/rollouts.md).
     pub rollouts: Vec<crate::rollout::Rollout>,
+    /// Cookies whose values rules only see once their signature is checked, in file order
+    /// (`signed_cookies:`, docs/signed-cookies.md); none by default.
+    pub signed_cookies: Vec<crate::signed_cookie::SignedCookie>,
+    /// The `Upgrade` protocols a proxy forwards (`upgrade_protocols:`), lowercase; never
+    /// `h2c`. Default: [`DEFAULT_UPGRADE_PROTOCOLS`].
+    pub upgrade_protocols: Vec<String>,
 }
+
+/// The `Upgrade` protocols forwarded when the configuration names none: WebSocket only.
+pub const DEFAULT_UPGRADE_PROTOCOLS: &[&str] = &["websocket"];
 
 /// A configuration together with the warnings found while loading it.
 #[derive(Debug, Clone)]
