@@ -37,6 +37,8 @@
 //! ```
 
 use std::fmt;
+use std::io::Read as _;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -73,16 +75,28 @@ pub const MAX_VERIFIED_PER_REQUEST: usize = 8;
 #[derive(Clone, PartialEq, Eq)]
 pub struct SigningKey(Arc<[u8]>);
 
-/// A key that cannot be used.
+/// A key that cannot be used, or a key file that cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
-    /// Fewer than [`MIN_KEY_BYTES`] bytes.
-    #[error("the key is {len} bytes; a key needs at least {MIN_KEY_BYTES}")]
+    /// Fewer than [`MIN_KEY_BYTES`] bytes (in a file: less one trailing newline).
+    #[error(
+        "the key is {len} bytes; a key needs at least {MIN_KEY_BYTES} \
+         (e.g. `openssl rand -hex 32 > FILE`)"
+    )]
     TooShort {
         /// Its length.
         len: usize,
     },
+    /// The file could not be read.
+    #[error("cannot read it: {0}")]
+    Unreadable(String),
+    /// Not a regular file (a FIFO or a device could block, or never end).
+    #[error("not a regular file")]
+    NotAFile,
+    /// Larger than [`MAX_KEY_FILE_BYTES`].
+    #[error("larger than the {MAX_KEY_FILE_BYTES} bytes a key file may hold")]
+    TooLarge,
 }
 
 impl SigningKey {
@@ -101,6 +115,25 @@ impl SigningKey {
             bytes.pop();
         }
         SigningKey::new(bytes)
+    }
+
+    /// Reads a key file ([`SigningKey::from_file_bytes`]): a regular file of at most
+    /// [`MAX_KEY_FILE_BYTES`].
+    pub fn from_file(path: &Path) -> Result<SigningKey, KeyError> {
+        let unreadable = |e: std::io::Error| KeyError::Unreadable(e.to_string());
+        if !std::fs::metadata(path).map_err(unreadable)?.is_file() {
+            return Err(KeyError::NotAFile);
+        }
+        let file = std::fs::File::open(path).map_err(unreadable)?;
+        let mut bytes = Vec::new();
+        let limit = u64::try_from(MAX_KEY_FILE_BYTES).unwrap_or(u64::MAX) + 1;
+        file.take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(unreadable)?;
+        if bytes.len() > MAX_KEY_FILE_BYTES {
+            return Err(KeyError::TooLarge);
+        }
+        SigningKey::from_file_bytes(bytes)
     }
 
     fn mac(&self) -> HmacSha256 {

@@ -291,6 +291,24 @@ pub fn traefik_cookie_name(cookie_name: &str, backend: &str) -> String {
     }
 }
 
+/// A duration as the configuration writes one: Go syntax (`"30s"`, `"1m30s"`, `"720h"`) or
+/// a whole number of seconds; `None` for anything else, and for zero.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(splitway::config::parse_duration("720h"), Some(Duration::from_secs(2_592_000)));
+/// assert_eq!(splitway::config::parse_duration("90"), Some(Duration::from_secs(90)));
+/// assert_eq!(splitway::config::parse_duration("soon"), None);
+/// ```
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let parsed = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse().ok().map(Duration::from_secs)
+    } else {
+        decode::parse_go_duration(text)
+    };
+    parsed.filter(|d| !d.is_zero())
+}
+
 impl Config {
     /// Loads and validates configuration text. `file` names it in diagnostics.
     pub fn from_str(text: &str, format: Format, file: &str) -> Result<Loaded, ConfigError> {

@@ -1,14 +1,9 @@
 //! The top-level settings for a proxy that faces the internet: `signed_cookies:` (their key
 //! files read here, relative to the configuration file's directory) and `upgrade_protocols:`.
 
-use std::io::Read as _;
-use std::path::Path;
-
 use super::options::is_token;
 use super::*;
-use crate::signed_cookie::{
-    DEFAULT_MAX_AGE, KeyError, MAX_KEY_FILE_BYTES, SignedCookie, SigningKey,
-};
+use crate::signed_cookie::{DEFAULT_MAX_AGE, SignedCookie, SigningKey};
 
 const SIGNED_COOKIE_KEYS: &[&str] = &["keys", "max_age"];
 
@@ -92,7 +87,7 @@ impl Decoder<'_> {
                 ok = false;
                 continue;
             };
-            match read_key(&self.base.join(file)) {
+            match SigningKey::from_file(&self.base.join(file)) {
                 Ok(key) => keys.push(key),
                 Err(reason) => {
                     self.sink
@@ -136,31 +131,4 @@ impl Decoder<'_> {
         }
         out
     }
-}
-
-/// The key a key file holds, or why it cannot be used.
-fn read_key(path: &Path) -> Result<SigningKey, String> {
-    // Only regular files: a FIFO or a device could block or never end.
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
-    if !meta.is_file() {
-        return Err("not a regular file".to_owned());
-    }
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let mut bytes = Vec::new();
-    let limit = u64::try_from(MAX_KEY_FILE_BYTES).unwrap_or(u64::MAX) + 1;
-    file.take(limit)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read it: {e}"))?;
-    if bytes.len() > MAX_KEY_FILE_BYTES {
-        return Err(format!(
-            "larger than the {MAX_KEY_FILE_BYTES} bytes a key file may hold"
-        ));
-    }
-    SigningKey::from_file_bytes(bytes).map_err(|e| match e {
-        KeyError::TooShort { len } => format!(
-            "the key is {len} bytes (less one trailing newline); a key needs at least {} \
-             (e.g. `openssl rand -hex 32 > FILE`)",
-            crate::signed_cookie::MIN_KEY_BYTES
-        ),
-    })
 }

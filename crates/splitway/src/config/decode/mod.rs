@@ -30,7 +30,7 @@ mod frontend;
 mod options;
 mod rollout;
 
-pub(crate) use options::is_tchar;
+pub(crate) use options::{is_tchar, parse_go_duration};
 
 const TOP_KEYS: &[&str] = &[
     "frontends",
