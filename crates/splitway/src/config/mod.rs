@@ -52,6 +52,12 @@
 //! - **Rollouts** (`rollouts:`, docs/rollouts.md): keyed by backend; `canary` and `steps` are
 //!   required, `interval` defaults to 30 s, `analysis` to [`crate::rollout::Analysis`]'s
 //!   defaults, `on_success` to `promote`.
+//! - **Signed cookies** (`signed_cookies:`, docs/signed-cookies.md): keyed by cookie name
+//!   (a token), each with `keys` (a non-empty list of key files, read at load relative to the
+//!   directory of the file named in diagnostics; each a regular file of 32 to 4096 bytes
+//!   less one trailing newline) and `max_age` (default 720h).
+//! - **`upgrade_protocols`**: a list of protocol names (tokens, lowercased, duplicates
+//!   dropped), default `[websocket]`; `h2c` is an error.
 //! - **Durations**: Go syntax (`"30s"`, `"1m30s"`, `"500ms"`) or a whole number of seconds.
 //! - **Files**: the format comes from the extension (`.yaml`, `.yml`, `.toml`); any other
 //!   extension is an error rather than a guess. I/O errors are diagnostics at 1:1.
