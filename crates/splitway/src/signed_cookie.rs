@@ -384,7 +384,10 @@ mod tests {
     #[test]
     fn documented_test_vectors() {
         let doc = include_str!("../docs/signed-cookies.md");
-        assert!(doc.contains(&format!("Key: the 32 bytes `{}`", std::str::from_utf8(KEY).unwrap())));
+        assert!(doc.contains(&format!(
+            "Key: the 32 bytes `{}`",
+            std::str::from_utf8(KEY).unwrap()
+        )));
         let key = SigningKey::new(KEY.to_vec()).unwrap();
         let mut rows = 0;
         for line in doc.lines().filter(|l| l.starts_with("| `")) {

@@ -419,3 +419,20 @@ fn upgrade_protocols_default_to_websocket_and_never_allow_h2c() {
         ]
     );
 }
+
+#[test]
+fn a_cookie_splitway_issues_itself_cannot_be_signed() {
+    let dir = Dir::new("issued");
+    dir.write("k.key", KEY_A);
+    let yaml = "signed_cookies:\n  srv: {keys: [k.key]}\n  uid: {keys: [k.key]}\n  plain: {keys: [k.key]}\n\
+                frontends:\n  a: {rule: \"Host(`a.test`)\"}\n  b: {rule: \"Host(`b.test`)\"}\n\
+                backends:\n  a:\n    sticky: {cookie: srv}\n    servers: [{name: s, url: \"http://s.internal\"}]\n\
+                \x20 b:\n    hash: {key: \"cookie:uid\", issue_cookie: true}\n    servers: [{name: s, url: \"http://s.internal\"}]\n";
+    assert_eq!(
+        errors(&dir, yaml),
+        [
+            "routes.yaml:2:3: `srv` cannot be signed: backend `a` issues it itself (a sticky or issue_cookie cookie), unsigned, and would then refuse it",
+            "routes.yaml:3:3: `uid` cannot be signed: backend `b` issues it itself (a sticky or issue_cookie cookie), unsigned, and would then refuse it",
+        ]
+    );
+}

@@ -7,13 +7,27 @@ use crate::signed_cookie::{DEFAULT_MAX_AGE, SignedCookie, SigningKey};
 
 const SIGNED_COOKIE_KEYS: &[&str] = &["keys", "max_age"];
 
+/// Whether backend `b` sets cookie `name` itself: its sticky cookie, or a cohort key it
+/// issues.
+fn issues(b: &Backend, name: &str) -> bool {
+    b.sticky.as_ref().is_some_and(|s| s.cookie == name)
+        || b.hash
+            .as_ref()
+            .is_some_and(|h| h.issue_cookie && matches!(&h.key, HashKey::Cookie(c) if c == name))
+}
+
 /// Upgrade protocols refused even when listed: `h2c` turns the connection to the server into
 /// HTTP/2 that the proxy would no longer read (the h2c-smuggling shape).
 const REFUSED_UPGRADES: &[&str] = &["h2c"];
 
 impl Decoder<'_> {
-    /// `signed_cookies:`, a map from cookie names to `{keys: [FILE...], max_age}`.
-    pub(super) fn signed_cookies(&mut self, node: &Node) -> Vec<SignedCookie> {
+    /// `signed_cookies:`, a map from cookie names to `{keys: [FILE...], max_age}`, checked
+    /// against the cookies splitway issues itself (which it would issue unsigned, then refuse).
+    pub(super) fn signed_cookies(
+        &mut self,
+        node: &Node,
+        backends: &[Backend],
+    ) -> Vec<SignedCookie> {
         let entries: &[(Key, Node)] = match &node.kind {
             Kind::Null => &[],
             _ => match self.map(node, "a map of cookie names to `{keys, max_age}`") {
@@ -29,6 +43,16 @@ impl Decoder<'_> {
                     format!(
                         "`{}` is not a cookie name (a token: no spaces, `=`, `;` or quotes)",
                         key.text
+                    ),
+                );
+            }
+            if let Some(issuer) = backends.iter().find(|b| issues(b, &key.text)) {
+                self.sink.error(
+                    key.span.start,
+                    format!(
+                        "`{}` cannot be signed: backend `{}` issues it itself (a sticky or \
+                         issue_cookie cookie), unsigned, and would then refuse it",
+                        key.text, issuer.name
                     ),
                 );
             }

@@ -363,7 +363,7 @@ impl Decoder<'_> {
         };
 
         let signed_cookies = match fields.get("signed_cookies") {
-            Some(node) => self.signed_cookies(node),
+            Some(node) => self.signed_cookies(node, &backends),
             None => Vec::new(),
         };
         let upgrade_protocols = match fields.get("upgrade_protocols") {
