@@ -262,6 +262,16 @@ impl Table {
     /// The whole decision: frontend, then a server of its backend, and the cookie to set.
     #[inline]
     pub(crate) fn decide(&self, req: &RequestView<'_>) -> (Outcome, Option<Box<str>>) {
+        if self.config.signed_cookies.is_empty() {
+            return self.decide_verified(req);
+        }
+        self.decide_with_signed_cookies(req)
+    }
+
+    /// [`Table::decide`] with signed cookies configured: kept out of line, so that the
+    /// decision without them carries none of its code (its frame holds a whole `HeaderMap`).
+    #[inline(never)]
+    fn decide_with_signed_cookies(&self, req: &RequestView<'_>) -> (Outcome, Option<Box<str>>) {
         self.with_verified_cookies(req, |req| self.decide_verified(req))
     }
 
