@@ -143,6 +143,8 @@ impl Shape {
                 backend("canary", vec![server("k8s", 1)]),
             ],
             rollouts: Vec::new(),
+            signed_cookies: Vec::new(),
+            upgrade_protocols: vec!["websocket".to_owned()],
         }
     }
 

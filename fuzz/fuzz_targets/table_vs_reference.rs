@@ -55,6 +55,8 @@ fuzz_target!(|input: Input<'_>| {
             tls: None,
         }],
         rollouts: Vec::new(),
+        signed_cookies: Vec::new(),
+        upgrade_protocols: vec!["websocket".to_owned()],
     };
     let router = match Router::from_config(&config) {
         Ok(r) => r,

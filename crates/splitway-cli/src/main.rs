@@ -15,6 +15,7 @@ mod request;
 mod rollout;
 mod rollout_sim;
 mod serve;
+mod sign;
 mod simulate;
 
 use std::path::PathBuf;
@@ -52,6 +53,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Ask a running proxy about its rollouts, or act on one (exit 1 when refused).
     Rollout(rollout::RolloutArgs),
+    /// Print a signed cookie's value (`VALUE.EXPIRY.SIGNATURE`) for a `signed_cookies:` key.
+    Sign(sign::SignArgs),
 }
 
 /// A failure that ends the command with exit code 2, already described to the user.
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::Rollout(args) => return rollout::run(&args),
         Command::Import(args) => import::run(&args),
+        Command::Sign(args) => sign::run(&args),
         Command::Diff(args) => match diff::run(&args) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::from(1),

@@ -53,12 +53,12 @@ impl Answer {
     }
 }
 
-/// A copy of the head of `req` to send again, when it has no body, is safe to repeat and is
-/// not an upgrade that goes through.
-fn repeatable_head(req: &Request<Incoming>, limits: &Limits) -> Option<Request<UpstreamBody>> {
+/// A copy of the head of `req` to send again, when it has no body, is safe to repeat and does
+/// not ask for an upgrade.
+fn repeatable_head(req: &Request<Incoming>) -> Option<Request<UpstreamBody>> {
     use hyper::body::Body as _;
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe || !req.body().is_end_stream() || strict::upgrade(req.headers(), limits).is_some() {
+    if !safe || !req.body().is_end_stream() || headers::upgrade_protocol(req.headers()).is_some() {
         return None;
     }
     let mut again = Request::new(
@@ -167,7 +167,7 @@ impl Proxy {
             }
             return response;
         }
-        let again = repeatable_head(&req, &self.options.limits);
+        let again = repeatable_head(&req);
         let req = req.map(|body| body.map_err(Into::into).boxed());
         match (self.answer(req, peer).await, again) {
             (Answer::Refused(_), Some(again)) => self.answer(again, peer).await.into_response(),
@@ -213,8 +213,9 @@ impl Proxy {
         };
         // A protocol upgrade (WebSocket): its two hop-by-hop headers are what it is about,
         // so they go through, and once the server agrees (101) the two connections are joined.
-        // Other upgrades (h2c) are dropped with the hop-by-hop headers.
-        let upgrade = strict::upgrade(req.headers(), &self.options.limits);
+        // Other upgrades (h2c) are dropped with the hop-by-hop headers. Which go through is
+        // the configuration's `upgrade_protocols`, from the table this decision was made on.
+        let upgrade = strict::upgrade(req.headers(), decision.upgrade_protocols());
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
         if let Err(e) = exchange.rewrite_request(&mut req) {
             tracing::warn!(error = %e, route = decision.route(), "path rewrite failed");

@@ -1,4 +1,6 @@
 //! What one client may hold and send: connections, time to the first request, request heads.
+//! (Which `Upgrade` protocols go through is the configuration's `upgrade_protocols`, read
+//! from the table in service, so that a reload changes it together with the rules.)
 //! The numbers here are the defaults of `splitway serve`'s flags (the project README's
 //! "Running it at the edge" lists them); [`server`](crate::server) applies the connection ones
 //! and [`Proxy::handle`](crate::Proxy::handle) checks the request ones.
@@ -41,10 +43,6 @@ pub struct Limits {
     /// Most HTTP/2 streams the proxy may reset because of a client's errors on one connection,
     /// past which it sends a GOAWAY. Default 1,024 (hyper's).
     pub h2_max_local_error_reset_streams: usize,
-    /// The `Upgrade` protocols forwarded (compared without case). A request asking for any
-    /// other (`h2c` above all) is forwarded as a plain request, its upgrade headers dropped.
-    /// Default: `websocket` only.
-    pub upgrade_protocols: Vec<String>,
 }
 
 impl Default for Limits {
@@ -60,18 +58,16 @@ impl Default for Limits {
             h2_max_concurrent_streams: 100,
             h2_max_pending_accept_reset_streams: 20,
             h2_max_local_error_reset_streams: 1_024,
-            upgrade_protocols: vec!["websocket".to_owned()],
         }
     }
 }
 
 impl Limits {
     /// The admin listener's: the defaults, but few connections (an operator and a scraper or
-    /// two) and no upgrades.
+    /// two). (It forwards nothing, so no upgrade goes through it.)
     pub(crate) fn admin() -> Limits {
         Limits {
             max_connections: 32,
-            upgrade_protocols: Vec::new(),
             ..Limits::default()
         }
     }

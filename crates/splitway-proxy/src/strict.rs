@@ -87,19 +87,18 @@ fn authority<B>(req: &Request<B>) -> Result<(), Refusal> {
 }
 
 /// The protocol of an upgrade to forward: the request's `Upgrade` when `Connection` asks for
-/// one and each protocol it lists is one of `limits.upgrade_protocols`. Anything else (`h2c`
-/// above all, which would turn the connection to the server into one the proxy no longer
-/// reads) is forwarded as a plain request, the upgrade headers dropped as hop-by-hop ones.
-pub(crate) fn upgrade(headers: &HeaderMap, limits: &Limits) -> Option<HeaderValue> {
+/// one and each protocol it lists is one of `allowed` (the configuration's
+/// `upgrade_protocols`, compared without case). Anything else is forwarded as a plain
+/// request, the upgrade headers dropped as hop-by-hop ones; `h2c` above all, even when a
+/// configuration built by hand lists it (the loader refuses it), since it would turn the
+/// connection to the server into one the proxy no longer reads.
+pub(crate) fn upgrade(headers: &HeaderMap, allowed: &[String]) -> Option<HeaderValue> {
     let protocol = headers::upgrade_protocol(headers)?;
     let text = protocol.to_str().ok()?;
     let allowed = |name: &str| {
         // `websocket` or `websocket/13`: the name before any version.
         let name = name.trim().split('/').next().unwrap_or("");
-        limits
-            .upgrade_protocols
-            .iter()
-            .any(|p| p.eq_ignore_ascii_case(name))
+        !name.eq_ignore_ascii_case("h2c") && allowed.iter().any(|p| p.eq_ignore_ascii_case(name))
     };
     (!text.trim().is_empty() && text.split(',').all(allowed)).then_some(protocol)
 }
@@ -235,12 +234,12 @@ mod tests {
 
     #[test]
     fn only_listed_upgrades_go_through() {
-        let limits = Limits::default();
+        let allowed = ["websocket".to_owned(), "h2c".to_owned()];
         let asked = |protocol: &str| {
             let mut h = HeaderMap::new();
             h.insert("connection", "Upgrade".parse().unwrap());
             h.insert("upgrade", protocol.parse().unwrap());
-            upgrade(&h, &limits)
+            upgrade(&h, &allowed)
         };
         assert_eq!(asked("websocket").unwrap(), "websocket");
         assert_eq!(asked("WebSocket/13").unwrap(), "WebSocket/13");

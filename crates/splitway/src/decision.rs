@@ -122,6 +122,13 @@ impl Decision {
         Some(&f.name)
     }
 
+    /// The `Upgrade` protocols the configuration this decision was made on lets a proxy
+    /// forward (`upgrade_protocols`, lowercase; `websocket` by default). Read from the
+    /// decision's own table, so that a reload changes them together with the rules.
+    pub fn upgrade_protocols(&self) -> &[String] {
+        &self.table.config().upgrade_protocols
+    }
+
     /// The matched frontend's priority.
     pub fn priority(&self) -> Option<i64> {
         Some(self.table.frontends.get(self.frontend_index()?)?.priority)

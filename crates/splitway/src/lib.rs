@@ -27,6 +27,8 @@
 //! - [`Table`] / [`Router`] / [`Decision`]: the compiled table, the handle, the outcome.
 //! - [`Exchange`], [`telemetry`](mod@telemetry): what a decision means for the response, and
 //!   the request metrics' contract, for every integration.
+//! - [`signed_cookie`]: cookies that rules believe only when signed (the request as rules
+//!   see it has their verified values, or none).
 //! - [`stats`], [`guide`]: per-server counters and their snapshot; which server-choice method
 //!   fits which phase.
 //! - [`rollout`]: guarded progressive rollouts: share to weights, the analysis, the state
@@ -97,6 +99,7 @@ pub mod reference;
 pub mod request;
 pub mod rollout;
 pub mod rule;
+pub mod signed_cookie;
 pub mod stats;
 pub mod telemetry;
 

@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::net::IpAddr;
+use std::time::SystemTime;
 
 use http::{HeaderMap, Method, Uri};
 
@@ -47,6 +48,8 @@ pub struct RequestView<'a> {
     uri: &'a Uri,
     headers: &'a HeaderMap,
     client_ip: Option<IpAddr>,
+    /// The time signed cookies are checked at; `None`: the system clock's, read when needed.
+    now: Option<SystemTime>,
     // Normalised forms, computed on first use and shared by every rule the request meets.
     host: OnceCell<Option<Cow<'a, str>>>,
     decoded_path: OnceCell<Cow<'a, str>>,
@@ -66,10 +69,45 @@ impl<'a> RequestView<'a> {
             uri,
             headers,
             client_ip,
+            now: None,
             host: OnceCell::new(),
             decoded_path: OnceCell::new(),
             routing_path: OnceCell::new(),
         }
+    }
+
+    /// The same view, with signed cookies checked at `now` instead of the system clock's
+    /// time (for tests, replays and explanations of a past request).
+    ///
+    /// The time is part of the request's view, like the client address, rather than read by
+    /// the router: a decision is then a function of the table and the view alone. Without
+    /// it the router reads the system clock, and only when the table has signed cookies and
+    /// the request carries one.
+    #[must_use]
+    pub fn at(mut self, now: SystemTime) -> Self {
+        self.now = Some(now);
+        self
+    }
+
+    /// The time given with [`RequestView::at`], if any.
+    pub fn time(&self) -> Option<SystemTime> {
+        self.now
+    }
+
+    /// Unix seconds of the view's time, or of the system clock's when it has none.
+    pub(crate) fn unix_now(&self) -> u64 {
+        crate::signed_cookie::unix_seconds(self.now.unwrap_or_else(SystemTime::now))
+    }
+
+    /// This view with other headers (the signed cookies' verified form): the normalised host
+    /// and paths are computed again, on first use, as for any view.
+    pub(crate) fn with_headers<'h>(&self, headers: &'h HeaderMap) -> RequestView<'h>
+    where
+        'a: 'h,
+    {
+        let mut view = RequestView::new(self.method, self.uri, headers, self.client_ip);
+        view.now = self.now;
+        view
     }
 
     /// A view over `http::request::Parts`.

@@ -137,54 +137,7 @@ impl Router {
     /// the same way).
     pub fn explain(&self, req: &RequestView<'_>) -> Explanation {
         let table = self.table().load_full();
-        let mut candidates = Vec::new();
-        let mut winner = None;
-        for pos in table.candidates(req) {
-            let Some(f) = table.frontends.get(pos) else {
-                continue;
-            };
-            let m = f.rule.explain(req);
-            candidates.push(Candidate {
-                route: f.name.to_string(),
-                priority: f.priority,
-                matched: m.matched,
-                failed: m.failed,
-            });
-            if m.matched {
-                winner = Some(pos);
-                break;
-            }
-        }
-        let (outcome, set_cookie) = match winner {
-            Some(frontend) => table.pick(frontend, req),
-            None => (Outcome::NoRoute, None),
-        };
-        let cohort = winner
-            .and_then(|f| table.frontends.get(f))
-            .and_then(|f| table.backends.get(f.backend))
-            .and_then(|b| {
-                let scores = b.balancer.cohort_scores(req)?;
-                Some(
-                    scores
-                        .into_iter()
-                        .filter_map(|s| {
-                            let server = b.servers.get(s.server)?;
-                            Some(CohortStanding {
-                                server: server.name.clone(),
-                                weight: server.weight,
-                                eligible: s.eligible,
-                                score: s.score,
-                                takeover_weight: s.takeover_weight,
-                            })
-                        })
-                        .collect(),
-                )
-            });
-        Explanation {
-            decision: Decision::new(Guard::from_inner(table), outcome, set_cookie),
-            candidates,
-            cohort,
-        }
+        table.with_verified_cookies(req, |req| explain_on(Arc::clone(&table), req))
     }
 
     /// Compiles `config` and puts it in service. Servers that keep their backend, name and
@@ -309,6 +262,58 @@ impl Router {
     /// The table in service now.
     pub fn snapshot(&self) -> Arc<Table> {
         self.table().load_full()
+    }
+}
+
+/// [`Router::explain`] on `table`, for a request whose signed cookies are verified.
+fn explain_on(table: Arc<Table>, req: &RequestView<'_>) -> Explanation {
+    let mut candidates = Vec::new();
+    let mut winner = None;
+    for pos in table.candidates(req) {
+        let Some(f) = table.frontends.get(pos) else {
+            continue;
+        };
+        let m = f.rule.explain(req);
+        candidates.push(Candidate {
+            route: f.name.to_string(),
+            priority: f.priority,
+            matched: m.matched,
+            failed: m.failed,
+        });
+        if m.matched {
+            winner = Some(pos);
+            break;
+        }
+    }
+    let (outcome, set_cookie) = match winner {
+        Some(frontend) => table.pick(frontend, req),
+        None => (Outcome::NoRoute, None),
+    };
+    let cohort = winner
+        .and_then(|f| table.frontends.get(f))
+        .and_then(|f| table.backends.get(f.backend))
+        .and_then(|b| {
+            let scores = b.balancer.cohort_scores(req)?;
+            Some(
+                scores
+                    .into_iter()
+                    .filter_map(|s| {
+                        let server = b.servers.get(s.server)?;
+                        Some(CohortStanding {
+                            server: server.name.clone(),
+                            weight: server.weight,
+                            eligible: s.eligible,
+                            score: s.score,
+                            takeover_weight: s.takeover_weight,
+                        })
+                    })
+                    .collect(),
+            )
+        });
+    Explanation {
+        decision: Decision::new(Guard::from_inner(table), outcome, set_cookie),
+        candidates,
+        cohort,
     }
 }
 

@@ -148,3 +148,42 @@ fn path_trie_and_header_automaton_decisions_do_not_allocate() {
     );
     assert_eq!(allocations(&r, &miss, 1000), 0);
 }
+
+#[test]
+fn signed_cookies_off_or_absent_from_the_request_cost_no_allocation() {
+    // Off: the seed configuration names no signed cookie, and its cookie rule still
+    // matches the plain cookie without allocating.
+    let seed = Config::from_str(PHASE2, Format::Yaml, "phase2.yaml")
+        .unwrap()
+        .config;
+    assert!(seed.signed_cookies.is_empty());
+    let r = Router::from_config(&seed).unwrap();
+    let canary = seed_request("web.agendor.com.br", COOKIES);
+    assert_eq!(
+        r.route(&RequestView::from_request(&canary, None)).route(),
+        Some("web_canary")
+    );
+    assert_eq!(allocations(&r, &canary, 1000), 0);
+
+    // On for `_AUSER_TYPE`, but the request carries no such cookie: routed as it is.
+    let dir = std::env::temp_dir().join(format!("splitway-alloc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("canary.key"), "0123456789abcdef0123456789abcdef\n").unwrap();
+    let yaml = format!("signed_cookies:\n  _AUSER_TYPE: {{keys: [canary.key]}}\n{PHASE2}");
+    let file = dir.join("phase2.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let signed = Config::from_file(&file).unwrap().config;
+    std::fs::remove_dir_all(&dir).unwrap();
+    let r = Router::from_config(&signed).unwrap();
+    let plain = seed_request("web.agendor.com.br", "_ga=1; locale=pt-BR");
+    assert_eq!(
+        r.route(&RequestView::from_request(&plain, None)).route(),
+        Some("web")
+    );
+    assert_eq!(allocations(&r, &plain, 1000), 0);
+    // The unsigned canary cookie is removed before the rules look (that rewrite allocates).
+    assert_eq!(
+        r.route(&RequestView::from_request(&canary, None)).route(),
+        Some("web")
+    );
+}

@@ -110,6 +110,8 @@ fn config(rules: &[(RuleText, Option<i64>)]) -> Config {
             tls: None,
         }],
         rollouts: Vec::new(),
+        signed_cookies: Vec::new(),
+        upgrade_protocols: vec!["websocket".to_owned()],
     }
 }
 

@@ -52,7 +52,9 @@ pub(super) fn load(bytes: &[u8], format: Format, file: &str) -> Result<Loaded, C
     let config = if sink.has_errors() {
         None
     } else {
-        decode::decode(root.as_ref(), &mut sink)
+        // Files the configuration names are relative to its own directory.
+        let base = Path::new(file).parent().unwrap_or(Path::new(""));
+        decode::decode(root.as_ref(), base, &mut sink)
     };
     let diagnostics = sink.finish(file, text);
     match config {

@@ -60,6 +60,12 @@
 //! - **Rollouts** (`rollouts:`, docs/rollouts.md): keyed by backend; `canary` and `steps` are
 //!   required, `interval` defaults to 30 s, `analysis` to [`crate::rollout::Analysis`]'s
 //!   defaults, `on_success` to `promote`.
+//! - **Signed cookies** (`signed_cookies:`, docs/signed-cookies.md): keyed by cookie name
+//!   (a token), each with `keys` (a non-empty list of key files, read at load relative to the
+//!   directory of the file named in diagnostics; each a regular file of 32 to 4096 bytes
+//!   less one trailing newline) and `max_age` (default 720h).
+//! - **`upgrade_protocols`**: a list of protocol names (tokens, lowercased, duplicates
+//!   dropped), default `[websocket]`; `h2c` is an error.
 //! - **Durations**: Go syntax (`"30s"`, `"1m30s"`, `"500ms"`) or a whole number of seconds.
 //! - **Files**: the format comes from the extension (`.yaml`, `.yml`, `.toml`); any other
 //!   extension is an error rather than a guess. I/O errors are diagnostics at 1:1.
@@ -116,7 +122,16 @@ pub struct Config {
     /// Guarded rollouts in file order, at most one a backend (each naming an existing
     /// backend and one of its servers; docs/rollouts.md).
     pub rollouts: Vec<crate::rollout::Rollout>,
+    /// Cookies whose values rules only see once their signature is checked, in file order
+    /// (`signed_cookies:`, docs/signed-cookies.md); none by default.
+    pub signed_cookies: Vec<crate::signed_cookie::SignedCookie>,
+    /// The `Upgrade` protocols a proxy forwards (`upgrade_protocols:`), lowercase; never
+    /// `h2c`. Default: [`DEFAULT_UPGRADE_PROTOCOLS`].
+    pub upgrade_protocols: Vec<String>,
 }
+
+/// The `Upgrade` protocols forwarded when the configuration names none: WebSocket only.
+pub const DEFAULT_UPGRADE_PROTOCOLS: &[&str] = &["websocket"];
 
 /// A configuration together with the warnings found while loading it.
 #[derive(Debug, Clone)]
@@ -307,6 +322,24 @@ pub fn traefik_cookie_name(cookie_name: &str, backend: &str) -> String {
             .map(|c| if decode::is_tchar(c) { c } else { '_' })
             .collect()
     }
+}
+
+/// A duration as the configuration writes one: Go syntax (`"30s"`, `"1m30s"`, `"720h"`) or
+/// a whole number of seconds; `None` for anything else, and for zero.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(splitway::config::parse_duration("720h"), Some(Duration::from_secs(2_592_000)));
+/// assert_eq!(splitway::config::parse_duration("90"), Some(Duration::from_secs(90)));
+/// assert_eq!(splitway::config::parse_duration("soon"), None);
+/// ```
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let parsed = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse().ok().map(Duration::from_secs)
+    } else {
+        decode::parse_go_duration(text)
+    };
+    parsed.filter(|d| !d.is_zero())
 }
 
 impl Config {

@@ -22,6 +22,7 @@ use crate::balance::{Balancer, Pick, ServerState};
 use crate::config::{Backend, Config, Server};
 use crate::request::RequestView;
 use crate::rule::Rule;
+use crate::signed_cookie;
 use crate::telemetry::ClassCounters;
 
 pub use lint::Shadowed;
@@ -239,9 +240,44 @@ impl Table {
         self.index.candidates(req)
     }
 
+    /// Runs `f` on the request as rules see it: with the configured signed cookies replaced
+    /// by their verified values, or removed (see [`crate::signed_cookie`]). With none
+    /// configured, or none in the request, that is `req` itself, and nothing is allocated.
+    #[inline]
+    pub(crate) fn with_verified_cookies<R>(
+        &self,
+        req: &RequestView<'_>,
+        f: impl FnOnce(&RequestView<'_>) -> R,
+    ) -> R {
+        let signed = &self.config.signed_cookies;
+        if signed.is_empty() {
+            return f(req);
+        }
+        match signed_cookie::verified_headers(signed, req.headers(), || req.unix_now()) {
+            Some(headers) => f(&req.with_headers(&headers)),
+            None => f(req),
+        }
+    }
+
     /// The whole decision: frontend, then a server of its backend, and the cookie to set.
     #[inline]
     pub(crate) fn decide(&self, req: &RequestView<'_>) -> (Outcome, Option<Box<str>>) {
+        if self.config.signed_cookies.is_empty() {
+            return self.decide_verified(req);
+        }
+        self.decide_with_signed_cookies(req)
+    }
+
+    /// [`Table::decide`] with signed cookies configured: kept out of line, so that the
+    /// decision without them carries none of its code (its frame holds a whole `HeaderMap`).
+    #[inline(never)]
+    fn decide_with_signed_cookies(&self, req: &RequestView<'_>) -> (Outcome, Option<Box<str>>) {
+        self.with_verified_cookies(req, |req| self.decide_verified(req))
+    }
+
+    /// [`Table::decide`] on a request whose signed cookies are verified.
+    #[inline]
+    fn decide_verified(&self, req: &RequestView<'_>) -> (Outcome, Option<Box<str>>) {
         match self.find(req) {
             Some(frontend) => self.pick(frontend, req),
             None => (Outcome::NoRoute, None),

@@ -13,6 +13,7 @@
 //! `rollout` the `rollouts:` section.
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::time::Duration;
 
 use super::sink::Sink;
@@ -25,14 +26,22 @@ use super::{
 use crate::rule::{Rule, RuleError, Syntax};
 
 mod backend;
+mod edge;
 mod frontend;
 mod options;
 mod rollout;
 mod tls;
 
-pub(crate) use options::is_tchar;
+pub(crate) use options::{is_tchar, parse_go_duration};
 
-const TOP_KEYS: &[&str] = &["frontends", "backends", "rule_syntax", "rollouts"];
+const TOP_KEYS: &[&str] = &[
+    "frontends",
+    "backends",
+    "rule_syntax",
+    "rollouts",
+    "signed_cookies",
+    "upgrade_protocols",
+];
 /// Top-level keys of a Traefik v1 configuration (static or file provider) that splitway does
 /// not use.
 const TOP_TRAEFIK: &[&str] = &[
@@ -151,10 +160,12 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Decodes `root` (the parsed file, `None` for a file with no content) into a `Config`;
-/// `None` when an error was found (all of them are in `sink`).
-pub(crate) fn decode(root: Option<&Node>, sink: &mut Sink) -> Option<Config> {
+/// `None` when an error was found (all of them are in `sink`). Files the configuration names
+/// (signed cookies' keys) are read relative to `base`.
+pub(crate) fn decode(root: Option<&Node>, base: &Path, sink: &mut Sink) -> Option<Config> {
     let mut d = Decoder {
         sink,
+        base,
         backend_hints_left: MAX_BACKEND_HINTS,
     };
     let config = d.config(root);
@@ -188,6 +199,8 @@ const MAX_BACKEND_HINTS: usize = 32;
 
 struct Decoder<'s> {
     sink: &'s mut Sink,
+    /// The directory relative file names are read from.
+    base: &'s Path,
     backend_hints_left: usize,
 }
 
@@ -353,6 +366,18 @@ impl Decoder<'_> {
             None => Vec::new(),
         };
 
+        let signed_cookies = match fields.get("signed_cookies") {
+            Some(node) => self.signed_cookies(node, &backends),
+            None => Vec::new(),
+        };
+        let upgrade_protocols = match fields.get("upgrade_protocols") {
+            Some(node) => self.upgrade_protocols(node),
+            None => super::DEFAULT_UPGRADE_PROTOCOLS
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
+        };
+
         // Sets, not scans: a file may hold 100,000 frontends and as many backends.
         let used: HashSet<&str> = frontends.iter().map(|f| f.backend.as_str()).collect();
         for (name, key) in &backend_names {
@@ -367,6 +392,8 @@ impl Decoder<'_> {
             frontends,
             backends,
             rollouts,
+            signed_cookies,
+            upgrade_protocols,
         })
     }
 
