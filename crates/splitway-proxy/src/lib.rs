@@ -39,6 +39,7 @@ pub mod forward;
 mod headers;
 pub mod health;
 pub mod limits;
+pub mod prometheus;
 pub mod rollouts;
 pub mod server;
 mod strict;
