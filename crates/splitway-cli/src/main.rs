@@ -11,6 +11,7 @@ mod explain;
 mod import;
 mod request;
 mod rollout;
+mod rollout_file;
 mod rollout_sim;
 mod serve;
 mod simulate;
@@ -48,7 +49,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Run the reverse proxy, reloading the configuration file when it changes.
     Serve(serve::ServeArgs),
-    /// Ask a running proxy about its rollouts, or act on one (exit 1 when refused).
+    /// Ask a running proxy about its rollouts, or act on one (exit 1 when refused); in fleet
+    /// mode, timestamp an action or the start in the configuration file.
     Rollout(rollout::RolloutArgs),
 }
 

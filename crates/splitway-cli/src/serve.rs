@@ -71,6 +71,13 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
     if let Some(addr) = args.admin {
         access.allows_bind(addr).map_err(|reason| usage(&reason))?;
     }
+    // The recorder before the table: a rollout's backend registers its servers' series when
+    // its table loads, and handles registered before a recorder stay no-ops.
+    let render = if args.admin.is_some() {
+        prometheus()
+    } else {
+        None
+    };
     let router = load_router(&args.config)?;
     let limits = limits(args);
     // The proxy's client speaks plain HTTP; say so now rather than with a 502 per request.
@@ -110,8 +117,6 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        // The recorder first, so that the rollouts' first figures are recorded too.
-        let render = if admin.is_some() { prometheus() } else { None };
         let rollouts = start_rollouts(&router, args)?;
         let _reloads = match &rollouts {
             Some(r) => {
@@ -179,7 +184,9 @@ fn start_rollouts(
     if file.rollouts.is_empty() {
         return Ok(None);
     }
-    if args.state.is_none() {
+    // Fleet-mode rollouts are replayed from Prometheus: a state file has nothing to add.
+    let local = file.rollouts.iter().any(|r| r.fleet.is_none());
+    if local && args.state.is_none() {
         eprintln!(
             "splitway: warning: no --state FILE: a restart puts every rollout back at step 1"
         );

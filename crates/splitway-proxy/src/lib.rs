@@ -35,6 +35,7 @@
 //! ```
 
 pub mod admin;
+pub mod fleet;
 pub mod forward;
 mod headers;
 pub mod health;
