@@ -184,7 +184,7 @@ fn values_at(answer: &[Series], times: &[SystemTime]) -> Vec<Option<f64>> {
 /// A duration as PromQL writes it: whole milliseconds (`2000ms`).
 fn prometheus_duration(d: Duration) -> String {
     let ms = d.as_millis().max(1);
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

@@ -18,6 +18,12 @@
 //! Each transition is logged through `tracing` with the figures that decided it, and counted
 //! in the metrics `splitway_rollout_step{backend}` (a gauge) and
 //! `splitway_rollout_transitions_total{backend,to}`.
+//!
+//! A fleet-mode rollout (`source: prometheus`) is not judged on this process' counters nor
+//! acted on by the admin ([`ActError::FleetMode`]): [`Rollouts::fleet_tick`] fetches each
+//! settled boundary's figures from Prometheus ([`crate::fleet`]) and replays the rollout from
+//! its `start` over them ([`splitway::rollout::replay`]), so that every replica of a fleet is
+//! in the same state; failed queries count in `splitway_rollout_query_failures_total{backend}`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
