@@ -116,7 +116,14 @@ impl Track {
         metrics::counter!(QUERY_FAILURES_METRIC, "backend" => settings.backend.clone())
             .increment(0);
         Some(Track {
-            api: Prometheus::new(&fleet.prometheus.url),
+            // A query may take up to an interval (1 to 5 s): a Prometheus that hangs holds
+            // the rollout rather than the loop.
+            api: Prometheus::new(&fleet.prometheus.url).with_limits(
+                settings
+                    .interval
+                    .clamp(Duration::from_secs(1), crate::prometheus::DEFAULT_TIMEOUT),
+                crate::prometheus::DEFAULT_MAX_BYTES,
+            ),
             fleet,
             queries,
             key,
