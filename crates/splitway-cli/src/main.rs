@@ -13,6 +13,7 @@ mod explain;
 mod import;
 mod request;
 mod rollout;
+mod rollout_file;
 mod rollout_sim;
 mod serve;
 mod sign;
@@ -51,7 +52,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Run the reverse proxy, reloading the configuration file when it changes.
     Serve(serve::ServeArgs),
-    /// Ask a running proxy about its rollouts, or act on one (exit 1 when refused).
+    /// Ask a running proxy about its rollouts, or act on one (exit 1 when refused); in fleet
+    /// mode, timestamp an action or the start in the configuration file.
     Rollout(rollout::RolloutArgs),
     /// Print a signed cookie's value (`VALUE.EXPIRY.SIGNATURE`) for a `signed_cookies:` key.
     Sign(sign::SignArgs),

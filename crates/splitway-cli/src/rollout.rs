@@ -1,5 +1,7 @@
 //! `splitway rollout status [BACKEND]` and `splitway rollout pause|resume|promote|abort|
-//! rollback BACKEND`, against a running proxy's admin listener (`--admin ADDR`).
+//! rollback BACKEND`, against a running proxy's admin listener (`--admin ADDR`); or, with
+//! `--config FILE` instead, an action timestamped in the file for a fleet-mode rollout, and
+//! `splitway rollout start --config FILE` (both in [`crate::rollout_file`]).
 //!
 //! Exit codes (SPEC.md 5.1): 0 done; 1 refused (the action does not apply to the rollout's
 //! state, 409, or there is no such rollout, 404); 2 a usage or connection error, or an
@@ -41,14 +43,47 @@ enum RolloutCommand {
     Abort(ActionArgs),
     /// Give the canary nothing.
     Rollback(ActionArgs),
+    /// Fleet mode: write `start: <now rounded up to the next second>` in every
+    /// `source: prometheus` rollout of the file.
+    Start {
+        /// The configuration file (YAML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Where the edited copy goes (default: over FILE).
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
 struct ActionArgs {
     /// The rollout's backend.
     backend: String,
-    #[command(flatten)]
-    admin: AdminArgs,
+    /// The proxy's admin listener (`serve --admin ADDR`).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        required_unless_present = "config",
+        conflicts_with = "config"
+    )]
+    admin: Option<SocketAddr>,
+    /// A file holding the admin token, sent as `Authorization: Bearer TOKEN`.
+    #[arg(long, value_name = "FILE", requires = "admin")]
+    admin_token_file: Option<PathBuf>,
+    /// Print the admin's JSON as it answered.
+    #[arg(long, requires = "admin")]
+    json: bool,
+    /// Fleet mode: add the action to this configuration file (YAML), timestamped, rather
+    /// than ask one proxy.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// With --config: when the action takes effect (RFC 3339; at the first boundary at or
+    /// after it). Default: now + 2 minutes.
+    #[arg(long, value_name = "T", requires = "config")]
+    at: Option<String>,
+    /// With --config: where the edited copy goes (default: over FILE).
+    #[arg(short = 'o', long = "output", value_name = "OUT", requires = "config")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -66,15 +101,62 @@ struct AdminArgs {
 
 /// Runs one `rollout` command; its exit code.
 pub(crate) fn run(args: &RolloutArgs) -> ExitCode {
+    let now = std::time::SystemTime::now();
+    let edited = match &args.command {
+        RolloutCommand::Start { config, output } => {
+            Some(crate::rollout_file::start(config, output.as_deref(), now))
+        }
+        RolloutCommand::Pause(a)
+        | RolloutCommand::Resume(a)
+        | RolloutCommand::Promote(a)
+        | RolloutCommand::Abort(a)
+        | RolloutCommand::Rollback(a) => a.config.as_deref().map(|config| {
+            crate::rollout_file::act(
+                config,
+                &a.backend,
+                action_of(&args.command),
+                a.at.as_deref(),
+                a.output.as_deref(),
+                now,
+            )
+        }),
+        RolloutCommand::Status { .. } => None,
+    };
+    if let Some(result) = edited {
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(crate::Fail) => ExitCode::from(2),
+        };
+    }
+    let owned;
     let (method, path, admin, backend) = match &args.command {
         RolloutCommand::Status { backend, admin } => {
             (Method::GET, "/rollouts".to_owned(), admin, backend.clone())
         }
-        RolloutCommand::Pause(a) => post(a, "pause"),
-        RolloutCommand::Resume(a) => post(a, "resume"),
-        RolloutCommand::Promote(a) => post(a, "promote"),
-        RolloutCommand::Abort(a) => post(a, "abort"),
-        RolloutCommand::Rollback(a) => post(a, "rollback"),
+        RolloutCommand::Start { .. } => return ExitCode::from(2),
+        RolloutCommand::Pause(a)
+        | RolloutCommand::Resume(a)
+        | RolloutCommand::Promote(a)
+        | RolloutCommand::Abort(a)
+        | RolloutCommand::Rollback(a) => {
+            let Some(addr) = a.admin else {
+                return fail(
+                    2,
+                    "give --admin ADDR (a proxy) or --config FILE (fleet mode)",
+                );
+            };
+            owned = AdminArgs {
+                admin: addr,
+                admin_token_file: a.admin_token_file.clone(),
+                json: a.json,
+            };
+            (
+                Method::POST,
+                format!("/rollouts/{}/{}", a.backend, action_of(&args.command)),
+                &owned,
+                None,
+            )
+        }
     };
     let token = match admin_client::read_token(admin.admin_token_file.as_deref()) {
         Ok(t) => t,
@@ -140,13 +222,17 @@ pub(crate) fn run(args: &RolloutArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn post<'a>(a: &'a ActionArgs, action: &str) -> (Method, String, &'a AdminArgs, Option<String>) {
-    (
-        Method::POST,
-        format!("/rollouts/{}/{action}", a.backend),
-        &a.admin,
-        None,
-    )
+fn action_of(command: &RolloutCommand) -> splitway::rollout::Action {
+    use splitway::rollout::Action;
+    match command {
+        RolloutCommand::Pause(_) => Action::Pause,
+        RolloutCommand::Resume(_) => Action::Resume,
+        RolloutCommand::Promote(_) => Action::Promote,
+        RolloutCommand::Rollback(_) => Action::Rollback,
+        RolloutCommand::Abort(_) | RolloutCommand::Status { .. } | RolloutCommand::Start { .. } => {
+            Action::Abort
+        }
+    }
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {

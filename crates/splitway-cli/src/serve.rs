@@ -113,6 +113,13 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         access.allows_bind(addr).map_err(|reason| usage(&reason))?;
     }
     let tls = server_tls(args)?;
+    // The recorder before the table: a rollout's backend registers its servers' series when
+    // its table loads, and handles registered before a recorder stay no-ops.
+    let render = if admin_addr.is_some() {
+        prometheus()
+    } else {
+        None
+    };
     let limits = limits(args);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -161,8 +168,6 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        // The recorder first, so that the rollouts' first figures are recorded too.
-        let render = if admin.is_some() { prometheus() } else { None };
         let rollouts = start_rollouts(&router, args)?;
         let _reloads = args.config.clone().map(|path| match &rollouts {
             Some(r) => {
@@ -299,8 +304,10 @@ fn start_rollouts(
     if file.rollouts.is_empty() {
         return Ok(None);
     }
-    // The demo starts over each time by design.
-    if args.state.is_none() && !args.demo {
+    // The demo starts over each time by design; fleet-mode rollouts are replayed from
+    // Prometheus, so a state file has nothing to add to them.
+    let local = file.rollouts.iter().any(|r| r.fleet.is_none());
+    if local && args.state.is_none() && !args.demo {
         eprintln!(
             "splitway: warning: no --state FILE: a restart puts every rollout back at step 1"
         );

@@ -35,7 +35,7 @@
 //! weight, and a weight edit answers `409` on a backend whose rollout is progressing or
 //! holding (it would fight the rollout).
 //! - `GET /rollouts` (with [`serve_admin_with`] and a [`Rollouts`]): every rollout as JSON,
-//!   `{"rollouts": [{"backend", "canary", "state", "step", "steps", "share",
+//!   `{"rollouts": [{"backend", "source", "canary", "state", "step", "steps", "share",
 //!   "effective_share", "weights": {SERVER: N}, "reason", "failures", "last_analysis": null |
 //!   {"at", "canary": {"requests", "errors", "p99_ms"}, "stable": {...}, "lower_bound",
 //!   "verdict", "summary"}, "next_decision_at", "transitions": [{"at", "from", "to", "step",

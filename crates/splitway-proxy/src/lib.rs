@@ -42,8 +42,10 @@ pub mod forward;
 mod headers;
 pub mod health;
 pub mod limits;
-/// The rollout driver, shared with the tower layer: [`splitway_tower::rollouts`].
-pub use splitway_tower::rollouts;
+/// The rollout driver, shared with the tower layer: [`splitway_tower::rollouts`], with the
+/// fleet mode's Prometheus client ([`splitway_tower::prometheus`]) and queries
+/// ([`splitway_tower::fleet`]).
+pub use splitway_tower::{fleet, prometheus, rollouts};
 pub mod server;
 mod strict;
 pub mod tls;

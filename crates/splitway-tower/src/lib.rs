@@ -84,8 +84,12 @@
 //! ```
 
 mod dispatch;
+#[cfg(feature = "rollouts")]
+pub mod fleet;
 mod layer;
 mod options;
+#[cfg(feature = "rollouts")]
+pub mod prometheus;
 #[cfg(feature = "rollouts")]
 pub mod rollouts;
 mod service;

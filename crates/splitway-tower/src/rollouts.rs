@@ -23,6 +23,12 @@
 //! in the metrics `splitway_rollout_step{backend}` (a gauge) and
 //! `splitway_rollout_transitions_total{backend,to}`.
 //!
+//! A fleet-mode rollout (`source: prometheus`) is not judged on this process' counters nor
+//! acted on by the admin ([`ActError::FleetMode`]): [`Rollouts::fleet_tick`] fetches each
+//! settled boundary's figures from Prometheus ([`crate::fleet`]) and replays the rollout from
+//! its `start` over them ([`splitway::rollout::replay`]), so that every replica of a fleet is
+//! in the same state; failed queries count in `splitway_rollout_query_failures_total{backend}`.
+//!
 //! ```no_run
 //! use std::time::{Duration, SystemTime};
 //! use splitway::config::Config;
@@ -40,16 +46,28 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 use splitway::config::Config;
 use splitway::diag::{ConfigError, Diagnostic, Severity};
+use splitway::rollout::fleet::settled;
 use splitway::rollout::weights::effective_share;
 use splitway::rollout::{
     self, Action, Identity, Member, Reason, Refused, Rollout, State, Status, Window,
 };
+use splitway::rollout::{Figures, Fleet};
 use splitway::{Router, ServerStats};
+
+use crate::fleet::{MAX_RANGE_BOUNDARIES, Queries, fetch};
+use crate::prometheus::{Prometheus, QueryError};
+
+/// The counter of failed fleet queries.
+pub const QUERY_FAILURES_METRIC: &str = "splitway_rollout_query_failures_total";
+/// How often a failing Prometheus is logged, at most, per rollout.
+const FAILURE_LOG_EVERY: Duration = Duration::from_secs(10);
+/// How soon a failed fleet query is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The rollouts of one proxy: a cheap-to-clone handle.
 #[derive(Debug, Clone)]
@@ -74,6 +92,84 @@ struct Entry {
     baseline: Vec<(String, ServerStats)>,
     /// The end of the interval the baseline is for.
     baseline_for: Option<SystemTime>,
+    /// The fleet mode's figures (`source: prometheus`); none for a local rollout.
+    fleet: Option<Track>,
+}
+
+/// What a fleet-mode rollout has learnt from Prometheus.
+#[derive(Debug)]
+struct Track {
+    fleet: Fleet,
+    api: Prometheus,
+    queries: Queries,
+    /// What the figures depend on: a change of any clears them.
+    key: String,
+    /// The figures of boundaries `1..=figures.len()`.
+    figures: Vec<Option<Figures>>,
+    /// The first boundary (index into `figures`) whose `None` is a failed query, not an
+    /// answer without data: fetched again from there.
+    failed_from: Option<usize>,
+    retry_at: Option<Instant>,
+    last_logged: Option<Instant>,
+    suppressed: u64,
+}
+
+impl Track {
+    fn of(settings: &Rollout, file: &Config) -> Option<Track> {
+        let fleet = settings.fleet.clone()?;
+        let stable: Vec<String> = file
+            .backend(&settings.backend)
+            .map(|b| {
+                b.servers
+                    .iter()
+                    .filter(|s| s.name != settings.canary)
+                    .map(|s| s.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let queries = Queries::new(settings, &fleet, &stable);
+        let key = format!(
+            "{:?} {:?} {:?} {:?}",
+            fleet.start, settings.interval, fleet.prometheus, queries
+        );
+        metrics::counter!(QUERY_FAILURES_METRIC, "backend" => settings.backend.clone())
+            .increment(0);
+        Some(Track {
+            // A query may take up to an interval (1 to 5 s): a Prometheus that hangs holds
+            // the rollout rather than the loop.
+            api: Prometheus::new(&fleet.prometheus.url).with_limits(
+                settings
+                    .interval
+                    .clamp(Duration::from_secs(1), crate::prometheus::DEFAULT_TIMEOUT),
+                crate::prometheus::DEFAULT_MAX_BYTES,
+            ),
+            fleet,
+            queries,
+            key,
+            figures: Vec::new(),
+            failed_from: None,
+            retry_at: None,
+            last_logged: None,
+            suppressed: 0,
+        })
+    }
+
+    /// The status these figures give.
+    fn status(&self, settings: &Rollout, canary_url: &str) -> Status {
+        rollout::replay(settings, &self.fleet, canary_url, &self.figures)
+    }
+}
+
+/// One fetch the fleet loop makes, planned under the lock and made without it.
+struct Plan {
+    backend: String,
+    key: String,
+    settings: Rollout,
+    fleet: Fleet,
+    api: Prometheus,
+    queries: Queries,
+    first: u64,
+    last: u64,
 }
 
 /// Why an operator's action was not applied.
@@ -86,6 +182,13 @@ pub enum ActError {
     /// The action does not apply to the rollout's state (409).
     #[error(transparent)]
     Refused(Refused),
+    /// The rollout is in fleet mode: actions are timestamped in the configuration (409).
+    #[error(
+        "the rollout of backend `{0}` is in fleet mode (source: prometheus): no replica acts \
+         alone; add a timestamped action to the configuration instead \
+         (`splitway rollout ACTION {0} --config FILE`)"
+    )]
+    FleetMode(String),
 }
 
 /// A state file that could not be read, or a table that did not compile.
@@ -111,6 +214,16 @@ impl Rollouts {
             .iter()
             .map(|settings| {
                 let url = canary_url(&file, settings);
+                if let Some(track) = Track::of(settings, &file) {
+                    // Replayed from Prometheus, never restored from the state file.
+                    return Entry {
+                        settings: settings.clone(),
+                        status: track.status(settings, &url),
+                        baseline: Vec::new(),
+                        baseline_for: None,
+                        fleet: Some(track),
+                    };
+                }
                 let status = match saved.iter().find(|(b, _)| *b == settings.backend) {
                     Some((_, restored)) => {
                         let mut s = restored.clone();
@@ -126,6 +239,7 @@ impl Rollouts {
                     status,
                     baseline: Vec::new(),
                     baseline_for: None,
+                    fleet: None,
                 }
             })
             .collect();
@@ -260,7 +374,9 @@ impl Rollouts {
         let inner = &mut *guard;
         for e in &mut inner.entries {
             let moving = matches!(e.status.state, State::Progressing | State::Holding);
-            let due = moving && e.status.next_decision_at.is_some_and(|at| now >= at);
+            let due = moving
+                && e.fleet.is_none()
+                && e.status.next_decision_at.is_some_and(|at| now >= at);
             if due {
                 let window = window(&self.router, &inner.file, e);
                 let next = rollout::tick(&e.settings, &e.status, &window, now);
@@ -290,6 +406,9 @@ impl Rollouts {
         else {
             return Err(ActError::Unknown(backend.to_owned()));
         };
+        if e.fleet.is_some() {
+            return Err(ActError::FleetMode(backend.to_owned()));
+        }
         let next = rollout::act(&e.settings, &e.status, action, now).map_err(ActError::Refused)?;
         record(e, next);
         self.baselines(&mut inner);
@@ -319,18 +438,44 @@ impl Rollouts {
         let mut entries = Vec::new();
         for settings in &file.rollouts {
             let url = canary_url(&file, settings);
-            let entry = match old.iter().find(|e| e.settings.backend == settings.backend) {
+            if let Some(mut track) = Track::of(settings, &file) {
+                // The figures stand while what they depend on does; new actions or
+                // thresholds replay over them.
+                if let Some(known) = old
+                    .iter()
+                    .find(|e| e.settings.backend == settings.backend)
+                    .and_then(|e| e.fleet.as_ref())
+                    .filter(|t| t.key == track.key)
+                {
+                    track.figures = known.figures.clone();
+                    track.failed_from = known.failed_from;
+                }
+                entries.push(Entry {
+                    settings: settings.clone(),
+                    status: track.status(settings, &url),
+                    baseline: Vec::new(),
+                    baseline_for: None,
+                    fleet: Some(track),
+                });
+                continue;
+            }
+            let entry = match old
+                .iter()
+                .find(|e| e.settings.backend == settings.backend && e.fleet.is_none())
+            {
                 Some(e) => Entry {
                     settings: settings.clone(),
                     status: rollout::reconcile(settings, &url, &e.status, now),
                     baseline: e.baseline.clone(),
                     baseline_for: e.baseline_for,
+                    fleet: None,
                 },
                 None => Entry {
                     settings: settings.clone(),
                     status: Status::start(settings, &url, now),
                     baseline: Vec::new(),
                     baseline_for: None,
+                    fleet: None,
                 },
             };
             entries.push(entry);
@@ -423,6 +568,7 @@ impl Rollouts {
             weights.iter().map(|(n, w)| (n.clone(), json!(w))).collect();
         Some(json!({
             "backend": e.settings.backend,
+            "source": if e.fleet.is_some() { "prometheus" } else { "local" },
             "canary": e.settings.canary,
             "state": s.state.as_str(),
             "step": s.step,
@@ -447,16 +593,158 @@ impl Rollouts {
     }
 }
 
-/// Ticks `rollouts` every `every` until the returned task is aborted or the runtime stops.
+/// Ticks `rollouts` every `every` (the local ones by [`Rollouts::tick`], the fleet-mode
+/// ones by [`Rollouts::fleet_tick`], each in its own loop so that a slow Prometheus delays
+/// no local decision) until the returned task is aborted or the runtime stops.
 pub fn spawn(rollouts: Rollouts, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            rollouts.tick(SystemTime::now());
-        }
+        let local = {
+            let rollouts = rollouts.clone();
+            async move {
+                let mut ticks = tokio::time::interval(every);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticks.tick().await;
+                    rollouts.tick(SystemTime::now());
+                }
+            }
+        };
+        let fleet = async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                rollouts.fleet_tick(SystemTime::now()).await;
+            }
+        };
+        tokio::join!(local, fleet);
     })
+}
+
+impl Rollouts {
+    /// The fleet mode's step: for every `source: prometheus` rollout, fetches the figures of
+    /// the boundaries settled by `now` that it has not got (all of them from `start` at the
+    /// first call, with range queries: the replay), again those whose query failed, replays
+    /// the rollout from `start` over them and puts its weights in service. While Prometheus
+    /// cannot be reached the settled boundaries have no figures, so the rollout holds
+    /// (`metrics_unavailable`); the failures are logged (at most every 10 s) and counted in
+    /// `splitway_rollout_query_failures_total{backend}`, and the next answer catches up.
+    pub async fn fleet_tick(&self, now: SystemTime) {
+        let plans = self.plans(now, Instant::now());
+        for plan in plans {
+            let answer = fetch(
+                &plan.api,
+                &plan.queries,
+                &plan.settings,
+                &plan.fleet,
+                plan.first,
+                plan.last,
+            )
+            .await;
+            self.learn(&plan, answer);
+        }
+    }
+
+    fn plans(&self, now: SystemTime, clock: Instant) -> Vec<Plan> {
+        let inner = self.lock();
+        let mut plans = Vec::new();
+        for e in &inner.entries {
+            let Some(t) = &e.fleet else { continue };
+            let due = settled(&t.fleet, e.settings.interval, now);
+            let known = t.figures.len() as u64;
+            let first = match t.failed_from {
+                Some(i) if t.retry_at.is_none_or(|at| clock >= at) => i as u64 + 1,
+                Some(_) => continue,
+                None if known < due => known + 1,
+                None => continue,
+            };
+            if first > due {
+                continue;
+            }
+            let last = due.min(first + MAX_RANGE_BOUNDARIES - 1);
+            plans.push(Plan {
+                backend: e.settings.backend.clone(),
+                key: t.key.clone(),
+                settings: e.settings.clone(),
+                fleet: t.fleet.clone(),
+                api: t.api.clone(),
+                queries: t.queries.clone(),
+                first,
+                last,
+            });
+        }
+        plans
+    }
+
+    /// Puts a fetch's answer in its rollout, replays it and applies its weights.
+    fn learn(&self, plan: &Plan, answer: Result<Vec<Option<Figures>>, QueryError>) {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let url_of = |e: &Entry| canary_url(&inner.file, &e.settings);
+        let Some(e) = inner
+            .entries
+            .iter_mut()
+            .find(|e| e.settings.backend == plan.backend)
+        else {
+            return;
+        };
+        let url = url_of(e);
+        let Some(t) = e.fleet.as_mut().filter(|t| t.key == plan.key) else {
+            // Reloaded meanwhile with other figures to fetch.
+            return;
+        };
+        let from = (plan.first - 1) as usize;
+        let count = (plan.last - plan.first + 1) as usize;
+        match answer {
+            Ok(figures) => {
+                if t.failed_from.is_some() {
+                    tracing::info!(
+                        backend = %plan.backend,
+                        boundaries = count,
+                        "Prometheus answers again: rollout replayed over the boundaries it missed"
+                    );
+                }
+                t.figures.truncate(from);
+                t.figures.extend(figures.into_iter().take(count));
+                t.figures.resize(from + count, None);
+                t.failed_from = None;
+                t.retry_at = None;
+            }
+            Err(err) => {
+                metrics::counter!(QUERY_FAILURES_METRIC, "backend" => plan.backend.clone())
+                    .increment(1);
+                let clock = Instant::now();
+                if t.last_logged
+                    .is_none_or(|at| clock.duration_since(at) >= FAILURE_LOG_EVERY)
+                {
+                    tracing::warn!(
+                        backend = %plan.backend,
+                        error = %err,
+                        failures_not_logged = t.suppressed,
+                        "rollout holds (metrics_unavailable): Prometheus did not answer its queries"
+                    );
+                    t.last_logged = Some(clock);
+                    t.suppressed = 0;
+                } else {
+                    t.suppressed += 1;
+                }
+                t.retry_at = Some(clock + RETRY_AFTER);
+                if t.figures.len() < from + count {
+                    t.figures.resize(from + count, None);
+                }
+                t.failed_from = Some(t.failed_from.map_or(from, |f| f.min(from)));
+            }
+        }
+        let next = t.status(&e.settings, &url);
+        let before = e.status.clone();
+        e.status = next;
+        let new = new_transitions(&before, &e.status);
+        announce(e, &new);
+        let backend = [plan.backend.clone()];
+        if let Err(err) = self.apply(inner, None, Some(&backend)) {
+            tracing::error!("{err}");
+        }
+    }
 }
 
 fn canary_url(file: &Config, settings: &Rollout) -> String {

@@ -16,7 +16,9 @@
 //!
 //! Labels name servers, backends and routes only, never anything from the request, so the
 //! number of series is bounded by the configuration. The handles are registered once, on the
-//! first response of each series (which is when the series appears), and kept beside the
+//! first response of each series (which is when the series appears; for the servers of a
+//! backend that a rollout drives, the `2xx` and `5xx` series of `splitway_requests_total`
+//! appear at 0 when the table loads, so that `increase()` sees their first answers), and kept beside the
 //! server's counters and in the table, so recording costs a few atomic adds and no lookup.
 //! A library must not own a recorder: the application installs one before serving, since
 //! handles registered before that stay no-ops.
@@ -61,17 +63,44 @@ pub(crate) struct ClassCounters([OnceLock<Counter>; 5]);
 
 impl ClassCounters {
     fn count(&self, status: u16, name: &'static str, labels: &[(&'static str, &str)]) {
+        if let Some(counter) = self.counter(status, name, labels) {
+            counter.increment(1);
+        }
+    }
+
+    /// The counter of `status`' class, registered if it was not.
+    fn counter(
+        &self,
+        status: u16,
+        name: &'static str,
+        labels: &[(&'static str, &str)],
+    ) -> Option<&Counter> {
         let class = class(status);
         let (Some(cell), Some(&class_name)) = (self.0.get(class), CLASSES.get(class)) else {
-            return;
+            return None;
         };
-        cell.get_or_init(|| {
+        Some(cell.get_or_init(|| {
             let mut all: Vec<(&'static str, String)> =
                 labels.iter().map(|&(k, v)| (k, v.to_owned())).collect();
             all.push(("status_class", class_name.to_owned()));
-            metrics::counter!(name, &all)
-        })
-        .increment(1);
+            let counter = metrics::counter!(name, &all);
+            // A counter appears in the exposition once it has a value.
+            counter.increment(0);
+            counter
+        }))
+    }
+}
+
+impl ServerMetrics {
+    /// Registers the server's `2xx` and `5xx` series of `splitway_requests_total` at zero
+    /// (a rollout's backend does when its table loads): `increase()` over a series that
+    /// appears with its first failure sees nothing of it, so a canary's first 5xx would be
+    /// missed by the fleet rollouts' queries.
+    pub(crate) fn register_at_zero(&self, backend: &str, server: &str) {
+        let labels = [("backend", backend), ("server", server)];
+        for status in [200, 500] {
+            let _ = self.requests.counter(status, REQUESTS_METRIC, &labels);
+        }
     }
 }
 

@@ -63,6 +63,7 @@ fn the_example_loads_into_plain_settings() {
             },
             on_success: OnSuccess::Promote,
             revision: None,
+            fleet: None,
         }]
     );
     assert_eq!(
@@ -200,5 +201,81 @@ fn missing_canary_or_steps_and_a_lone_server() {
     assert_eq!(
         e.diagnostics[0].to_string(),
         "t.yaml:18:12: error: rollout `web`: the stable servers of backend `web` all have weight 0, so there is no traffic to share with the canary"
+    );
+}
+
+#[test]
+fn the_fleet_mode_loads_with_its_defaults_and_actions() {
+    use splitway::rollout::{Action, Fleet, PrometheusSource, TimedAction};
+    use std::time::UNIX_EPOCH;
+    let config = load(
+        "rollouts:\n  web:\n    canary: k8s\n    steps: [1, 50]\n    interval: 2s\n    source: prometheus\n    prometheus:\n      url: http://127.0.0.1:9090/\n      selector: 'job=\"splitway\",'\n    start: 2027-01-15T08:00:00Z\n    actions:\n      - {at: 2027-01-15T08:01:00.5Z, do: pause}\n      - at: \"2027-01-15T09:02:00+01:00\"\n        do: resume\n",
+    )
+    .unwrap();
+    let start = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    assert_eq!(
+        config.rollouts[0].fleet,
+        Some(Fleet {
+            prometheus: PrometheusSource {
+                url: "http://127.0.0.1:9090".into(),
+                selector: "job=\"splitway\"".into(),
+                settle: Duration::from_secs(30),
+            },
+            start,
+            actions: vec![
+                TimedAction {
+                    at: start + Duration::from_millis(60_500),
+                    action: Action::Pause,
+                },
+                TimedAction {
+                    at: start + Duration::from_secs(120),
+                    action: Action::Resume,
+                },
+            ],
+        })
+    );
+    let local = load("rollouts:\n  web:\n    canary: k8s\n    steps: [1]\n    source: local\n");
+    assert_eq!(local.unwrap().rollouts[0].fleet, None);
+}
+
+#[test]
+fn fleet_mistakes_are_located() {
+    // Lines 15 on are the rollouts section.
+    assert_eq!(
+        errors("rollouts:\n  web:\n    canary: k8s\n    steps: [1]\n    source: prometheus\n"),
+        [
+            "16:3: rollout `web` has `source: prometheus` but no `prometheus: {url: ...}`",
+            "16:3: rollout `web` has `source: prometheus` but no `start:` time (RFC 3339): every replica counts its boundaries from it (`splitway rollout start` writes one)",
+        ]
+    );
+    assert_eq!(
+        errors(
+            "rollouts:\n  web:\n    canary: k8s\n    steps: [1]\n    source: prometeus\n    start: 2027-01-15T08:00:00Z\n"
+        ),
+        [
+            "19:13: unknown source `prometeus`: expected `local` or `prometheus`; did you mean `prometheus`?"
+        ]
+    );
+    assert_eq!(
+        errors(
+            "rollouts:\n  web:\n    canary: k8s\n    steps: [1]\n    start: 2027-01-15T08:00:00Z\n    actions: []\n"
+        ),
+        [
+            "19:5: `start` in rollout `web` applies only with `source: prometheus`",
+            "20:5: `actions` in rollout `web` applies only with `source: prometheus`",
+        ]
+    );
+    assert_eq!(
+        errors(
+            "rollouts:\n  web:\n    canary: k8s\n    steps: [1]\n    source: prometheus\n    prometheus: {url: 'https://p:9090', selector: '{job=\"x\"}', settle: 0s, scrape: 1s}\n    start: 2027-01-15 08:00\n    actions:\n      - {at: 2027-01-15T08:00:00Z, do: pasue}\n      - {do: pause}\n      - {at: noon, do: promote}\n"
+        ),
+        [
+            "20:24: prometheus url `https://p:9090` is not an http:// URL (like `http://prometheus:9090`)",
+            "20:76: unknown key `scrape` in `prometheus` of rollout `web`",
+            "21:12: `2027-01-15 08:00` is not an RFC 3339 time (like `2026-12-01T22:30:00Z` or `2026-12-01T23:30:00+01:00`)",
+            "23:40: unknown action `pasue`: expected pause, resume, promote, abort or rollback; did you mean `pause`?",
+            "24:9: an action needs `at:` (an RFC 3339 time)",
+            "25:14: `noon` is not an RFC 3339 time (like `2026-12-01T22:30:00Z` or `2026-12-01T23:30:00+01:00`)",
+        ]
     );
 }

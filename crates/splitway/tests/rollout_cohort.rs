@@ -94,6 +94,7 @@ proptest! {
             analysis: Analysis::default(),
             on_success: OnSuccess::Promote,
             revision: None,
+            fleet: None,
         };
         let t0 = SystemTime::UNIX_EPOCH;
         let mut status = Status::start(&r, "http://canary.internal", t0);

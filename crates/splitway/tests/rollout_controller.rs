@@ -38,6 +38,7 @@ fn web(steps: &[f64]) -> Rollout {
         },
         on_success: OnSuccess::Promote,
         revision: None,
+        fleet: None,
     }
 }
 

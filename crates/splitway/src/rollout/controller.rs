@@ -14,6 +14,8 @@
 //!
 //! At the end of an interval in `progressing` or `holding`:
 //!
+//! - no figures (fleet mode, Prometheus did not answer them, [`tick_figures`]): `holding`,
+//!   reason `metrics_unavailable`, same step, failures kept;
 //! - too few canary requests: `holding`, reason `too_few_requests`, failures kept;
 //! - a failed analysis: one more failure; at `failures` in a row `rolled_back`, else
 //!   `holding`, reason `analysis_failed`, same step;
@@ -34,7 +36,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::SystemTime;
 
-use super::judge::{Judgement, Verdict, Window, judge};
+use super::fleet::Figures;
+use super::judge::{Judgement, Verdict, Window, judge, judge_samples};
 use super::weights::{self, Member, Target};
 use super::{OnSuccess, Rollout};
 
@@ -76,6 +79,9 @@ pub enum Reason {
     Operator,
     /// The canary, its URL, the steps or the revision changed in the configuration.
     ConfigChanged,
+    /// Fleet mode: the interval's figures could not be had from Prometheus; the step is held
+    /// and nothing is counted.
+    MetricsUnavailable,
 }
 
 /// What an operator may do to a rollout.
@@ -143,6 +149,7 @@ words!(Reason, "rollout reason",
     AwaitingPromotion => "awaiting_promotion",
     Operator => "operator",
     ConfigChanged => "config_changed",
+    MetricsUnavailable => "metrics_unavailable",
 );
 words!(Action, "rollout action",
     Pause => "pause",
@@ -315,19 +322,52 @@ impl Status {
 /// the verdict, a new interval begins at `now` (so a driver takes its next baseline when
 /// `next_decision_at` changes).
 pub fn tick(rollout: &Rollout, status: &Status, window: &Window, now: SystemTime) -> Status {
-    let mut next = status.clone();
-    let due = match (status.state, status.next_decision_at) {
+    if !due(status, now) {
+        return status.clone();
+    }
+    decide(rollout, status, Some(judge(&rollout.analysis, window)), now)
+}
+
+/// [`tick`] with the interval's figures already summed (a Prometheus answer, in the fleet
+/// mode): `None` when they could not be had, which holds the step (`holding`,
+/// `metrics_unavailable`) with the failure count kept, and never advances.
+pub fn tick_figures(
+    rollout: &Rollout,
+    status: &Status,
+    figures: Option<&Figures>,
+    now: SystemTime,
+) -> Status {
+    if !due(status, now) {
+        return status.clone();
+    }
+    let judgement = figures.map(|f| judge_samples(&rollout.analysis, f.canary, f.stable));
+    decide(rollout, status, judgement, now)
+}
+
+/// Whether `status` is judged at `now`.
+fn due(status: &Status, now: SystemTime) -> bool {
+    match (status.state, status.next_decision_at) {
         (State::Progressing | State::Holding, Some(at)) => now >= at,
         _ => false,
-    };
-    if !due {
-        return next;
     }
-    let judgement = judge(&rollout.analysis, window);
-    let verdict = judgement.verdict;
-    next.last_analysis = Some(Analysed { at: now, judgement });
+}
+
+/// Moves a status that is due at `now` by an interval's judgement (none: no figures).
+fn decide(
+    rollout: &Rollout,
+    status: &Status,
+    judgement: Option<Judgement>,
+    now: SystemTime,
+) -> Status {
+    let mut next = status.clone();
     next.next_decision_at = now.checked_add(rollout.interval);
     let step = status.step;
+    let Some(judgement) = judgement else {
+        next.go(State::Holding, step, Reason::MetricsUnavailable, now);
+        return next;
+    };
+    let verdict = judgement.verdict;
+    next.last_analysis = Some(Analysed { at: now, judgement });
     match verdict {
         Verdict::TooFewRequests => next.go(State::Holding, step, Reason::TooFewRequests, now),
         Verdict::Fail => {

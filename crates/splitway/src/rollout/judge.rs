@@ -189,8 +189,16 @@ impl fmt::Display for Judgement {
 
 /// Judges one interval against `analysis`.
 pub fn judge(analysis: &Analysis, window: &Window) -> Judgement {
-    let canary = Sample::of(&window.canary);
-    let stable = Sample::of(&window.stable);
+    judge_samples(
+        analysis,
+        Sample::of(&window.canary),
+        Sample::of(&window.stable),
+    )
+}
+
+/// Judges one interval from figures already reduced to requests, 5xx and p99 on each side
+/// (what a Prometheus query answers).
+pub fn judge_samples(analysis: &Analysis, canary: Sample, stable: Sample) -> Judgement {
     let lower_bound = newcombe_lower_bound(
         canary.errors,
         canary.requests,

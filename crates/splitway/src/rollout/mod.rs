@@ -14,6 +14,9 @@
 //!   their difference, p99 latencies from the histogram buckets).
 //! - [`controller`](mod@controller): the state machine: [`State`], [`Reason`], [`Action`],
 //!   [`Status`], [`tick`], [`act`], [`reconcile`].
+//! - [`fleet`](mod@fleet): many replicas judging from one Prometheus: boundaries
+//!   `start + k × interval`, timestamped actions, and the [`replay`] of every boundary's
+//!   figures from `start`, so that every replica lands in the same state.
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
@@ -27,6 +30,7 @@
 //!     analysis: Analysis::default(),
 //!     on_success: OnSuccess::Promote,
 //!     revision: None,
+//!     fleet: None,
 //! };
 //! let servers = [Member::new("legacy_1", 5), Member::new("legacy_2", 5), Member::new("k8s", 1)];
 //! let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
@@ -45,15 +49,17 @@
 //! ```
 
 pub mod controller;
+pub mod fleet;
 pub mod judge;
 pub mod weights;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 pub use controller::{
     Action, Analysed, Identity, Reason, Refused, State, Status, Transition, act, reconcile, tick,
-    weights,
+    tick_figures, weights,
 };
+pub use fleet::{Figures, advance, replay};
 pub use judge::{Failure, Judgement, Sample, Verdict, Window};
 pub use weights::{Member, Target};
 
@@ -77,6 +83,42 @@ pub struct Rollout {
     /// An optional label of the canary's build (e.g. its image tag): a change restarts the
     /// rollout, as a change of the canary's URL does.
     pub revision: Option<String>,
+    /// `source: prometheus`: the fleet mode, judged from one Prometheus at fixed boundaries
+    /// (none: `source: local`, judged on this process' own counters).
+    pub fleet: Option<Fleet>,
+}
+
+/// The fleet mode of a rollout (`source: prometheus`, docs/rollouts.md "Many replicas").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fleet {
+    /// Where the figures are read.
+    pub prometheus: PrometheusSource,
+    /// The first boundary: boundaries are `start + k × interval` on every replica alike.
+    pub start: SystemTime,
+    /// Operators' timestamped actions, in file order.
+    pub actions: Vec<TimedAction>,
+}
+
+/// `prometheus: {url, selector, settle}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrometheusSource {
+    /// The Prometheus server's base URL (`http://prometheus.monitoring:9090`).
+    pub url: String,
+    /// Label matchers that narrow the series to this fleet (`job="splitway"`), written into
+    /// every query's braces; may be empty.
+    pub selector: String,
+    /// How long after a boundary its interval's data are taken as complete.
+    pub settle: Duration,
+}
+
+/// `{at: RFC3339, do: ACTION}`: an operator's action, taking effect at the first boundary at
+/// or after `at`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimedAction {
+    /// When it was asked for.
+    pub at: SystemTime,
+    /// What.
+    pub action: Action,
 }
 
 /// The thresholds of one interval's analysis (see [`judge`](mod@judge)).

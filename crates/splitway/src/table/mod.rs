@@ -326,10 +326,15 @@ impl CompiledBackend {
             .servers
             .iter()
             .map(|s| {
-                inherited
+                let state: Arc<ServerState> = inherited
                     .get(&(b.name.as_str(), s.name.as_str(), s.url.as_str()))
                     .cloned()
-                    .unwrap_or_default()
+                    .unwrap_or_default();
+                if in_rollout {
+                    // So that `increase()` sees a server's first answers, 5xx included.
+                    state.metrics.register_at_zero(&b.name, &s.name);
+                }
+                state
             })
             .collect();
         CompiledBackend {

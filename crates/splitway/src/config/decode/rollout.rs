@@ -2,7 +2,10 @@
 
 use super::*;
 use crate::rollout::weights::{Member, largest_weight};
-use crate::rollout::{Analysis, OnSuccess, Rollout};
+use std::time::SystemTime;
+
+use crate::rollout::fleet::parse_rfc3339;
+use crate::rollout::{Action, Analysis, Fleet, OnSuccess, PrometheusSource, Rollout, TimedAction};
 
 const ROLLOUT_KEYS: &[&str] = &[
     "canary",
@@ -11,7 +14,17 @@ const ROLLOUT_KEYS: &[&str] = &[
     "analysis",
     "on_success",
     "revision",
+    "source",
+    "prometheus",
+    "start",
+    "actions",
 ];
+const PROMETHEUS_KEYS: &[&str] = &["url", "selector", "settle"];
+const ACTION_KEYS: &[&str] = &["at", "do"];
+
+/// Default time after a boundary before its data are taken as complete (two scrapes at
+/// Prometheus' usual 15 s).
+const DEFAULT_SETTLE: Duration = Duration::from_secs(30);
 const ANALYSIS_KEYS: &[&str] = &[
     "min_requests",
     "max_error_rate",
@@ -148,14 +161,16 @@ impl Decoder<'_> {
             None => Some(None),
         };
 
+        let fleet = self.fleet(&place, key, &fields);
+
         let (Some((canary, canary_node)), Some((steps, steps_node))) = (canary, steps) else {
             return None;
         };
         if let (Some(b), true) = (backend, ok) {
             ok &= self.shares_fit(&place, b, &canary, canary_node, &steps, steps_node);
         }
-        let (Some(interval), Some(analysis), Some(on_success), Some(revision), true) =
-            (interval, analysis, on_success, revision, ok)
+        let (Some(interval), Some(analysis), Some(on_success), Some(revision), Some(fleet), true) =
+            (interval, analysis, on_success, revision, fleet, ok)
         else {
             return None;
         };
@@ -167,7 +182,208 @@ impl Decoder<'_> {
             analysis,
             on_success,
             revision,
+            fleet,
         })
+    }
+
+    /// `source`, `prometheus`, `start` and `actions`: `Some(None)` for a local rollout,
+    /// `Some(Some(..))` for the fleet mode, `None` after an error.
+    fn fleet(&mut self, place: &str, key: &Key, fields: &Fields<'_>) -> Option<Option<Fleet>> {
+        let fleet_mode = match fields.get("source") {
+            Some(n) => match self.string(n, "`local` or `prometheus`")? {
+                "local" => false,
+                "prometheus" => true,
+                other => {
+                    let hint = did_you_mean(other, ["local", "prometheus"]);
+                    self.sink.error(
+                        n.content_start,
+                        format!("unknown source `{other}`: expected `local` or `prometheus`{hint}"),
+                    );
+                    return None;
+                }
+            },
+            None => false,
+        };
+        if !fleet_mode {
+            let mut ok = true;
+            for name in ["prometheus", "start", "actions"] {
+                if let Some((k, _)) = fields.entry(name) {
+                    self.sink.error(
+                        k.span.start,
+                        format!("`{name}` in {place} applies only with `source: prometheus`"),
+                    );
+                    ok = false;
+                }
+            }
+            return ok.then_some(None);
+        }
+        let mut ok = true;
+        let prometheus = match fields.get("prometheus") {
+            Some(n) => self.prometheus(place, n),
+            None => {
+                self.sink.error(
+                    key.span.start,
+                    format!("{place} has `source: prometheus` but no `prometheus: {{url: ...}}`"),
+                );
+                None
+            }
+        };
+        let start = match fields.get("start") {
+            Some(n) => self.time(n),
+            None => {
+                self.sink.error(
+                    key.span.start,
+                    format!(
+                        "{place} has `source: prometheus` but no `start:` time (RFC 3339): every \
+                         replica counts its boundaries from it (`splitway rollout start` writes one)"
+                    ),
+                );
+                None
+            }
+        };
+        let actions = match fields.get("actions") {
+            Some(n) => self.actions(n),
+            None => Some(Vec::new()),
+        };
+        ok &= prometheus.is_some() && start.is_some() && actions.is_some();
+        let (Some(prometheus), Some(start), Some(actions), true) = (prometheus, start, actions, ok)
+        else {
+            return None;
+        };
+        Some(Some(Fleet {
+            prometheus,
+            start,
+            actions,
+        }))
+    }
+
+    fn prometheus(&mut self, place: &str, node: &Node) -> Option<PrometheusSource> {
+        let p_place = format!("`prometheus` of {place}");
+        let fields = self.fields(node, "a map with `url`", &p_place, PROMETHEUS_KEYS, &[])?;
+        let url = match fields.get("url") {
+            Some(n) => {
+                let url = self.string(n, "a URL (`http://prometheus:9090`)")?;
+                let parsed = url.parse::<http::Uri>().ok();
+                let plain_http = parsed.is_some_and(|u| {
+                    u.scheme_str() == Some("http") && u.authority().is_some() && u.query().is_none()
+                });
+                if !plain_http {
+                    self.sink.error(
+                        n.content_start,
+                        format!("prometheus url `{url}` is not an http:// URL (like `http://prometheus:9090`)"),
+                    );
+                    return None;
+                }
+                url.trim_end_matches('/').to_owned()
+            }
+            None => {
+                if fields.unknown == 0 {
+                    self.sink
+                        .error(node.span.start, format!("{p_place} needs a `url`"));
+                }
+                return None;
+            }
+        };
+        let selector = match fields.get("selector") {
+            Some(n) => {
+                let sel = self.string(n, "label matchers (`job=\"splitway\"`)")?;
+                if sel.contains(['{', '}']) {
+                    self.sink.error(
+                        n.content_start,
+                        format!(
+                            "selector `{sel}` has braces: write only the matchers \
+                             (`job=\"splitway\",namespace=\"production\"`), they go inside every query's braces"
+                        ),
+                    );
+                    return None;
+                }
+                sel.trim().trim_end_matches(',').to_owned()
+            }
+            None => String::new(),
+        };
+        let settle = match fields.get("settle") {
+            Some(n) => self.duration(n)?,
+            None => DEFAULT_SETTLE,
+        };
+        Some(PrometheusSource {
+            url,
+            selector,
+            settle,
+        })
+    }
+
+    /// An RFC 3339 time.
+    fn time(&mut self, node: &Node) -> Option<SystemTime> {
+        let text = self.string(node, "an RFC 3339 time (`2026-12-01T22:30:00Z`)")?;
+        match parse_rfc3339(text) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.sink.error(node.content_start, e);
+                None
+            }
+        }
+    }
+
+    fn actions(&mut self, node: &Node) -> Option<Vec<TimedAction>> {
+        let Kind::Seq(items) = &node.kind else {
+            self.type_error(
+                node,
+                "a list of actions (`- {at: 2026-12-01T22:30:00Z, do: pause}`)",
+            );
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for item in items {
+            let Some(fields) = self.fields(
+                item,
+                "an action (`{at: TIME, do: ACTION}`)",
+                "an action",
+                ACTION_KEYS,
+                &[],
+            ) else {
+                ok = false;
+                continue;
+            };
+            let at = match fields.get("at") {
+                Some(n) => self.time(n),
+                None => {
+                    self.sink
+                        .error(item.span.start, "an action needs `at:` (an RFC 3339 time)");
+                    None
+                }
+            };
+            let action = match fields.get("do") {
+                Some(n) => match self.string(n, "an action word") {
+                    Some(word) => match word.parse::<Action>() {
+                        Ok(a) => Some(a),
+                        Err(_) => {
+                            let hint = did_you_mean(word, Action::ALL.iter().map(|a| a.as_str()));
+                            self.sink.error(
+                                n.content_start,
+                                format!(
+                                    "unknown action `{word}`: expected pause, resume, promote, abort or rollback{hint}"
+                                ),
+                            );
+                            None
+                        }
+                    },
+                    None => None,
+                },
+                None => {
+                    self.sink.error(
+                        item.span.start,
+                        "an action needs `do:` (pause, resume, promote, abort or rollback)",
+                    );
+                    None
+                }
+            };
+            match (at, action) {
+                (Some(at), Some(action)) => out.push(TimedAction { at, action }),
+                _ => ok = false,
+            }
+        }
+        ok.then_some(out)
     }
 
     /// The steps with where each is written: percentages strictly rising, each in (0, 100).
