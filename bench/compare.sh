@@ -8,6 +8,14 @@
 #   DURATION=3s ROUNDS=1 bench/compare.sh      # a smoke run
 #   bench/compare.sh --admin         # splitway alone at 1,000 hosts with --admin: RSS and
 #                                    # p99 through 3 x 8 s of load, and the /metrics size
+#   bench/compare.sh --syscalls      # strace -c -f on each target at one host over a fixed
+#                                    # number of requests (REQUESTS, 20000): calls per request
+#   bench/compare.sh --profile       # perf record of splitway at one host under load: the
+#                                    # top symbols and the share of kernel, libc and its own
+#   bench/compare.sh --instructions  # instructions (callgrind) and heap blocks (DHAT) per
+#                                    # request of each splitway target at one host, from the
+#                                    # difference of 1,000 and 2,000 requests: the machine's
+#                                    # load does not move these (also: --allocations)
 #
 # Knobs (environment): DURATION (8s), ROUNDS (3), CONNECTIONS (64), CASES ("1 1000"),
 # TARGETS ("nginx haproxy splitway"), SPLITWAY (the binary; default target/release/splitway,
@@ -27,7 +35,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 mode=compare
-[ "${1:-}" = "--admin" ] && mode=admin
+case ${1:-} in
+    --admin) mode=admin ;;
+    --syscalls) mode=syscalls ;;
+    --profile) mode=profile ;;
+    --allocations | --instructions) mode=counts ;;
+    "") ;;
+    *) echo "usage: bench/compare.sh [--admin | --syscalls | --profile | --instructions]" >&2; exit 2 ;;
+esac
 
 duration=${DURATION:-8s}
 rounds=${ROUNDS:-3}
@@ -339,6 +354,15 @@ function request()
   i = i % #requests + 1
   return requests[i]
 end
+-- A fixed number of requests (the syscall counts): wrk stops after BENCH_REQUESTS answers.
+local limit = tonumber(os.getenv("BENCH_REQUESTS") or "")
+if limit then
+  local answered = 0
+  function response(status, headers, body)
+    answered = answered + 1
+    if answered >= limit then wrk.thread:stop() end
+  end
+end
 LUA
 
 to_ms() { # wrk's "1.23ms" / "850.00us" / "1.02s" -> milliseconds
@@ -378,6 +402,137 @@ describe_machine() {
     echo "versions: $(nginx -v 2>&1 | sed 's/.*: //'), HAProxy $(haproxy -v | awk 'NR == 1 {print $3}'), $(wrk -v 2>&1 | awk 'NR == 1 {print $1, $2}'), splitway $splitway"
     echo "placement: wrk -t1 -c$conns and the upstreams on CPU $load_cpu, each proxy alone on CPU $proxy_cpu; $duration a run, $rounds round(s)"
 }
+
+# --- the CPU study: system calls, profile, allocations -------------------------------------
+start_study_targets() {
+    for t in $targets; do
+        case $t in
+            splitway)
+                # shellcheck disable=SC2086
+                start_target splitway splitway 1 "$splitway" $splitway_args
+                ;;
+            *) start_target "$t" "$t" 1 ;;
+        esac
+        labels+=("$t")
+    done
+    if [ -n "${EXTRA:-}" ]; then
+        IFS=';' read -ra extras <<<"$EXTRA"
+        for e in "${extras[@]}"; do
+            # shellcheck disable=SC2086
+            start_target "${e%%=*}" splitway 1 ${e#*=}
+            labels+=("${e%%=*}")
+        done
+    fi
+    for l in "${labels[@]}"; do
+        wait_ready "${target_port[$l-1]}" web.agendor.com.br
+        check_routing "$l" 1
+    done
+}
+
+if [ "$mode" = syscalls ]; then
+    command -v strace >/dev/null || apt-get install -y -q strace >/dev/null
+    requests=${REQUESTS:-20000}
+    start_study_targets
+    describe_machine
+    for l in "${labels[@]}"; do
+        pid=${target_pid[$l-1]}
+        # nginx: its worker (the master handles no request).
+        traced=$(tree "$pid" | tail -1)
+        strace -c -f -p "$traced" -o "$work/strace-$l" 2>/dev/null &
+        st=$!
+        pids+=($st)
+        sleep 0.5
+        out=$(BENCH_HOSTS=1 BENCH_REQUESTS=$requests taskset -c "$load_cpu" wrk -t1 -c"$conns" \
+            -d60s -s "$work/load.lua" "http://127.0.0.1:${target_port[$l-1]}/")
+        kill -INT "$st"
+        wait "$st" 2>/dev/null || true
+        done_requests=$(awk '/requests in/ {print $1}' <<<"$out")
+        echo
+        echo "$l: $done_requests requests; system calls per request:"
+        awk -v n="$done_requests" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" {
+                name = $NF; calls = $4; printf "  %-16s %8.3f\n", name, calls / n; total += calls }
+            END { printf "  %-16s %8.3f\n", "total", total / n }' "$work/strace-$l" |
+            sort -k2 -g -r | head -12
+    done
+    exit 0
+fi
+
+if [ "$mode" = profile ]; then
+    command -v perf >/dev/null || apt-get install -y -q linux-perf >/dev/null
+    targets=splitway
+    start_study_targets
+    describe_machine
+    for l in "${labels[@]}"; do
+        pid=${target_pid[$l-1]}
+        BENCH_HOSTS=1 taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"$duration" \
+            -s "$work/load.lua" "http://127.0.0.1:${target_port[$l-1]}/" >/dev/null &
+        w=$!
+        pids+=($w)
+        sleep 1
+        perf record -q -e cpu-clock -F 1999 -g -p "$pid" -o "$work/perf-$l.data" -- sleep 5 \
+            >/dev/null 2>&1
+        wait "$w" || true
+        echo
+        echo "$l: share of samples by object"
+        perf report -q -i "$work/perf-$l.data" --no-children --sort dso --stdio 2>/dev/null |
+            grep -v '^#' | grep -v '^$' | head -8
+        echo "$l: top symbols"
+        perf report -q -i "$work/perf-$l.data" --no-children --sort sym --stdio -g none \
+            2>/dev/null | grep -v '^#' | grep -v '^$' | head -"${TOP:-40}"
+    done
+    exit 0
+fi
+
+if [ "$mode" = counts ]; then
+    command -v valgrind >/dev/null || apt-get install -y -q valgrind >/dev/null
+    describe_machine
+    splitways=("splitway=$splitway $splitway_args")
+    if [ -n "${EXTRA:-}" ]; then
+        IFS=';' read -ra extras <<<"$EXTRA"
+        splitways+=("${extras[@]}")
+    fi
+    dir="$work/counts"
+    mkdir -p "$dir"
+    splitway_conf 1 "$dir"
+    # COUNT N: the tool's total after N requests on one keep-alive connection (the same
+    # requests as the load: the 5-cookie header, one in ten with the canary cookie).
+    count() { # LABEL TOOL N BINARY FLAGS...
+        local label=$1 tool=$2 n=$3 bin=$4 port=$next_port v
+        shift 4
+        next_port=$((next_port + 1))
+        local log="$dir/log-$label-$tool-$n"
+        RUST_LOG=warn valgrind --tool="$tool" --"$tool"-out-file="$dir/out-$label-$tool-$n" \
+            "$bin" serve --config "$dir/routes.yaml" --listen "127.0.0.1:$port" "$@" 2>"$log" &
+        v=$!
+        pids+=($v)
+        for _ in $(seq 600); do
+            curl -s -o /dev/null -H 'Host: web.agendor.com.br' "http://127.0.0.1:$port/" && break
+            sleep 0.1
+        done
+        local cookie='_ga=GA1.2.1234567890.1700000000; _gid=GA1.2.987654321.1700000000; session_id=3f9a1c2b7e6d4f5a8b9c0d1e2f3a4b5c; locale=pt-BR'
+        curl -s -o /dev/null -H 'Host: web.agendor.com.br' -H "Cookie: $cookie" \
+            "http://127.0.0.1:$port/deals/[1-$((n * 9 / 10))]"
+        curl -s -o /dev/null -H 'Host: web.agendor.com.br' -H "Cookie: $cookie; _AUSER_TYPE=canary" \
+            "http://127.0.0.1:$port/deals/[1-$((n / 10))]"
+        kill -INT "$v"
+        wait "$v" 2>/dev/null || true
+        case $tool in
+            dhat) sed -n 's/^==[0-9]*== Total: *[0-9,]* bytes in \([0-9,]*\) blocks$/\1/p' "$log" | tr -d , ;;
+            callgrind) sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p' "$log" ;;
+        esac
+    }
+    for e in "${splitways[@]}"; do
+        label=${e%%=*}
+        # shellcheck disable=SC2086
+        set -- ${e#*=}
+        i1=$(count "$label" callgrind 1000 "$@")
+        i2=$(count "$label" callgrind 2000 "$@")
+        b1=$(count "$label" dhat 1000 "$@")
+        b2=$(count "$label" dhat 2000 "$@")
+        echo "$label: $(( (i2 - i1) / 1000 )) instructions and $(( (b2 - b1) / 1000 )) heap blocks per request (callgrind, DHAT; 2,000 requests less 1,000)"
+    done
+    exit 0
+fi
 
 # --- the admin mode ---------------------------------------------------------------------------
 if [ "$mode" = admin ]; then
