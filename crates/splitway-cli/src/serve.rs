@@ -60,6 +60,13 @@ pub(crate) struct ServeArgs {
     /// Most header fields in a request; past it 431.
     #[arg(long, value_name = "N", default_value_t = 100)]
     max_headers: usize,
+    /// Most requests in flight across the whole proxy; past it 503 with `Retry-After: 1` at
+    /// once, before routing.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    max_requests_in_flight: usize,
+    /// Threads serving requests. Default: the CPUs this process may run on.
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
@@ -85,14 +92,32 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
             }
         }
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // The recorder first, so that the rollouts' and the workers' first figures are recorded.
+    let render = if args.admin.is_some() {
+        prometheus()
+    } else {
+        None
+    };
+    let rollouts = start_rollouts(&router, args)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    // The threads that serve requests (one single-threaded runtime each); everything else
+    // (signals, the admin listener, reloads, health checks, rollouts) runs on this thread's.
+    let proxy = Proxy::new(
+        router.clone(),
+        Options {
+            connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+            response_timeout: Duration::from_secs(args.response_timeout.max(1)),
+            limits,
+            ..Options::default()
+        },
+    );
+    let workers = splitway_proxy::Workers::start(args.listen, workers(args), proxy, stopped.clone())
+        .map_err(|e| usage(&format!("cannot listen on {}: {e}", args.listen)))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| usage(&format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| usage(&format!("cannot listen on {}: {e}", args.listen)))?;
         let admin = match args.admin {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
@@ -101,7 +126,6 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
             ),
             None => None,
         };
-        let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown_signal().await;
             tracing::info!("stopping: no new connections, draining requests in flight");
@@ -110,9 +134,6 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        // The recorder first, so that the rollouts' first figures are recorded too.
-        let render = if admin.is_some() { prometheus() } else { None };
-        let rollouts = start_rollouts(&router, args)?;
         let _reloads = match &rollouts {
             Some(r) => {
                 let r = r.clone();
@@ -131,7 +152,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
             .map(|r| splitway_proxy::rollouts::spawn(r, Duration::from_millis(100)));
         // Each backend's checks fall due at their own interval; this is how often to look.
         let _checks = splitway_proxy::health_checks(router.clone(), Duration::from_millis(250));
-        if let Some(admin) = admin {
+        let admin = admin.map(|admin| {
             // Plain lines, not logs: scripts (and tests) read the bound ports from them.
             if let Ok(addr) = admin.local_addr() {
                 eprintln!("splitway: admin listening on {addr}");
@@ -143,30 +164,22 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
                 access,
                 rollouts.clone(),
                 until_stopped(stopped.clone()),
-            ));
+            ))
+        });
+        eprintln!(
+            "splitway: proxy listening on {}, serving {}",
+            workers.local_addr(),
+            args.config.display()
+        );
+        until_stopped(stopped).await;
+        if let Some(admin) = admin {
+            let _ = admin.await;
         }
-        if let Ok(addr) = listener.local_addr() {
-            eprintln!(
-                "splitway: proxy listening on {addr}, serving {}",
-                args.config.display()
-            );
-        }
-        splitway_proxy::serve(
-            listener,
-            Proxy::new(
-                router,
-                Options {
-                    connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
-                    response_timeout: Duration::from_secs(args.response_timeout.max(1)),
-                    limits,
-                    ..Options::default()
-                },
-            ),
-            until_stopped(stopped),
-        )
-        .await;
-        Ok(())
-    })
+        Ok::<(), Fail>(())
+    })?;
+    // The workers drain their requests in flight (at most 30 s).
+    workers.join();
+    Ok(())
 }
 
 /// The configuration's rollouts, restored from `--state`, with their weights in service;
@@ -213,8 +226,17 @@ fn limits(args: &ServeArgs) -> Limits {
         // hyper's HTTP/1 parser needs room for a request line and a few headers.
         max_header_bytes: args.max_header_bytes.max(1024),
         max_headers: args.max_headers.max(1),
+        max_requests_in_flight: args.max_requests_in_flight.max(1),
         ..Limits::default()
     }
+}
+
+/// `--workers`, or the CPUs available to the process (its affinity mask and cgroup quota
+/// included), at least 1.
+fn workers(args: &ServeArgs) -> usize {
+    args.workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
 }
 
 /// Installs the Prometheus recorder (before the proxy registers its metrics) and returns how

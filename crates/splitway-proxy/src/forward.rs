@@ -14,6 +14,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use splitway::{Decision, Exchange, RequestView, Router};
 
+use crate::admission::{AdmittedBody, InFlightCap, OVERLOAD_RETRY_AFTER_SECONDS};
 use crate::headers;
 use crate::limits::Limits;
 use crate::strict;
@@ -103,26 +104,48 @@ pub struct Proxy {
     router: Router,
     client: Client<HttpConnector, UpstreamBody>,
     options: Options,
+    /// Requests in flight, shared by every clone (and every worker's copy).
+    in_flight: std::sync::Arc<InFlightCap>,
 }
 
 impl Proxy {
     /// A proxy routing with `router`.
     pub fn new(router: Router, options: Options) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(options.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(options.pool_idle_timeout)
-            .pool_max_idle_per_host(options.pool_max_idle_per_host)
-            .build(connector);
+        let in_flight = InFlightCap::new(options.limits.max_requests_in_flight);
         Proxy {
+            client: client(&options),
             router,
-            client,
             options,
+            in_flight,
         }
     }
 
+    /// A copy with a connection pool of its own, sharing the router, the options and the
+    /// count of requests in flight: one for each runtime that serves requests, so that no
+    /// upstream connection is driven by one runtime for requests of another.
+    pub fn with_own_pool(&self) -> Proxy {
+        Proxy {
+            client: client(&self.options),
+            router: self.router.clone(),
+            options: self.options.clone(),
+            in_flight: std::sync::Arc::clone(&self.in_flight),
+        }
+    }
+}
+
+/// The pooled client to the servers.
+fn client(options: &Options) -> Client<HttpConnector, UpstreamBody> {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(options.connect_timeout));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(options.pool_idle_timeout)
+        .pool_max_idle_per_host(options.pool_max_idle_per_host)
+        .build(connector)
+}
+
+impl Proxy {
     /// The router (for reloads and health marks).
     pub fn router(&self) -> &Router {
         &self.router
@@ -133,7 +156,9 @@ impl Proxy {
         &self.options
     }
 
-    /// Answers one request from `peer`: 400, 414 or 431 when it breaks the
+    /// Answers one request from `peer`: 503 with `Retry-After: 1` when
+    /// [`Limits::max_requests_in_flight`] requests are in flight already (before anything
+    /// else: recorded as a 404 is, no backend and no server), 400, 414 or 431 when it breaks the
     /// [`Limits`] or names its host badly (no `Host` on HTTP/1.1, two, an invalid one, or on
     /// HTTP/2 one other than `:authority`), 404 (no route), 503 (no server), 502 (the server
     /// refused, reset or answered badly), 504 (no response head in time), or the server's
@@ -145,6 +170,32 @@ impl Proxy {
     /// sent once more (to another server, as the round robin moves on and a refusing
     /// health-checked server is marked down); the client sees the 502 only if that fails too.
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
+        let Some(admitted) = self.in_flight.try_enter() else {
+            return self.overloaded();
+        };
+        self.admitted(req, peer)
+            .await
+            .map(|body| AdmittedBody {
+                body,
+                _admitted: admitted,
+            }
+            .boxed())
+    }
+
+    /// The 503 for a request past the cap on requests in flight, recorded.
+    fn overloaded(&self) -> Response<ProxyBody> {
+        let mut response = own(StatusCode::SERVICE_UNAVAILABLE, "too many requests in flight\n");
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(OVERLOAD_RETRY_AFTER_SECONDS),
+        );
+        self.router
+            .record_unrouted(StatusCode::SERVICE_UNAVAILABLE.as_u16());
+        response
+    }
+
+    /// [`Proxy::handle`] once the request has its place under the cap.
+    async fn admitted(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
         if let Err(refusal) = strict::check(&req, &self.options.limits) {
             tracing::debug!(%peer, status = refusal.status.as_u16(), reason = refusal.reason.trim_end(), "refused");
             let mut response = own(refusal.status, refusal.reason);

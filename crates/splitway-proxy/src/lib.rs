@@ -35,6 +35,7 @@
 //! ```
 
 pub mod admin;
+pub mod admission;
 pub mod forward;
 mod headers;
 pub mod health;
@@ -43,6 +44,7 @@ pub mod rollouts;
 pub mod server;
 mod strict;
 pub mod watch;
+pub mod workers;
 
 pub use admin::{AdminAccess, RenderMetrics, serve_admin, serve_admin_with};
 pub use forward::{Options, Proxy, ProxyBody};
@@ -51,6 +53,7 @@ pub use limits::Limits;
 pub use rollouts::Rollouts;
 pub use server::{serve, serve_connection};
 pub use watch::{watch, watch_with};
+pub use workers::Workers;
 
 /// This crate's README, its example compiled (and run) as a doc-test.
 #[doc = include_str!("../README.md")]

@@ -47,12 +47,30 @@ const MAX_FIRST_SETTINGS: usize = 16_384;
 /// to 30 s) for the connections' requests in flight. The connection limits are those of the
 /// proxy's [`Options::limits`](crate::Options::limits).
 pub async fn serve(listener: TcpListener, proxy: Proxy, shutdown: impl Future<Output = ()>) {
+    let permits = connection_permits(&proxy.options().limits);
+    serve_sharing(listener, proxy, permits, shutdown).await;
+}
+
+/// One semaphore permit a client connection, up to `max_connections`.
+pub(crate) fn connection_permits(limits: &Limits) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(
+        limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ))
+}
+
+/// [`serve`], with the connection cap's permits shared with other listeners (the workers').
+pub(crate) async fn serve_sharing(
+    listener: TcpListener,
+    proxy: Proxy,
+    permits: Arc<Semaphore>,
+    shutdown: impl Future<Output = ()>,
+) {
     let limits = proxy.options().limits.clone();
     let handle = move |req, peer| {
         let proxy = proxy.clone();
         async move { proxy.handle(req, peer).await }
     };
-    serve_with(listener, limits, handle, shutdown).await;
+    serve_with_permits(listener, limits, permits, handle, shutdown).await;
 }
 
 /// Serves one connection (any byte stream: a TLS one, an in-memory one) from `peer` until it
@@ -81,10 +99,22 @@ pub(crate) async fn serve_with<H, F>(
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + 'static,
     F: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
+    let permits = connection_permits(&limits);
+    serve_with_permits(listener, limits, permits, handle, shutdown).await;
+}
+
+/// [`serve_with`], the connection cap's `permits` given (shared by several listeners).
+async fn serve_with_permits<H, F>(
+    listener: TcpListener,
+    limits: Limits,
+    permits: Arc<Semaphore>,
+    handle: H,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + 'static,
+    F: Future<Output = Response<ProxyBody>> + Send + 'static,
+{
     let limits = Arc::new(limits);
-    let permits = Arc::new(Semaphore::new(
-        limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
-    ));
     let (stop, stopped) = watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
     let mut errors = AcceptErrors::default();
