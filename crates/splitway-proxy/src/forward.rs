@@ -292,9 +292,11 @@ impl Proxy {
         parts.version = http::Version::HTTP_11;
         let upstream = Request::from_parts(parts, body);
 
+        // Boxed: the client's future is large, and every future that holds it inline is
+        // copied whole each time it moves (into its parent, into the connection's slot).
         let response = match tokio::time::timeout(
             self.options.response_timeout,
-            self.client.request(upstream),
+            Box::pin(self.client.request(upstream)),
         )
         .await
         {

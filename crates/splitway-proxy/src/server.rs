@@ -318,7 +318,8 @@ async fn connection<I, H, F>(
     let service = service_fn(move |req| {
         // Counted from here to the drop of the response body (or of this future).
         let guard = InFlight::enter(&open);
-        let response = handle(req, peer);
+        // Boxed once here, so that hyper moves a pointer into its slot, not the whole future.
+        let response = Box::pin(handle(req, peer));
         async move {
             let response = response.await;
             Ok::<_, Infallible>(response.map(|body| Counted {
