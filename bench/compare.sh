@@ -474,7 +474,7 @@ if [ "$mode" = profile ]; then
         wait "$w" || true
         echo
         echo "$l: share of samples by object"
-        perf report -q -i "$work/perf-$l.data" --no-children --sort dso --stdio 2>/dev/null |
+        perf report -q -i "$work/perf-$l.data" --no-children --sort dso --stdio -g none 2>/dev/null |
             grep -v '^#' | grep -v '^$' | head -8
         echo "$l: top symbols"
         perf report -q -i "$work/perf-$l.data" --no-children --sort sym --stdio -g none \

@@ -111,8 +111,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
             ..Options::default()
         },
     );
-    let workers = splitway_proxy::Workers::start(args.listen, workers(args), proxy, stopped.clone())
-        .map_err(|e| usage(&format!("cannot listen on {}: {e}", args.listen)))?;
+    let workers =
+        splitway_proxy::Workers::start(args.listen, workers(args), proxy, stopped.clone())
+            .map_err(|e| usage(&format!("cannot listen on {}: {e}", args.listen)))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -173,18 +173,21 @@ impl Proxy {
         let Some(admitted) = self.in_flight.try_enter() else {
             return self.overloaded();
         };
-        self.admitted(req, peer)
-            .await
-            .map(|body| AdmittedBody {
+        self.admitted(req, peer).await.map(|body| {
+            AdmittedBody {
                 body,
                 _admitted: admitted,
             }
-            .boxed())
+            .boxed()
+        })
     }
 
     /// The 503 for a request past the cap on requests in flight, recorded.
     fn overloaded(&self) -> Response<ProxyBody> {
-        let mut response = own(StatusCode::SERVICE_UNAVAILABLE, "too many requests in flight\n");
+        let mut response = own(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests in flight\n",
+        );
         response.headers_mut().insert(
             header::RETRY_AFTER,
             HeaderValue::from(OVERLOAD_RETRY_AFTER_SECONDS),

@@ -48,7 +48,7 @@ const MAX_FIRST_SETTINGS: usize = 16_384;
 /// proxy's [`Options::limits`](crate::Options::limits).
 pub async fn serve(listener: TcpListener, proxy: Proxy, shutdown: impl Future<Output = ()>) {
     let permits = connection_permits(&proxy.options().limits);
-    serve_sharing(listener, proxy, permits, shutdown).await;
+    serve_sharing(listener, proxy, permits, AcceptLog::default(), shutdown).await;
 }
 
 /// One semaphore permit a client connection, up to `max_connections`.
@@ -58,11 +58,13 @@ pub(crate) fn connection_permits(limits: &Limits) -> Arc<Semaphore> {
     ))
 }
 
-/// [`serve`], with the connection cap's permits shared with other listeners (the workers').
+/// [`serve`], with the connection cap's permits and the accept-failure log shared with other
+/// listeners (the workers').
 pub(crate) async fn serve_sharing(
     listener: TcpListener,
     proxy: Proxy,
     permits: Arc<Semaphore>,
+    log: AcceptLog,
     shutdown: impl Future<Output = ()>,
 ) {
     let limits = proxy.options().limits.clone();
@@ -70,7 +72,7 @@ pub(crate) async fn serve_sharing(
         let proxy = proxy.clone();
         async move { proxy.handle(req, peer).await }
     };
-    serve_with_permits(listener, limits, permits, handle, shutdown).await;
+    serve_with_permits(listener, limits, permits, log, handle, shutdown).await;
 }
 
 /// Serves one connection (any byte stream: a TLS one, an in-memory one) from `peer` until it
@@ -100,7 +102,15 @@ pub(crate) async fn serve_with<H, F>(
     F: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
     let permits = connection_permits(&limits);
-    serve_with_permits(listener, limits, permits, handle, shutdown).await;
+    serve_with_permits(
+        listener,
+        limits,
+        permits,
+        AcceptLog::default(),
+        handle,
+        shutdown,
+    )
+    .await;
 }
 
 /// [`serve_with`], the connection cap's `permits` given (shared by several listeners).
@@ -108,6 +118,7 @@ async fn serve_with_permits<H, F>(
     listener: TcpListener,
     limits: Limits,
     permits: Arc<Semaphore>,
+    log: AcceptLog,
     handle: H,
     shutdown: impl Future<Output = ()>,
 ) where
@@ -117,7 +128,7 @@ async fn serve_with_permits<H, F>(
     let limits = Arc::new(limits);
     let (stop, stopped) = watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
-    let mut errors = AcceptErrors::default();
+    let mut errors = AcceptErrors { delay: None, log };
     tokio::pin!(shutdown);
     loop {
         // A free place first: at the cap, the loop waits here (the kernel's backlog holds the
@@ -179,9 +190,18 @@ async fn serve_with_permits<H, F>(
 struct AcceptErrors {
     /// The last wait; `None` after a success.
     delay: Option<Duration>,
-    /// When a failure was last logged.
+    /// The log's rate, shared by the accept loops of one listening address (the workers'),
+    /// so that the process logs at most one line a second whatever their number.
+    log: AcceptLog,
+}
+
+/// When an accept failure was last logged, and how many were not logged since.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct AcceptLog(Arc<std::sync::Mutex<LogState>>);
+
+#[derive(Debug, Default)]
+struct LogState {
     logged: Option<Instant>,
-    /// Failures not logged since.
     suppressed: u64,
 }
 
@@ -206,20 +226,24 @@ impl AcceptErrors {
             .delay
             .map_or(Self::FIRST_DELAY, |d| (d * 2).min(Self::MAX_DELAY));
         self.delay = Some(delay);
-        if self
+        let mut log = match self.log.0.lock() {
+            Ok(log) => log,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if log
             .logged
             .is_none_or(|at| now.duration_since(at) >= Self::LOG_EVERY)
         {
             tracing::warn!(
                 %error,
                 retry_in_ms = delay.as_millis(),
-                suppressed = self.suppressed,
+                suppressed = log.suppressed,
                 "accept failed (suppressed: failures since the last such line, not logged)"
             );
-            self.logged = Some(now);
-            self.suppressed = 0;
+            log.logged = Some(now);
+            log.suppressed = 0;
         } else {
-            self.suppressed += 1;
+            log.suppressed += 1;
         }
         Some(delay)
     }
@@ -524,8 +548,36 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Replay<I> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn logged_at(errors: &AcceptErrors) -> Option<Instant> {
+        errors.log.0.lock().unwrap().logged
+    }
+
+    #[test]
+    fn two_loops_sharing_a_log_log_once_a_second_between_them() {
+        let log = AcceptLog::default();
+        let mut a = AcceptErrors {
+            delay: None,
+            log: log.clone(),
+        };
+        let mut b = AcceptErrors {
+            delay: None,
+            log: log.clone(),
+        };
+        let emfile = io::Error::from_raw_os_error(24);
+        let at = Instant::now();
+        a.failed(&emfile, at);
+        b.failed(&emfile, at + Duration::from_millis(10));
+        a.failed(&emfile, at + Duration::from_millis(500));
+        assert_eq!(logged_at(&a), Some(at));
+        assert_eq!(log.0.lock().unwrap().suppressed, 2);
+        b.failed(&emfile, at + Duration::from_millis(1000));
+        assert_eq!(logged_at(&a), Some(at + Duration::from_millis(1000)));
+        assert_eq!(log.0.lock().unwrap().suppressed, 0);
+    }
 
     #[test]
     fn accept_failures_back_off_and_log_once_a_second() {
@@ -537,9 +589,9 @@ mod tests {
         let mut logged = 0;
         // Ten seconds of failures, each after the wait the previous one asked for.
         while at.duration_since(start) < Duration::from_secs(10) {
-            let before = errors.logged;
+            let before = logged_at(&errors);
             let delay = errors.failed(&emfile, at);
-            if errors.logged != before {
+            if logged_at(&errors) != before {
                 logged += 1;
             }
             let Some(delay) = delay else {
@@ -553,7 +605,7 @@ mod tests {
         // failures in ten seconds, and one line a second (the first five share one).
         assert_eq!(delays.len(), 14);
         assert_eq!(logged, 10);
-        assert_eq!(errors.suppressed, 0);
+        assert_eq!(errors.log.0.lock().unwrap().suppressed, 0);
         // A success starts the waits over.
         errors.recovered();
         assert_eq!(errors.failed(&emfile, at), Some(Duration::from_millis(50)));

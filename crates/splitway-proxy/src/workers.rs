@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
 use crate::forward::Proxy;
-use crate::server::{connection_permits, serve_sharing};
+use crate::server::{AcceptLog, connection_permits, serve_sharing};
 
 /// The pending connections the kernel keeps per listening socket.
 const BACKLOG: u32 = 1024;
@@ -44,6 +44,7 @@ impl Workers {
     ) -> io::Result<Workers> {
         let workers = workers.max(1);
         let permits = connection_permits(&proxy.options().limits);
+        let log = AcceptLog::default();
         let mut bound = addr;
         let mut ready = Vec::with_capacity(workers);
         for _ in 0..workers {
@@ -61,12 +62,12 @@ impl Workers {
         let mut threads = Vec::with_capacity(workers);
         for (i, (runtime, listener)) in ready.into_iter().enumerate() {
             let proxy = proxy.with_own_pool();
-            let permits = permits.clone();
+            let (permits, log) = (permits.clone(), log.clone());
             let mut stop = stop.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("splitway-worker-{i}"))
                 .spawn(move || {
-                    runtime.block_on(serve_sharing(listener, proxy, permits, async move {
+                    runtime.block_on(serve_sharing(listener, proxy, permits, log, async move {
                         let _ = stop.wait_for(|stop| *stop).await;
                     }));
                 })?;
