@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -264,17 +265,12 @@ impl Proxy {
             return Answer::Done(own(StatusCode::INTERNAL_SERVER_ERROR, "bad path rewrite\n"));
         }
         let (mut parts, body) = req.into_parts();
-        let client_host = parts
-            .uri
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .or_else(|| {
-                parts
-                    .headers
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .map(str::to_owned)
-            });
+        // The host the client asked for, as a header value: `Host`'s own (shared, not copied)
+        // on HTTP/1, the `:authority` on HTTP/2.
+        let client_host = match parts.uri.authority() {
+            Some(a) => HeaderValue::from_str(a.as_str()).ok(),
+            None => parts.headers.get(header::HOST).cloned(),
+        };
         let Some(uri) = upstream_uri(server.uri(), &parts.uri) else {
             return Answer::Done(own(StatusCode::BAD_GATEWAY, "bad upstream address\n"));
         };
@@ -282,13 +278,17 @@ impl Proxy {
         if let Some(protocol) = &upgrade {
             headers::ask_upgrade(&mut parts.headers, protocol.clone());
         }
-        headers::add_forwarded(&mut parts.headers, peer.ip(), client_host.as_deref());
+        headers::add_forwarded(&mut parts.headers, peer.ip(), client_host.clone());
         // HTTP/1 upstream: the Host header names either the client's host or the server's.
-        let host = match decision.pass_host_header() {
-            Some(false) | None => uri.authority().map(|a| a.as_str().to_owned()),
-            Some(true) => client_host.or_else(|| uri.authority().map(|a| a.as_str().to_owned())),
+        let server_host = || {
+            uri.authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         };
-        if let Some(value) = host.and_then(|h| HeaderValue::from_str(&h).ok()) {
+        let host = match decision.pass_host_header() {
+            Some(false) | None => server_host(),
+            Some(true) => client_host.or_else(server_host),
+        };
+        if let Some(value) = host {
             parts.headers.insert(header::HOST, value);
         }
         parts.uri = uri;
@@ -398,11 +398,15 @@ fn switch_protocols(
 /// path and query. `None` when they do not make a URI (never a panic).
 fn upstream_uri(server: &Uri, request: &Uri) -> Option<Uri> {
     let base = server.path().trim_end_matches('/');
-    let path_and_query = request.path_and_query().map_or("/", |pq| pq.as_str());
     let path_and_query = if base.is_empty() {
-        path_and_query.to_owned()
+        // Shared with the request's, not copied.
+        request
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"))
     } else {
-        format!("{base}{path_and_query}")
+        let pq = request.path_and_query().map_or("/", |pq| pq.as_str());
+        PathAndQuery::try_from(format!("{base}{pq}")).ok()?
     };
     Uri::builder()
         .scheme(server.scheme()?.clone())

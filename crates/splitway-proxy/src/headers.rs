@@ -56,7 +56,11 @@ pub(crate) fn ask_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
 
 /// Adds the client's address to `X-Forwarded-For` (after any the request already carries) and
 /// sets `X-Forwarded-Proto` and `X-Forwarded-Host` (the host the client asked for).
-pub(crate) fn add_forwarded(headers: &mut HeaderMap, peer: IpAddr, client_host: Option<&str>) {
+pub(crate) fn add_forwarded(
+    headers: &mut HeaderMap,
+    peer: IpAddr,
+    client_host: Option<HeaderValue>,
+) {
     const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
     let prior: Vec<&str> = headers
         .get_all(&XFF)
@@ -75,7 +79,7 @@ pub(crate) fn add_forwarded(headers: &mut HeaderMap, peer: IpAddr, client_host: 
         HeaderName::from_static("x-forwarded-proto"),
         HeaderValue::from_static("http"),
     );
-    if let Some(value) = client_host.and_then(|h| HeaderValue::from_str(h).ok()) {
+    if let Some(value) = client_host {
         headers.insert(HeaderName::from_static("x-forwarded-host"), value);
     }
 }
@@ -112,7 +116,11 @@ mod tests {
         let mut h = HeaderMap::new();
         h.append("x-forwarded-for", "203.0.113.7".parse().unwrap());
         h.append("x-forwarded-for", "198.51.100.2".parse().unwrap());
-        add_forwarded(&mut h, [127, 0, 0, 1].into(), Some("web.agendor.com.br"));
+        add_forwarded(
+            &mut h,
+            [127, 0, 0, 1].into(),
+            Some(HeaderValue::from_static("web.agendor.com.br")),
+        );
         assert_eq!(
             h.get_all("x-forwarded-for").iter().collect::<Vec<_>>(),
             ["203.0.113.7, 198.51.100.2, 127.0.0.1"]
