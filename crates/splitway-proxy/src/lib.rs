@@ -2,7 +2,8 @@
 //!
 //! Data flow for one request: [`server::serve`] accepts the connection (HTTP/1.1 or h2c)
 //! within the connection [`Limits`] (a cap, handshake, head and idle timeouts, head sizes) and
-//! hands each request to [`Proxy::handle`], which refuses what breaks the request limits or
+//! hands each request to [`Proxy::handle`], which answers 503 at once past the cap on requests in
+//! flight ([`admission`]), refuses what breaks the request limits or
 //! names its host badly (400, 414, 431), asks the [`splitway::Router`] for a decision
 //! and answers 404 or 503 itself, or forwards the request to the chosen server over one pooled
 //! client ([`forward`]): the frontend's path rewrites applied, hop-by-hop headers dropped both
@@ -13,7 +14,8 @@
 //! marks servers up or down in the router; [`rollouts`] drives the configuration's guarded
 //! rollouts on the router's counters; [`admin`] answers `/healthz`, `/stats`, `/metrics`,
 //! `/rollouts` and the weight and up/down edits, each request first checked by
-//! [`AdminAccess`] (a bearer token, or loopback only).
+//! [`AdminAccess`] (a bearer token, or loopback only). [`Workers`] runs [`serve`] on N threads,
+//! one single-threaded runtime and one `SO_REUSEPORT` socket each, the caps shared.
 //!
 //! ```no_run
 //! use std::time::Duration;
