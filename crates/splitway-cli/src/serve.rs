@@ -89,6 +89,13 @@ pub(crate) struct ServeArgs {
     /// The PEM private key of the `--tls-cert` at the same position.
     #[arg(long, value_name = "FILE")]
     tls_key: Vec<PathBuf>,
+    /// Most requests in flight across the whole proxy; past it 503 with `Retry-After: 1` at
+    /// once, before routing.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    max_requests_in_flight: usize,
+    /// Threads serving requests. Default: the CPUs this process may run on.
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
@@ -121,7 +128,10 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         None
     };
     let limits = limits(args);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // This thread's runtime runs everything but the requests (signals, the admin listener,
+    // reloads, health checks, rollouts, the demo's upstreams and traffic); the workers, one
+    // single-threaded runtime each, serve the requests.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| usage(&format!("cannot start the runtime: {e}")))?;
@@ -142,15 +152,31 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
             (None, None) => return Err(usage("serve needs --config FILE or --demo")),
         };
         check_upstream_tls(&router)?;
+        let rollouts = start_rollouts(&router, args)?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         // The demo runs on a default port more often than not: say how to pick another.
         let hint = if demo.is_some() {
             " (port 0 picks a free one)"
         } else {
             ""
         };
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| usage(&format!("cannot listen on {}: {e}{hint}", args.listen)))?;
+        let proxy = Proxy::new(
+            router.clone(),
+            Options {
+                connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+                response_timeout: Duration::from_secs(args.response_timeout.max(1)),
+                limits,
+                ..Options::default()
+            },
+        );
+        let workers = splitway_proxy::Workers::start(
+            args.listen,
+            workers(args),
+            proxy,
+            tls.clone(),
+            stopped.clone(),
+        )
+        .map_err(|e| usage(&format!("cannot listen on {}: {e}{hint}", args.listen)))?;
         let admin = match admin_addr {
             Some(addr) => Some(
                 tokio::net::TcpListener::bind(addr)
@@ -159,7 +185,6 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
             ),
             None => None,
         };
-        let (stop, stopped) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shutdown_signal().await;
             tracing::info!("stopping: no new connections, draining requests in flight");
@@ -168,7 +193,6 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
         let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
-        let rollouts = start_rollouts(&router, args)?;
         let _reloads = args.config.clone().map(|path| match &rollouts {
             Some(r) => {
                 let r = r.clone();
@@ -180,13 +204,14 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
             }
             None => splitway_proxy::watch(router.clone(), path, Duration::from_secs(1)),
         });
+        let _certificate_reloads = tls.as_ref().map(|tls| tls.watch(Duration::from_secs(1)));
         let _ticks = rollouts
             .clone()
             .map(|r| splitway_proxy::rollouts::spawn(r, Duration::from_millis(100)));
         // Each backend's checks fall due at their own interval; this is how often to look.
         let _checks = splitway_proxy::health_checks(router.clone(), Duration::from_millis(250));
         let admin_bound = admin.as_ref().and_then(|a| a.local_addr().ok());
-        if let Some(admin) = admin {
+        let admin = admin.map(|admin| {
             // Plain lines, not logs: scripts (and tests) read the bound ports from them.
             if let Some(addr) = admin_bound {
                 eprintln!("splitway: admin listening on {addr}");
@@ -198,14 +223,12 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
                 access,
                 rollouts.clone(),
                 until_stopped(stopped.clone()),
-            ));
-        }
-        let proxy_bound = listener.local_addr().ok();
-        if let Some(addr) = proxy_bound {
-            let over = if tls.is_some() { " (TLS)" } else { "" };
-            eprintln!("splitway: proxy listening on {addr}{over}, serving {serving}");
-        }
-        if let (Some(demo), Some(proxy), Some(upstreams)) = (demo, proxy_bound, &upstreams) {
+            ))
+        });
+        let proxy_bound = workers.local_addr();
+        let over = if tls.is_some() { " (TLS)" } else { "" };
+        eprintln!("splitway: proxy listening on {proxy_bound}{over}, serving {serving}");
+        if let (Some(demo), Some(upstreams)) = (demo, &upstreams) {
             // For the person at the terminal; a closed stdout must not stop the demo.
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{}", demo.config(upstreams));
@@ -214,27 +237,18 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), Fail> {
                     .admin_token_file
                     .as_ref()
                     .map(|f| f.display().to_string());
-                let _ = writeln!(out, "{}", demo.guide(proxy, admin, token.as_deref()));
+                let _ = writeln!(out, "{}", demo.guide(proxy_bound, admin, token.as_deref()));
             }
             let _ = out.flush();
             drop(out);
-            tokio::spawn(demo.traffic(proxy, until_stopped(stopped.clone())));
+            tokio::spawn(demo.traffic(proxy_bound, until_stopped(stopped.clone())));
         }
-        let proxy = Proxy::new(
-            router.clone(),
-            Options {
-                connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
-                response_timeout: Duration::from_secs(args.response_timeout.max(1)),
-                limits,
-                ..Options::default()
-            },
-        );
-        match tls {
-            Some(tls) => {
-                let _certificate_reloads = tls.watch(Duration::from_secs(1));
-                splitway_proxy::serve_tls(listener, proxy, tls, until_stopped(stopped)).await;
-            }
-            None => splitway_proxy::serve(listener, proxy, until_stopped(stopped)).await,
+        until_stopped(stopped).await;
+        // The workers drain their requests in flight (at most 30 s), while this runtime goes
+        // on serving the admin and the demo's upstreams they may be waiting for.
+        let _ = tokio::task::spawn_blocking(move || workers.join()).await;
+        if let Some(admin) = admin {
+            let _ = admin.await;
         }
         if let Some(upstreams) = upstreams {
             eprint!("{}", upstreams.summary(&router));
@@ -341,8 +355,17 @@ fn limits(args: &ServeArgs) -> Limits {
         // hyper's HTTP/1 parser needs room for a request line and a few headers.
         max_header_bytes: args.max_header_bytes.max(1024),
         max_headers: args.max_headers.max(1),
+        max_requests_in_flight: args.max_requests_in_flight.max(1),
         ..Limits::default()
     }
+}
+
+/// `--workers`, or the CPUs available to the process (its affinity mask and cgroup quota
+/// included), at least 1.
+fn workers(args: &ServeArgs) -> usize {
+    args.workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
 }
 
 /// Installs the Prometheus recorder (before the proxy registers its metrics) and returns how

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -15,6 +16,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use splitway::{Decision, Exchange, RequestView, Router};
 
+use crate::admission::{AdmittedBody, InFlightCap, OVERLOAD_RETRY_AFTER_SECONDS};
 use crate::headers;
 use crate::limits::Limits;
 use crate::strict;
@@ -114,26 +116,55 @@ pub struct Proxy {
     client: Client<HttpConnector, UpstreamBody>,
     https: Arc<HttpsClients<UpstreamBody>>,
     options: Options,
+    /// Requests in flight, shared by every clone (and every worker's copy).
+    in_flight: std::sync::Arc<InFlightCap>,
 }
 
 impl Proxy {
     /// A proxy routing with `router`.
     pub fn new(router: Router, options: Options) -> Self {
-        let pool = Pool {
-            connect_timeout: options.connect_timeout,
-            idle_timeout: options.pool_idle_timeout,
-            max_idle_per_host: options.pool_max_idle_per_host,
-        };
-        let mut connector = pool.connector();
-        connector.enforce_http(true);
+        let in_flight = InFlightCap::new(options.limits.max_requests_in_flight);
         Proxy {
+            client: client(&options),
             router,
-            client: pool.client(connector),
-            https: Arc::new(HttpsClients::new(pool)),
+            https: Arc::new(HttpsClients::new(pool(&options))),
             options,
+            in_flight,
         }
     }
 
+    /// A copy with a connection pool of its own, sharing the router, the options and the
+    /// count of requests in flight: one for each runtime that serves requests, so that no
+    /// upstream connection is driven by one runtime for requests of another.
+    pub fn with_own_pool(&self) -> Proxy {
+        Proxy {
+            client: client(&self.options),
+            https: Arc::new(HttpsClients::new(pool(&self.options))),
+            router: self.router.clone(),
+            options: self.options.clone(),
+            in_flight: std::sync::Arc::clone(&self.in_flight),
+        }
+    }
+}
+
+/// The pool settings of the clients to the servers.
+fn pool(options: &Options) -> Pool {
+    Pool {
+        connect_timeout: options.connect_timeout,
+        idle_timeout: options.pool_idle_timeout,
+        max_idle_per_host: options.pool_max_idle_per_host,
+    }
+}
+
+/// The pooled client to the `http` servers.
+fn client(options: &Options) -> Client<HttpConnector, UpstreamBody> {
+    let pool = pool(options);
+    let mut connector = pool.connector();
+    connector.enforce_http(true);
+    pool.client(connector)
+}
+
+impl Proxy {
     /// The router (for reloads and health marks).
     pub fn router(&self) -> &Router {
         &self.router
@@ -144,7 +175,9 @@ impl Proxy {
         &self.options
     }
 
-    /// Answers one request from `peer`: 400, 414 or 431 when it breaks the
+    /// Answers one request from `peer`: 503 with `Retry-After: 1` when
+    /// [`Limits::max_requests_in_flight`] requests are in flight already (before anything
+    /// else: recorded as a 404 is, no backend and no server), 400, 414 or 431 when it breaks the
     /// [`Limits`] or names its host badly (no `Host` on HTTP/1.1, two, an invalid one, or on
     /// HTTP/2 one other than `:authority`), 404 (no route), 503 (no server), 502 (the server
     /// refused, reset or answered badly), 504 (no response head in time), or the server's
@@ -156,6 +189,35 @@ impl Proxy {
     /// sent once more (to another server, as the round robin moves on and a refusing
     /// health-checked server is marked down); the client sees the 502 only if that fails too.
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
+        let Some(admitted) = self.in_flight.try_enter() else {
+            return self.overloaded();
+        };
+        self.admitted(req, peer).await.map(|body| {
+            AdmittedBody {
+                body,
+                _admitted: admitted,
+            }
+            .boxed()
+        })
+    }
+
+    /// The 503 for a request past the cap on requests in flight, recorded.
+    fn overloaded(&self) -> Response<ProxyBody> {
+        let mut response = own(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests in flight\n",
+        );
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(OVERLOAD_RETRY_AFTER_SECONDS),
+        );
+        self.router
+            .record_unrouted(StatusCode::SERVICE_UNAVAILABLE.as_u16());
+        response
+    }
+
+    /// [`Proxy::handle`] once the request has its place under the cap.
+    async fn admitted(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
         if let Err(refusal) = strict::check(&req, &self.options.limits) {
             tracing::debug!(%peer, status = refusal.status.as_u16(), reason = refusal.reason.trim_end(), "refused");
             let mut response = own(refusal.status, refusal.reason);
@@ -227,17 +289,12 @@ impl Proxy {
             "http"
         };
         let (mut parts, body) = req.into_parts();
-        let client_host = parts
-            .uri
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .or_else(|| {
-                parts
-                    .headers
-                    .get(header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .map(str::to_owned)
-            });
+        // The host the client asked for, as a header value: `Host`'s own (shared, not copied)
+        // on HTTP/1, the `:authority` on HTTP/2.
+        let client_host = match parts.uri.authority() {
+            Some(a) => HeaderValue::from_str(a.as_str()).ok(),
+            None => parts.headers.get(header::HOST).cloned(),
+        };
         let Some(uri) = upstream_uri(server.uri(), &parts.uri) else {
             return Answer::Done(own(StatusCode::BAD_GATEWAY, "bad upstream address\n"));
         };
@@ -245,13 +302,17 @@ impl Proxy {
         if let Some(protocol) = &upgrade {
             headers::ask_upgrade(&mut parts.headers, protocol.clone());
         }
-        headers::add_forwarded(&mut parts.headers, peer.ip(), proto, client_host.as_deref());
+        headers::add_forwarded(&mut parts.headers, peer.ip(), proto, client_host.clone());
         // HTTP/1 upstream: the Host header names either the client's host or the server's.
-        let host = match decision.pass_host_header() {
-            Some(false) | None => uri.authority().map(|a| a.as_str().to_owned()),
-            Some(true) => client_host.or_else(|| uri.authority().map(|a| a.as_str().to_owned())),
+        let server_host = || {
+            uri.authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         };
-        if let Some(value) = host.and_then(|h| HeaderValue::from_str(&h).ok()) {
+        let host = match decision.pass_host_header() {
+            Some(false) | None => server_host(),
+            Some(true) => client_host.or_else(server_host),
+        };
+        if let Some(value) = host {
             parts.headers.insert(header::HOST, value);
         }
         parts.uri = uri;
@@ -269,23 +330,26 @@ impl Proxy {
         } else {
             self.client.request(upstream)
         };
-        let response = match tokio::time::timeout(self.options.response_timeout, sent).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(e)) => {
-                // The whole chain: "client error (Connect)" alone does not say that the
-                // certificate was refused, nor why.
-                tracing::warn!(server = server.name(), error = %causes(&e), "upstream failed");
-                let bad_gateway = own(StatusCode::BAD_GATEWAY, "bad gateway\n");
-                if e.is_connect() {
-                    self.mark_down_if_checked(decision, server.name());
-                    return Answer::Refused(bad_gateway);
+        // Boxed: the client's future is large, and every future that holds it inline is
+        // copied whole each time it moves (into its parent, into the connection's slot).
+        let response =
+            match tokio::time::timeout(self.options.response_timeout, Box::pin(sent)).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => {
+                    // The whole chain: "client error (Connect)" alone does not say that the
+                    // certificate was refused, nor why.
+                    tracing::warn!(server = server.name(), error = %causes(&e), "upstream failed");
+                    let bad_gateway = own(StatusCode::BAD_GATEWAY, "bad gateway\n");
+                    if e.is_connect() {
+                        self.mark_down_if_checked(decision, server.name());
+                        return Answer::Refused(bad_gateway);
+                    }
+                    return Answer::Done(bad_gateway);
                 }
-                return Answer::Done(bad_gateway);
-            }
-            Err(_) => {
-                return Answer::Done(own(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"));
-            }
-        };
+                Err(_) => {
+                    return Answer::Done(own(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"));
+                }
+            };
         if response.status() == StatusCode::SWITCHING_PROTOCOLS
             && let Some(client_upgrade) = client_upgrade
         {
@@ -367,11 +431,15 @@ fn switch_protocols(
 /// path and query. `None` when they do not make a URI (never a panic).
 fn upstream_uri(server: &Uri, request: &Uri) -> Option<Uri> {
     let base = server.path().trim_end_matches('/');
-    let path_and_query = request.path_and_query().map_or("/", |pq| pq.as_str());
     let path_and_query = if base.is_empty() {
-        path_and_query.to_owned()
+        // Shared with the request's, not copied.
+        request
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"))
     } else {
-        format!("{base}{path_and_query}")
+        let pq = request.path_and_query().map_or("/", |pq| pq.as_str());
+        PathAndQuery::try_from(format!("{base}{pq}")).ok()?
     };
     Uri::builder()
         .scheme(server.scheme()?.clone())

@@ -60,7 +60,7 @@ pub(crate) fn add_forwarded(
     headers: &mut HeaderMap,
     peer: IpAddr,
     proto: &'static str,
-    client_host: Option<&str>,
+    client_host: Option<HeaderValue>,
 ) {
     const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
     let prior: Vec<&str> = headers
@@ -80,7 +80,7 @@ pub(crate) fn add_forwarded(
         HeaderName::from_static("x-forwarded-proto"),
         HeaderValue::from_static(proto),
     );
-    if let Some(value) = client_host.and_then(|h| HeaderValue::from_str(h).ok()) {
+    if let Some(value) = client_host {
         headers.insert(HeaderName::from_static("x-forwarded-host"), value);
     }
 }
@@ -121,7 +121,7 @@ mod tests {
             &mut h,
             [127, 0, 0, 1].into(),
             "http",
-            Some("web.agendor.com.br"),
+            Some(HeaderValue::from_static("web.agendor.com.br")),
         );
         assert_eq!(
             h.get_all("x-forwarded-for").iter().collect::<Vec<_>>(),

@@ -3,7 +3,8 @@
 //! Data flow for one request: [`server::serve`] accepts the connection (HTTP/1.1 or h2c; or,
 //! with [`serve_tls`], HTTPS only: the certificate chosen by SNI, HTTP/2 by ALPN, [`tls`])
 //! within the connection [`Limits`] (a cap, handshake, head and idle timeouts, head sizes) and
-//! hands each request to [`Proxy::handle`], which refuses what breaks the request limits or
+//! hands each request to [`Proxy::handle`], which answers 503 at once past the cap on requests in
+//! flight ([`admission`]), refuses what breaks the request limits or
 //! names its host badly (400, 414, 431), asks the [`splitway::Router`] for a decision
 //! and answers 404 or 503 itself, or forwards the request to the chosen server over one pooled
 //! client ([`forward`]; `https` servers over TLS, verified as [`upstream_tls`] says): the frontend's path rewrites applied, hop-by-hop headers dropped both
@@ -16,6 +17,8 @@
 //! `/stats/history` (sampled once a second into [`admin::History`]), `/config`, `/rollouts`,
 //! `POST /explain` ([`explain`]), the weight and up/down edits and the dashboard page at `/`,
 //! each request first checked by [`AdminAccess`] (a bearer token, or loopback only).
+//! [`Workers`] runs [`serve`] on N threads, one single-threaded runtime and one `SO_REUSEPORT`
+//! socket each, the caps shared.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -37,6 +40,7 @@
 //! ```
 
 pub mod admin;
+pub mod admission;
 pub mod explain;
 pub mod forward;
 mod headers;
@@ -51,6 +55,7 @@ mod strict;
 pub mod tls;
 pub mod upstream_tls;
 pub mod watch;
+pub mod workers;
 
 pub use admin::{AdminAccess, RenderMetrics, serve_admin, serve_admin_with};
 pub use forward::{Options, Proxy, ProxyBody};
@@ -60,6 +65,7 @@ pub use rollouts::Rollouts;
 pub use server::{serve, serve_connection, serve_tls};
 pub use tls::{CertPair, ServerTls, TlsError};
 pub use watch::{watch, watch_with};
+pub use workers::Workers;
 
 /// This crate's README, its example compiled (and run) as a doc-test.
 #[doc = include_str!("../README.md")]

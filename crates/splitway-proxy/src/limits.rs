@@ -34,6 +34,10 @@ pub struct Limits {
     pub max_headers: usize,
     /// Longest request target (path and query). Past it: 414. Default 8,192.
     pub max_uri_bytes: usize,
+    /// Most requests in flight across the whole proxy (every connection and worker), each
+    /// from its head to the end of its response body. Past it: 503 with `Retry-After: 1` at
+    /// once, before routing (see [`admission`](crate::admission)). Default 4,096.
+    pub max_requests_in_flight: usize,
     /// Most HTTP/2 streams a client may have open at once on one connection (announced in
     /// SETTINGS). Default 100, the least RFC 9113 recommends.
     pub h2_max_concurrent_streams: u32,
@@ -55,6 +59,7 @@ impl Default for Limits {
             max_header_bytes: 65_536,
             max_headers: 100,
             max_uri_bytes: 8_192,
+            max_requests_in_flight: 4_096,
             h2_max_concurrent_streams: 100,
             h2_max_pending_accept_reset_streams: 20,
             h2_max_local_error_reset_streams: 1_024,

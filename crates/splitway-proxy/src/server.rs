@@ -49,12 +49,41 @@ const MAX_FIRST_SETTINGS: usize = 16_384;
 /// to 30 s) for the connections' requests in flight. The connection limits are those of the
 /// proxy's [`Options::limits`](crate::Options::limits).
 pub async fn serve(listener: TcpListener, proxy: Proxy, shutdown: impl Future<Output = ()>) {
+    let permits = connection_permits(&proxy.options().limits);
+    serve_sharing(
+        listener,
+        proxy,
+        None,
+        permits,
+        AcceptLog::default(),
+        shutdown,
+    )
+    .await;
+}
+
+/// One semaphore permit a client connection, up to `max_connections`.
+pub(crate) fn connection_permits(limits: &Limits) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(
+        limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ))
+}
+
+/// [`serve`] (or [`serve_tls`] with `tls`), with the connection cap's permits and the
+/// accept-failure log shared with other listeners (the workers').
+pub(crate) async fn serve_sharing(
+    listener: TcpListener,
+    proxy: Proxy,
+    tls: Option<ServerTls>,
+    permits: Arc<Semaphore>,
+    log: AcceptLog,
+    shutdown: impl Future<Output = ()>,
+) {
     let limits = proxy.options().limits.clone();
     let handle = move |req, peer| {
         let proxy = proxy.clone();
         async move { proxy.handle(req, peer).await }
     };
-    serve_with(listener, limits, None, handle, shutdown).await;
+    serve_with_permits(listener, limits, tls, permits, log, handle, shutdown).await;
 }
 
 /// [`serve`] over TLS only: each connection's TLS handshake first (the certificate chosen by
@@ -66,12 +95,16 @@ pub async fn serve_tls(
     tls: ServerTls,
     shutdown: impl Future<Output = ()>,
 ) {
-    let limits = proxy.options().limits.clone();
-    let handle = move |req, peer| {
-        let proxy = proxy.clone();
-        async move { proxy.handle(req, peer).await }
-    };
-    serve_with(listener, limits, Some(tls), handle, shutdown).await;
+    let permits = connection_permits(&proxy.options().limits);
+    serve_sharing(
+        listener,
+        proxy,
+        Some(tls),
+        permits,
+        AcceptLog::default(),
+        shutdown,
+    )
+    .await;
 }
 
 /// Serves one connection (any byte stream: a TLS one, an in-memory one) from `peer` until it
@@ -111,13 +144,36 @@ pub(crate) async fn serve_with<H, F>(
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + 'static,
     F: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
+    let permits = connection_permits(&limits);
+    serve_with_permits(
+        listener,
+        limits,
+        tls,
+        permits,
+        AcceptLog::default(),
+        handle,
+        shutdown,
+    )
+    .await;
+}
+
+/// [`serve_with`], the connection cap's `permits` given (shared by several listeners).
+async fn serve_with_permits<H, F>(
+    listener: TcpListener,
+    limits: Limits,
+    tls: Option<ServerTls>,
+    permits: Arc<Semaphore>,
+    log: AcceptLog,
+    handle: H,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + 'static,
+    F: Future<Output = Response<ProxyBody>> + Send + 'static,
+{
     let limits = Arc::new(limits);
-    let permits = Arc::new(Semaphore::new(
-        limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
-    ));
     let (stop, stopped) = watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
-    let mut errors = AcceptErrors::default();
+    let mut errors = AcceptErrors { delay: None, log };
     tokio::pin!(shutdown);
     loop {
         // A free place first: at the cap, the loop waits here (the kernel's backlog holds the
@@ -192,9 +248,18 @@ pub(crate) async fn serve_with<H, F>(
 struct AcceptErrors {
     /// The last wait; `None` after a success.
     delay: Option<Duration>,
-    /// When a failure was last logged.
+    /// The log's rate, shared by the accept loops of one listening address (the workers'),
+    /// so that the process logs at most one line a second whatever their number.
+    log: AcceptLog,
+}
+
+/// When an accept failure was last logged, and how many were not logged since.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct AcceptLog(Arc<std::sync::Mutex<LogState>>);
+
+#[derive(Debug, Default)]
+struct LogState {
     logged: Option<Instant>,
-    /// Failures not logged since.
     suppressed: u64,
 }
 
@@ -219,20 +284,24 @@ impl AcceptErrors {
             .delay
             .map_or(Self::FIRST_DELAY, |d| (d * 2).min(Self::MAX_DELAY));
         self.delay = Some(delay);
-        if self
+        let mut log = match self.log.0.lock() {
+            Ok(log) => log,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if log
             .logged
             .is_none_or(|at| now.duration_since(at) >= Self::LOG_EVERY)
         {
             tracing::warn!(
                 %error,
                 retry_in_ms = delay.as_millis(),
-                suppressed = self.suppressed,
+                suppressed = log.suppressed,
                 "accept failed (suppressed: failures since the last such line, not logged)"
             );
-            self.logged = Some(now);
-            self.suppressed = 0;
+            log.logged = Some(now);
+            log.suppressed = 0;
         } else {
-            self.suppressed += 1;
+            log.suppressed += 1;
         }
         Some(delay)
     }
@@ -358,7 +427,8 @@ async fn connection<I, H, F>(
     let service = service_fn(move |req| {
         // Counted from here to the drop of the response body (or of this future).
         let guard = InFlight::enter(&open);
-        let response = handle(req, peer);
+        // Boxed once here, so that hyper moves a pointer into its slot, not the whole future.
+        let response = Box::pin(handle(req, peer));
         async move {
             let response = response.await;
             Ok::<_, Infallible>(response.map(|body| Counted {
@@ -563,8 +633,36 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Replay<I> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn logged_at(errors: &AcceptErrors) -> Option<Instant> {
+        errors.log.0.lock().unwrap().logged
+    }
+
+    #[test]
+    fn two_loops_sharing_a_log_log_once_a_second_between_them() {
+        let log = AcceptLog::default();
+        let mut a = AcceptErrors {
+            delay: None,
+            log: log.clone(),
+        };
+        let mut b = AcceptErrors {
+            delay: None,
+            log: log.clone(),
+        };
+        let emfile = io::Error::from_raw_os_error(24);
+        let at = Instant::now();
+        a.failed(&emfile, at);
+        b.failed(&emfile, at + Duration::from_millis(10));
+        a.failed(&emfile, at + Duration::from_millis(500));
+        assert_eq!(logged_at(&a), Some(at));
+        assert_eq!(log.0.lock().unwrap().suppressed, 2);
+        b.failed(&emfile, at + Duration::from_millis(1000));
+        assert_eq!(logged_at(&a), Some(at + Duration::from_millis(1000)));
+        assert_eq!(log.0.lock().unwrap().suppressed, 0);
+    }
 
     #[test]
     fn accept_failures_back_off_and_log_once_a_second() {
@@ -576,9 +674,9 @@ mod tests {
         let mut logged = 0;
         // Ten seconds of failures, each after the wait the previous one asked for.
         while at.duration_since(start) < Duration::from_secs(10) {
-            let before = errors.logged;
+            let before = logged_at(&errors);
             let delay = errors.failed(&emfile, at);
-            if errors.logged != before {
+            if logged_at(&errors) != before {
                 logged += 1;
             }
             let Some(delay) = delay else {
@@ -592,7 +690,7 @@ mod tests {
         // failures in ten seconds, and one line a second (the first five share one).
         assert_eq!(delays.len(), 14);
         assert_eq!(logged, 10);
-        assert_eq!(errors.suppressed, 0);
+        assert_eq!(errors.log.0.lock().unwrap().suppressed, 0);
         // A success starts the waits over.
         errors.recovered();
         assert_eq!(errors.failed(&emfile, at), Some(Duration::from_millis(50)));

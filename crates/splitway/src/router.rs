@@ -131,6 +131,16 @@ impl Router {
         Decision::new(table, outcome, set_cookie)
     }
 
+    /// Records a response the integration gave before any decision (e.g. the proxy's 503 when
+    /// too many requests are in flight) in the request metrics, as a 404 is recorded: empty
+    /// `backend`, `server` and `route`. No server's counters, and so no rollout's analysis,
+    /// see it.
+    pub fn record_unrouted(&self, status: u16) {
+        let table = self.table().load();
+        crate::telemetry::unserved_response(&table.unrouted, "", status);
+        crate::telemetry::route_response(&table.unrouted_route, "", status);
+    }
+
     /// Decides where `req` goes, listing the frontends tried and why each did not match.
     ///
     /// The decision is made as [`Router::route`] makes it (it advances round-robin state

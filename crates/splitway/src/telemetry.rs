@@ -3,7 +3,8 @@
 //!
 //! - `splitway_requests_total{backend, server, status_class}` (counter; `status_class` is
 //!   `1xx` to `5xx`): every response, by the server chosen. A 503 for a backend with no server
-//!   available has an empty `server`; a 404 (no route) empty `backend` and `server`.
+//!   available has an empty `server`; a 404 (no route) empty `backend` and `server`, and so
+//!   has a response given before any decision ([`crate::Router::record_unrouted`]).
 //! - `splitway_request_duration_seconds{backend, server}` (histogram): the time from
 //!   [`crate::Exchange::begin`] to the response head, for requests that reached a server. Its
 //!   buckets are set by the recorder the application installs: give it
@@ -12,7 +13,7 @@
 //!   &LATENCY_BUCKETS_SECONDS)`), so that `histogram_quantile` over it and splitway's own
 //!   per-server p99 (from [`crate::stats`]' buckets, the same bounds) agree.
 //! - `splitway_route_requests_total{route, status_class}` (counter): every response, by the
-//!   frontend matched (empty `route` for a 404).
+//!   frontend matched (empty `route` for a 404 and for a response given before any decision).
 //!
 //! Labels name servers, backends and routes only, never anything from the request, so the
 //! number of series is bounded by the configuration. The handles are registered once, on the
