@@ -6,12 +6,8 @@
 //! drop of its response body (a slow download holds its place, as it holds its memory), on
 //! whichever worker serves it: one count shared by every clone of the [`Proxy`](crate::Proxy).
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
-
-use hyper::body::{Body, Frame, SizeHint};
 
 /// How long a refused client is told to wait (`Retry-After`, seconds).
 pub const OVERLOAD_RETRY_AFTER_SECONDS: u32 = 1;
@@ -57,32 +53,6 @@ pub(crate) struct Admitted(Arc<InFlightCap>);
 impl Drop for Admitted {
     fn drop(&mut self) {
         self.0.count.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// A response body that holds its request's place until it is dropped.
-pub(crate) struct AdmittedBody<B> {
-    pub(crate) body: B,
-    pub(crate) _admitted: Admitted,
-}
-
-impl<B: Body + Unpin> Body for AdmittedBody<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }
 

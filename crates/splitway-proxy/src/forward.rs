@@ -16,8 +16,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use splitway::{Decision, Exchange, RequestView, Router};
 
-use crate::admission::{AdmittedBody, InFlightCap, OVERLOAD_RETRY_AFTER_SECONDS};
+use crate::admission::{InFlightCap, OVERLOAD_RETRY_AFTER_SECONDS};
 use crate::headers;
+use crate::held::HeldBody;
 use crate::limits::Limits;
 use crate::strict;
 use crate::upstream_tls::{HttpsClients, Pool};
@@ -193,9 +194,9 @@ impl Proxy {
             return self.overloaded();
         };
         self.admitted(req, peer).await.map(|body| {
-            AdmittedBody {
+            HeldBody {
                 body,
-                _admitted: admitted,
+                _held: admitted,
             }
             .boxed()
         })

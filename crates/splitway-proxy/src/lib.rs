@@ -45,6 +45,7 @@ pub mod explain;
 pub mod forward;
 mod headers;
 pub mod health;
+mod held;
 pub mod limits;
 /// The rollout driver, shared with the tower layer: [`splitway_tower::rollouts`], with the
 /// fleet mode's Prometheus client ([`splitway_tower::prometheus`]) and queries

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -33,6 +33,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::forward::{ClientTls, Proxy, ProxyBody};
+use crate::held::HeldBody;
 use crate::limits::Limits;
 use crate::tls::ServerTls;
 
@@ -431,10 +432,7 @@ async fn connection<I, H, F>(
         let response = Box::pin(handle(req, peer));
         async move {
             let response = response.await;
-            Ok::<_, Infallible>(response.map(|body| Counted {
-                body,
-                _guard: guard,
-            }))
+            Ok::<_, Infallible>(response.map(|body| HeldBody { body, _held: guard }))
         }
     });
     let ended = match protocol {
@@ -548,32 +546,6 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.send_modify(|n| *n = n.saturating_sub(1));
-    }
-}
-
-/// A response body that keeps its request counted as in flight until it is dropped.
-struct Counted<B> {
-    body: B,
-    _guard: InFlight,
-}
-
-impl<B: Body + Unpin> Body for Counted<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }
 
