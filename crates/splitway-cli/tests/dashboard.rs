@@ -14,7 +14,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -24,57 +23,21 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{ClientBuilder, Locator};
 use serde_json::{Value, json};
-use support::TempDir;
+use support::{Running, Serve, TempDir, request, serve_without_admin, status_and_body};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// A child process, killed (by its PID) and reaped when the test ends, passed or failed.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            self.0.kill().ok();
-            self.0.wait().ok();
-        }
-    }
-}
-
 /// `splitway serve --config CONFIG` on loopback ports: the process and its proxy and admin
 /// addresses (the admin's only when `admin` is set).
 fn serve(config: &Path, admin: bool) -> (Running, String, Option<String>) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_splitway"));
-    command
-        .args(["serve", "--config"])
-        .arg(config)
-        .args(["--listen", "127.0.0.1:0"]);
     if admin {
-        command.args(["--admin", "127.0.0.1:0"]);
+        let serve = Serve::start(config, &[] as &[&str]);
+        (serve.child, serve.proxy, Some(serve.admin))
+    } else {
+        let (child, proxy) = serve_without_admin(config, &[] as &[&str]);
+        (child, proxy, None)
     }
-    let mut child = Running(
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
-    let (mut proxy, mut admin_addr) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while proxy.is_none() || (admin && admin_addr.is_none()) {
-        assert!(Instant::now() < deadline, "no listening lines in 30 s");
-        let line = lines.next().expect("stderr open").unwrap();
-        if let Some(rest) = line.strip_prefix("splitway: proxy listening on ") {
-            proxy = rest.split(',').next().map(str::to_owned);
-        } else if let Some(rest) = line.strip_prefix("splitway: admin listening on ") {
-            admin_addr = Some(rest.to_owned());
-        }
-    }
-    // Nobody reads the rest of its log: let it go to a thread that drops it.
-    std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-    (child, proxy.unwrap(), admin_addr)
 }
 
 /// An upstream process: `splitway serve` answering every request itself with `NAME` (a fixed
@@ -104,27 +67,7 @@ fn upstream(dir: &TempDir, name: &str, errors_in_20: u32) -> (Running, String) {
 
 /// One HTTP/1.1 request on a fresh connection: status and body.
 fn http(addr: &str, method: &str, path: &str, headers: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    stream.read_to_string(&mut out).unwrap();
-    let status = out
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    status_and_body(&request(addr, method, path, headers))
 }
 
 fn admin_json(admin: &str, path: &str) -> Value {

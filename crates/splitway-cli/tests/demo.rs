@@ -7,13 +7,14 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
+use support::{Running, admin_line, proxy_line, send};
 
 /// How much faster than real time the test runs the demo's timeline.
 const SPEED: u32 = 10;
@@ -21,34 +22,16 @@ const SPEED: u32 = 10;
 /// the latest".
 const ROLLED_BACK_BY: Duration = Duration::from_secs(150);
 
-/// The process, killed if the test ends while it still runs.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            self.0.kill().ok();
-            self.0.wait().ok();
-        }
-    }
-}
-
 /// One HTTP/1.1 request over a fresh connection: the status and the body.
 fn get(addr: &str, host: &str, path: &str, cookie: Option<&str>) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
     let cookie = cookie
         .map(|c| format!("Cookie: {c}\r\n"))
         .unwrap_or_default();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{cookie}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    stream.read_to_string(&mut out).unwrap();
+    let out = send(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{cookie}Connection: close\r\n\r\n")
+            .as_bytes(),
+    );
     let status = out
         .split(' ')
         .nth(1)
@@ -146,10 +129,10 @@ fn the_demo_shows_a_split_a_cohort_a_rollout_and_its_rollback_then_stops_on_sigi
         if let Some(rest) = line.strip_prefix("splitway: demo upstream ") {
             let (name, addr) = rest.split_once(" listening on ").unwrap();
             upstreams.insert(name.to_owned(), addr.to_owned());
-        } else if let Some(rest) = line.strip_prefix("splitway: proxy listening on ") {
-            proxy = rest.split(',').next().map(str::to_owned);
-        } else if let Some(rest) = line.strip_prefix("splitway: admin listening on ") {
-            admin = Some(rest.to_owned());
+        } else if let Some(addr) = proxy_line(&line) {
+            proxy = Some(addr);
+        } else if let Some(addr) = admin_line(&line) {
+            admin = Some(addr);
         }
     }
     let (proxy, admin) = (proxy.unwrap(), admin.unwrap());
@@ -333,25 +316,7 @@ fn the_demo_shows_a_split_a_cohort_a_rollout_and_its_rollback_then_stops_on_sigi
     assert_eq!(k8s_in_web["weight"], 0, "{k8s_in_web}");
 
     // Ctrl-C: exit 0 within 5 s, and nothing listens any more.
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let signalled = Instant::now();
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            signalled.elapsed() < Duration::from_secs(5),
-            "still running 5 s after SIGINT"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = child.signal_and_wait("INT", Duration::from_secs(5));
     assert_eq!(status.code(), Some(0));
     for addr in upstreams.values().chain([&proxy, &admin]) {
         assert!(TcpStream::connect(addr).is_err(), "{addr} still accepts");

@@ -5,53 +5,10 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{TempDir, splitway, stderr, stdout};
-
-/// The server process, killed if the test ends (passes or fails) while it still runs.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            self.0.kill().ok();
-            self.0.wait().ok();
-        }
-    }
-}
-
-/// `splitway serve --config CONFIG EXTRA...` on 127.0.0.1: the process and its admin address.
-fn serve(config: &Path, extra: &[&str]) -> (Running, String) {
-    let mut child = Running(
-        Command::new(env!("CARGO_BIN_EXE_splitway"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let admin = loop {
-        assert!(Instant::now() < deadline, "no admin line in 30 s");
-        let line = lines.next().expect("stderr open").unwrap();
-        if let Some(rest) = line.strip_prefix("splitway: admin listening on ") {
-            break rest.to_owned();
-        }
-    };
-    // Keep reading its log so that it never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, admin)
-}
+use support::{Serve, TempDir, splitway, stderr, stdout};
 
 fn config(dir: &TempDir) -> std::path::PathBuf {
     let file = dir.path().join("r.yaml");
@@ -98,7 +55,8 @@ fn explain_admin_prints_what_the_offline_explain_prints_on_the_live_weights() {
     let dir = TempDir::new("cli-explain-admin");
     let file = config(&dir);
     let file = file.to_str().unwrap();
-    let (_proxy, admin) = serve(Path::new(file), &[]);
+    let serve = Serve::start(Path::new(file), &[] as &[&str]);
+    let admin = serve.admin.clone();
     let live = ["--admin", admin.as_str()];
     let offline = ["--config", file];
 
@@ -176,7 +134,8 @@ fn explain_admin_sends_the_token_file_and_fails_without_it() {
     let token = dir.path().join("token");
     std::fs::write(&token, "s3cret\n").unwrap();
     let token = token.to_str().unwrap();
-    let (_proxy, admin) = serve(&file, &["--admin-token-file", token]);
+    let serve = Serve::start(&file, &["--admin-token-file", token]);
+    let admin = serve.admin.clone();
 
     let (code, out, err) = explain(&["--admin", &admin], &API, true);
     assert_eq!((code, out.as_str()), (Some(2), ""));

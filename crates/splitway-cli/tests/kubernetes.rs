@@ -7,13 +7,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use splitway::config::{Config, Format, YamlKind, YamlValue, parse_yaml_documents};
+use support::{Running, admin_addr, drain, send};
 
 fn manifests_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kubernetes")
@@ -340,51 +339,22 @@ fn every_manifest_parses_and_the_deployment_agrees_with_the_config() {
 /// Starts `splitway ARGS`, probes it as the kubelet and Prometheus would, checks that the
 /// admin asks for `token`, then stops it with SIGTERM (exit 0).
 fn serve_as_deployed(args: &[String], token: &str) {
-    struct Running(std::process::Child);
-    impl Drop for Running {
-        fn drop(&mut self) {
-            if matches!(self.0.try_wait(), Ok(None)) {
-                self.0.kill().ok();
-                self.0.wait().ok();
-            }
-        }
-    }
-    let mut child = Running(
-        Command::new(env!("CARGO_BIN_EXE_splitway"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let admin = loop {
-        assert!(Instant::now() < deadline, "no admin line in 30 s");
-        let line = lines.next().expect("stderr open").unwrap();
-        if let Some(rest) = line.strip_prefix("splitway: admin listening on ") {
-            break rest.to_owned();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
+    let mut child = Running::spawn(Command::new(env!("CARGO_BIN_EXE_splitway")).args(args));
+    let mut lines = child.stderr_lines();
+    let admin = admin_addr(&mut lines);
+    drain(lines);
     let get = |path: &str, auth: Option<&str>| {
-        let mut stream = TcpStream::connect(&admin).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
         let auth = auth
             .map(|t| format!("Authorization: Bearer {t}\r\n"))
             .unwrap_or_default();
         // The kubelet's and Prometheus' Host is the pod's address, not a loopback one.
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: 10.1.2.3:9901\r\n{auth}Connection: close\r\n\r\n"
+        send(
+            &admin,
+            format!(
+                "GET {path} HTTP/1.1\r\nHost: 10.1.2.3:9901\r\n{auth}Connection: close\r\n\r\n"
+            )
+            .as_bytes(),
         )
-        .unwrap();
-        let mut out = String::new();
-        stream.read_to_string(&mut out).unwrap();
-        out
     };
     assert!(get("/healthz", None).starts_with("HTTP/1.1 200"));
     let metrics = get("/metrics", None);
@@ -397,24 +367,6 @@ fn serve_as_deployed(args: &[String], token: &str) {
     let rollouts = get("/rollouts", Some(token));
     assert!(rollouts.starts_with("HTTP/1.1 200"), "{rollouts}");
     assert!(rollouts.contains(r#""state":"progressing""#), "{rollouts}");
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running 30 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = child.signal_and_wait("TERM", Duration::from_secs(30));
     assert_eq!(status.code(), Some(0));
 }

@@ -7,7 +7,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use support::{TempDir, splitway, stderr, stdout};
+use support::{Running, TempDir, admin_line, splitway, stderr, stdout};
 
 fn example(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -192,22 +192,8 @@ fn simulate_rollout_usage_errors_exit_2() {
     assert_eq!(stderr(&out), "splitway: error: --url is required\n");
 }
 
-/// The server process, killed if the test ends (passes or fails) while it still runs.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            self.0.kill().ok();
-            self.0.wait().ok();
-        }
-    }
-}
-
 #[test]
 fn rollout_commands_act_on_a_running_proxy_with_exit_codes() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
     use std::time::{Duration, Instant};
 
     let dir = TempDir::new("cli-rollout-serve");
@@ -225,7 +211,7 @@ fn rollout_commands_act_on_a_running_proxy_with_exit_codes() {
         ),
     );
     let state = dir.path().join("state.json");
-    let mut child = Running(
+    let mut child = Running::spawn(
         std::process::Command::new(env!("CARGO_BIN_EXE_splitway"))
             .args(["serve", "--config"])
             .arg(&config)
@@ -236,23 +222,16 @@ fn rollout_commands_act_on_a_running_proxy_with_exit_codes() {
                 "127.0.0.1:0",
                 "--state",
             ])
-            .arg(&state)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .arg(&state),
     );
-    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let mut lines = child.stderr_lines();
     let mut admin = None;
     let deadline = Instant::now() + Duration::from_secs(30);
     while admin.is_none() {
         assert!(Instant::now() < deadline, "no admin line in 30 s");
         let line = lines.next().expect("stderr open").unwrap();
         assert!(!line.contains("no --state"), "{line}");
-        if let Some(rest) = line.strip_prefix("splitway: admin listening on ") {
-            admin = Some(rest.to_owned());
-        }
+        admin = admin_line(&line);
     }
     let admin = admin.unwrap();
     let rollout = |args: &[&str]| {
@@ -347,22 +326,15 @@ fn rollout_commands_act_on_a_running_proxy_with_exit_codes() {
 
 #[test]
 fn serve_without_state_warns_that_a_restart_goes_back_to_step_1() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
     use std::time::{Duration, Instant};
 
     let file = example("rollout.yaml");
-    let mut child = Running(
+    let mut child = Running::spawn(
         std::process::Command::new(env!("CARGO_BIN_EXE_splitway"))
             .args(["serve", "--config", &file])
-            .args(["--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .args(["--listen", "127.0.0.1:0"]),
     );
-    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let mut lines = child.stderr_lines();
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

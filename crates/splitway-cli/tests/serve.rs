@@ -5,45 +5,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::TempDir;
-
-/// One HTTP/1.1 request over a fresh connection; the whole response as text.
-fn http(addr: &str, host: &str, path: &str) -> String {
-    request(addr, "GET", path, &format!("Host: {host}\r\n"))
-}
-
-/// One HTTP/1.1 request with `headers` (each line ending in CRLF); the whole response.
-fn request(addr: &str, method: &str, path: &str, headers: &str) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    stream.read_to_string(&mut out).unwrap();
-    out
-}
-
-/// The server process, killed if the test ends (passes or fails) while it still runs.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            self.0.kill().ok();
-            self.0.wait().ok();
-        }
-    }
-}
+use support::{
+    Running, TempDir, admin_addr, http, proxy_and_admin_addrs, proxy_line, request, serve_refused,
+};
 
 #[cfg(unix)]
 #[test]
@@ -63,30 +31,14 @@ fn serve_answers_and_stops_on_sigterm() {
         ),
     )
     .unwrap();
-    let mut child = Running(
+    let mut child = Running::spawn(
         Command::new(env!("CARGO_BIN_EXE_splitway"))
             .args(["serve", "--config"])
             .arg(&config)
-            .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"]),
     );
-    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
-    let (mut proxy, mut admin) = (None, None);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while proxy.is_none() || admin.is_none() {
-        assert!(Instant::now() < deadline, "no listening lines in 30 s");
-        let line = lines.next().expect("stderr open").unwrap();
-        if let Some(rest) = line.strip_prefix("splitway: proxy listening on ") {
-            proxy = rest.split(',').next().map(str::to_owned);
-        } else if let Some(rest) = line.strip_prefix("splitway: admin listening on ") {
-            admin = Some(rest.to_owned());
-        }
-    }
-    let (proxy, admin) = (proxy.unwrap(), admin.unwrap());
+    let mut lines = child.stderr_lines();
+    let (proxy, admin) = proxy_and_admin_addrs(&mut lines);
     assert!(proxy.starts_with("127.0.0.1:") && admin.starts_with("127.0.0.1:"));
 
     assert!(http(&admin, "admin", "/healthz").starts_with("HTTP/1.1 200 OK"));
@@ -133,25 +85,7 @@ fn serve_answers_and_stops_on_sigterm() {
         .count();
     assert_eq!(buckets, 17, "{metrics}");
 
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.0.kill().ok();
-            panic!("splitway serve did not stop within 30 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = child.signal_and_wait("TERM", Duration::from_secs(30));
     assert_eq!(status.code(), Some(0));
 }
 
@@ -171,40 +105,6 @@ fn one_route_config(dir: &TempDir) -> std::path::PathBuf {
     )
     .unwrap();
     config
-}
-
-/// `splitway serve ARGS` expected to refuse to start: its exit code and stderr (30 s at most).
-fn serve_refused(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
-    let mut child = Running(
-        Command::new(env!("CARGO_BIN_EXE_splitway"))
-            .arg("serve")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "splitway serve still runs after 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut stderr = String::new();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    (status.code(), stderr)
 }
 
 #[test]
@@ -256,28 +156,16 @@ fn serve_with_a_token_file_asks_for_the_token() {
     let config = one_route_config(&dir);
     let token = dir.path().join("token");
     std::fs::write(&token, "t0ken\n").unwrap();
-    let mut child = Running(
+    let mut child = Running::spawn(
         Command::new(env!("CARGO_BIN_EXE_splitway"))
             .args(["serve", "--config"])
             .arg(&config)
             .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
             .arg("--admin-token-file")
-            .arg(&token)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .arg(&token),
     );
-    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let admin = loop {
-        assert!(Instant::now() < deadline, "no admin line in 30 s");
-        let line = lines.next().expect("stderr open").unwrap();
-        if let Some(rest) = line.strip_prefix("splitway: admin listening on ") {
-            break rest.to_owned();
-        }
-    };
+    let mut lines = child.stderr_lines();
+    let admin = admin_addr(&mut lines);
     let host = format!("Host: {admin}\r\n");
     assert!(http(&admin, &admin, "/healthz").starts_with("HTTP/1.1 200"));
     let drain = "/servers/web/s/weight/0";
@@ -311,7 +199,7 @@ fn accept_failures_do_not_flood_the_log() {
     )
     .unwrap();
     // `ulimit -n` sets the soft and the hard limit: the proxy cannot raise it.
-    let mut child = Running(
+    let mut child = Running::spawn(
         Command::new("sh")
             .arg("-c")
             .arg("ulimit -n 64 && exec \"$0\" \"$@\"")
@@ -319,17 +207,12 @@ fn accept_failures_do_not_flood_the_log() {
             .args(["serve", "--config"])
             .arg(&config)
             .args(["--listen", "127.0.0.1:0", "--max-connections", "500"])
-            .args(["--handshake-timeout", "30"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .args(["--handshake-timeout", "30"]),
     );
     let (lines_tx, lines) = std::sync::mpsc::channel();
-    let stderr = BufReader::new(child.0.stderr.take().unwrap());
+    let stderr = child.stderr_lines();
     std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
+        for line in stderr.map_while(Result::ok) {
             if lines_tx.send(line).is_err() {
                 return;
             }
@@ -339,8 +222,8 @@ fn accept_failures_do_not_flood_the_log() {
         let line = lines
             .recv_timeout(Duration::from_secs(30))
             .expect("a listening line in 30 s");
-        if let Some(rest) = line.strip_prefix("splitway: proxy listening on ") {
-            break rest.split(',').next().unwrap().to_owned();
+        if let Some(proxy) = proxy_line(&line) {
+            break proxy;
         }
     };
     // 100 silent clients: the proxy runs out of descriptors after some 50.

@@ -7,16 +7,16 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use splitway::signed_cookie::{SigningKey, sign};
-use support::{TempDir, splitway, stderr, stdout};
+use support::{Serve, TempDir, send_lossy as send, splitway, stderr, stdout};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 const OLD_KEY: &str = "an-older-key-0123456789abcdef012";
@@ -93,71 +93,6 @@ impl Drop for Upstream {
     }
 }
 
-/// `splitway serve` on 127.0.0.1 (proxy and admin), killed when dropped.
-struct Serve {
-    child: Child,
-    proxy: String,
-    admin: String,
-}
-
-impl Serve {
-    fn start(config: &Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_splitway"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let (mut proxy, mut admin) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while proxy.is_none() || admin.is_none() {
-            if Instant::now() > deadline {
-                child.kill().ok();
-                panic!("no listening lines in 30 s");
-            }
-            let Some(Ok(line)) = lines.next() else {
-                child.kill().ok();
-                panic!("serve ended before it listened");
-            };
-            if let Some(rest) = line.strip_prefix("splitway: proxy listening on ") {
-                proxy = rest.split(',').next().map(str::to_owned);
-            } else if let Some(rest) = line.strip_prefix("splitway: admin listening on ") {
-                admin = Some(rest.to_owned());
-            }
-        }
-        // Keep reading stderr so that the proxy never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Serve {
-            child,
-            proxy: proxy.unwrap(),
-            admin: admin.unwrap(),
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
-
-/// Raw bytes on a fresh connection; the whole answer as text.
-fn send(addr: &str, request: &[u8]) -> String {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(request).unwrap();
-    let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The body of a GET of `web.agendor.com.br` with this Cookie header.
 fn body_for(serve: &Serve, cookie: &str) -> String {
     let answer = send(
@@ -197,7 +132,7 @@ fn serve_routes_only_validly_signed_cookies_to_the_canary() {
     let dir = TempDir::new("signed-serve");
     let (legacy, canary) = (Upstream::start("legacy"), Upstream::start("canary"));
     let config = talk_config(&dir, legacy.addr, canary.addr);
-    let serve = Serve::start(&config);
+    let serve = Serve::start(&config, &[] as &[&str]);
     let later = unix_now() + 3600;
 
     // What `splitway sign` prints with the signing key is believed...
@@ -337,7 +272,7 @@ fn refused_requests_are_counted_by_no_server_or_route() {
     let dir = TempDir::new("signed-refused");
     let (legacy, canary) = (Upstream::start("legacy"), Upstream::start("canary"));
     let config = talk_config(&dir, legacy.addr, canary.addr);
-    let serve = Serve::start(&config);
+    let serve = Serve::start(&config, &[] as &[&str]);
     for _ in 0..3 {
         assert_eq!(body_for(&serve, "a=1"), "legacy");
     }

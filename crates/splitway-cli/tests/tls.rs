@@ -9,29 +9,17 @@
 mod support;
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use support::{TempDir, splitway, stderr, stdout};
-
-/// The server process, killed if the test ends (passes or fails) while it still runs.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            self.0.kill().ok();
-            self.0.wait().ok();
-        }
-    }
-}
+use support::{Running, TempDir, serve_refused, splitway, stderr, stdout};
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -71,40 +59,6 @@ fn write(dir: &Path, name: &str, pem: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, pem).unwrap();
     path
-}
-
-/// `splitway serve ARGS` expected to refuse to start: its exit code and stderr (30 s at most).
-fn serve_refused(args: &[&OsStr]) -> (Option<i32>, String) {
-    let mut child = Running(
-        Command::new(env!("CARGO_BIN_EXE_splitway"))
-            .arg("serve")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "splitway serve still runs after 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut err = String::new();
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    (status.code(), err)
 }
 
 /// A configuration routing `web.example` to `url`, with `tls` (YAML flow map) when given.
@@ -312,7 +266,7 @@ fn serve_over_tls_reloads_a_rewritten_pair_and_logs_the_refused_server_certifica
         &format!("https://{server}"),
         Some("{ca_file: ca.pem}"),
     );
-    let mut child = Running(
+    let mut child = Running::spawn(
         Command::new(env!("CARGO_BIN_EXE_splitway"))
             .args(["serve", "--config"])
             .arg(&routes)
@@ -320,14 +274,9 @@ fn serve_over_tls_reloads_a_rewritten_pair_and_logs_the_refused_server_certifica
             .arg(&cert_file)
             .arg("--tls-key")
             .arg(&key_file)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .env("RUST_LOG", "info"),
     );
-    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let mut lines = child.stderr_lines();
     let deadline = Instant::now() + Duration::from_secs(30);
     let proxy = loop {
         assert!(Instant::now() < deadline, "no listening line in 30 s");
