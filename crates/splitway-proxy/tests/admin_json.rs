@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -18,8 +20,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
-use splitway::Router;
-use splitway_proxy::{AdminAccess, Options, Proxy};
+use splitway_proxy::{AdminAccess, Options};
+use support::{router_from_yaml, serve_proxy};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -86,25 +88,13 @@ impl Setup {
     async fn start(access: AdminAccess) -> Setup {
         let (a, ta) = upstream("legacy").await;
         let (b, tb) = upstream("k8s").await;
-        let config = splitway::config::Config::from_str(
-            &yaml(a, b),
-            splitway::config::Format::Yaml,
-            "routes.yaml",
-        )
-        .unwrap()
-        .config;
-        let router = Router::from_config(&config).unwrap();
+        let router = router_from_yaml(&yaml(a, b), "routes.yaml");
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let until = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let proxy = listener.local_addr().unwrap();
-        let served = tokio::spawn(splitway_proxy::serve(
-            listener,
-            Proxy::new(router.clone(), Options::default()),
-            until(stopped.clone()),
-        ));
+        let (proxy, served) =
+            serve_proxy(router.clone(), Options::default(), until(stopped.clone())).await;
         let admin_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin = admin_listener.local_addr().unwrap();
         let admin_task = tokio::spawn(splitway_proxy::serve_admin(

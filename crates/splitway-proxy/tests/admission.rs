@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,8 +22,8 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use splitway::Router;
-use splitway_proxy::{Limits, Options, Proxy};
+use splitway_proxy::{Limits, Options};
+use support::{router_from_yaml, serve_proxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -109,13 +111,7 @@ fn past_the_cap_a_request_gets_503_at_once_and_no_server_counts_it() {
                 "frontends:\n  web:\n    rules: [\"Host:web.example\"]\n\
                  backends:\n  web:\n    - {{name: s, url: \"http://{upstream}\"}}\n"
             );
-            let config =
-                splitway::config::Config::from_str(&yaml, splitway::config::Format::Yaml, "t")
-                    .unwrap()
-                    .config;
-            let router = Router::from_config(&config).unwrap();
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let proxy = listener.local_addr().unwrap();
+            let router = router_from_yaml(&yaml, "t");
             let options = Options {
                 limits: Limits {
                     max_requests_in_flight: 2,
@@ -123,11 +119,8 @@ fn past_the_cap_a_request_gets_503_at_once_and_no_server_counts_it() {
                 },
                 ..Options::default()
             };
-            let served = tokio::spawn(splitway_proxy::serve(
-                listener,
-                Proxy::new(router.clone(), options),
-                std::future::pending(),
-            ));
+            let (proxy, served) =
+                serve_proxy(router.clone(), options, std::future::pending()).await;
 
             let first = tokio::spawn(get(proxy, "/slow"));
             let second = tokio::spawn(get(proxy, "/slow"));

@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -17,20 +19,11 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use splitway::Router;
-use splitway_proxy::{Limits, Options, Proxy};
+use splitway_proxy::{Limits, Options};
+use support::{Task, router_from_yaml, serve_proxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-
-/// Aborts a task when dropped, so that a failing test stops what it started.
-struct Task(JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// An upstream that answers `200 ok` (to heads of up to 500 fields), with the `Host`, `Upgrade`, `Connection` and
 /// `HTTP2-Settings` it received echoed as `x-seen-*` headers; `/slow` answers after 2.5 s.
@@ -86,22 +79,13 @@ impl Edge {
             "frontends:\n  web:\n    rules: [\"Host:web.example\"]\n\
              backends:\n  web:\n    - {{name: s, url: \"http://{upstream}\"}}\n"
         );
-        let config = splitway::config::Config::from_str(&yaml, splitway::config::Format::Yaml, "t")
-            .unwrap()
-            .config;
-        let router = Router::from_config(&config).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let router = router_from_yaml(&yaml, "t");
         let options = Options {
             response_timeout: Duration::from_secs(10),
             limits,
             ..Options::default()
         };
-        let proxy = tokio::spawn(splitway_proxy::serve(
-            listener,
-            Proxy::new(router, options),
-            std::future::pending(),
-        ));
+        let (addr, proxy) = serve_proxy(router, options, std::future::pending()).await;
         Edge {
             addr,
             _proxy: Task(proxy),

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use splitway::Router;
 use splitway_proxy::{AdminAccess, Options, Proxy};
+use support::{router_from_yaml, serve_proxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -311,20 +314,12 @@ struct LoneProxy {
 
 impl LoneProxy {
     async fn start(yaml: &str, options: Options) -> LoneProxy {
-        let config = splitway::config::Config::from_str(yaml, splitway::config::Format::Yaml, "t")
-            .unwrap()
-            .config;
-        let router = Router::from_config(&config).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let router = router_from_yaml(yaml, "t");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(splitway_proxy::serve(
-            listener,
-            Proxy::new(router.clone(), options),
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let (addr, server) = serve_proxy(router.clone(), options, async {
+            let _ = stopped.await;
+        })
+        .await;
         LoneProxy {
             addr,
             router,
@@ -494,10 +489,7 @@ backends:
     health_check: {{path: /health, interval: 100ms, timeout: 1s}}
 "#
     );
-    let config = splitway::config::Config::from_str(&text, splitway::config::Format::Yaml, "h")
-        .unwrap()
-        .config;
-    let router = Router::from_config(&config).unwrap();
+    let router = router_from_yaml(&text, "h");
     let checks = splitway_proxy::health_checks(router.clone(), Duration::from_millis(20));
     // Waits (bounded) until the router's mark of `shaky` is `want`.
     let wait_for = |want: bool| {

@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,21 +27,12 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use splitway::Router;
 use splitway_proxy::{CertPair, Limits, Options, Proxy, ServerTls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 use tokio_rustls::client::TlsStream;
 
-/// Aborts a task when dropped, so that a failing test stops what it started.
-struct Task(JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+use support::{Task, router_from_yaml};
 
 /// A temp dir removed on drop.
 struct TempDir(PathBuf);
@@ -187,10 +180,7 @@ where
 
 /// The proxy for `yaml`, over TLS when `tls` is given; stopped when dropped.
 async fn proxy(yaml: &str, limits: Limits, tls: Option<ServerTls>) -> (SocketAddr, Task) {
-    let config = splitway::config::Config::from_str(yaml, splitway::config::Format::Yaml, "t")
-        .unwrap()
-        .config;
-    let router = Router::from_config(&config).unwrap();
+    let router = router_from_yaml(yaml, "t");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let options = Options {
@@ -640,10 +630,7 @@ async fn health_checks_reach_https_servers_over_tls_with_the_backends_settings()
          \x20   tls: {{ca_file: \"{}\"}}\n    health_check: {{path: /health, interval: 100ms, timeout: 2s}}\n",
         ca_file.display()
     );
-    let config = splitway::config::Config::from_str(&yaml, splitway::config::Format::Yaml, "t")
-        .unwrap()
-        .config;
-    let router = Router::from_config(&config).unwrap();
+    let router = router_from_yaml(&yaml, "t");
     let _checks = Task(splitway_proxy::health_checks(
         router.clone(),
         Duration::from_millis(50),

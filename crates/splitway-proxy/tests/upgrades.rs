@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,19 +20,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use splitway::Router;
 use splitway::config::{Config, Format};
-use splitway_proxy::{Limits, Options, Proxy};
+use splitway_proxy::{Limits, Options};
+use support::{Task, serve_proxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
-
-/// Aborts a task when dropped, so that a failing test stops what it started.
-struct Task(JoinHandle<()>);
-
-impl Drop for Task {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// An upstream that accepts any upgrade it is asked for (101, then echoes every byte until
 /// the client closes), and otherwise answers 200 with the path, `Upgrade` and
@@ -120,18 +113,12 @@ impl Edge {
     async fn start(top: &str, limits: Limits) -> Edge {
         let (upstream, upstream_task) = upstream().await;
         let router = Router::from_config(&config(top, upstream)).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let options = Options {
             response_timeout: Duration::from_secs(10),
             limits,
             ..Options::default()
         };
-        let proxy = tokio::spawn(splitway_proxy::serve(
-            listener,
-            Proxy::new(router.clone(), options),
-            std::future::pending(),
-        ));
+        let (addr, proxy) = serve_proxy(router.clone(), options, std::future::pending()).await;
         Edge {
             addr,
             router,
