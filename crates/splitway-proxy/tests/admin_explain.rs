@@ -3,12 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 use splitway::Router;
-use splitway::config::{Config, Format};
 use splitway_proxy::admin::MAX_EXPLAIN_BODY;
 use splitway_proxy::explain::RequestLine;
 use splitway_proxy::{AdminAccess, Rollouts, serve_admin_with};
@@ -16,6 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+use support::config_from_yaml;
 
 const YAML: &str = r#"frontends:
   web:
@@ -47,9 +50,7 @@ struct Admin {
 
 impl Admin {
     async fn start(access: AdminAccess) -> Admin {
-        let file = Config::from_str(YAML, Format::Yaml, "r.yaml")
-            .unwrap()
-            .config;
+        let file = config_from_yaml(YAML, "r.yaml");
         let router = Router::from_config(&file).unwrap();
         let rollouts = Rollouts::new(router.clone(), file, None, SystemTime::now()).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -3,14 +3,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use splitway::config::{Config, Format};
+use splitway::config::Config;
 use splitway::rollout::Action;
 use splitway::{RequestView, Router};
 use splitway_proxy::Rollouts;
 use splitway_proxy::rollouts::ActError;
+
+use support::config_from_yaml;
 
 fn t(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs)
@@ -45,9 +49,7 @@ rollouts:
 }
 
 fn config(text: &str) -> Config {
-    Config::from_str(text, Format::Yaml, "r.yaml")
-        .unwrap()
-        .config
+    config_from_yaml(text, "r.yaml")
 }
 
 /// The weights the table in service has: (stable, canary).

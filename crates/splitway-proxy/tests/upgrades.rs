@@ -19,9 +19,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use splitway::Router;
-use splitway::config::{Config, Format};
+use splitway::config::Config;
 use splitway_proxy::{Limits, Options};
-use support::{Task, serve_proxy};
+use support::{Task, config_from_yaml, serve_proxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -104,9 +104,7 @@ fn config(top: &str, upstream: SocketAddr) -> Config {
          \x20 strip:\n    rules: [\"Host:strip.example\", \"PathPrefixStrip:/api\"]\n    backend: web\n\
          backends:\n  web:\n    - {{name: s, url: \"http://{upstream}\"}}\n"
     );
-    Config::from_str(&yaml, Format::Yaml, "t.yaml")
-        .unwrap()
-        .config
+    config_from_yaml(&yaml, "t.yaml")
 }
 
 impl Edge {
