@@ -19,6 +19,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -423,11 +424,11 @@ async fn connection<I, H, F>(
         io,
         _permit: permit,
     });
-    let (open, watched) = watch::channel(0usize);
-    let open = Arc::new(open);
+    let activity = Arc::new(Activity::new());
+    let watched = Arc::clone(&activity);
     let service = service_fn(move |req| {
         // Counted from here to the drop of the response body (or of this future).
-        let guard = InFlight::enter(&open);
+        let guard = activity.enter();
         // Boxed once here, so that hyper moves a pointer into its slot, not the whole future.
         let response = Box::pin(handle(req, peer));
         async move {
@@ -490,7 +491,7 @@ async fn connection<I, H, F>(
 async fn drive<C>(
     conn: C,
     graceful: fn(Pin<&mut C>),
-    open: watch::Receiver<usize>,
+    activity: Arc<Activity>,
     limits: &Limits,
     mut stopped: watch::Receiver<bool>,
     peer: SocketAddr,
@@ -501,7 +502,7 @@ where
     tokio::pin!(conn);
     let idled = tokio::select! {
         ended = conn.as_mut() => return ended,
-        () = idle(open.clone(), limits.idle_timeout) => true,
+        () = activity.quiet_for(limits.idle_timeout, tokio::time::Instant::now()) => true,
         _ = stopped.wait_for(|stop| *stop) => false,
     };
     graceful(conn.as_mut());
@@ -512,40 +513,69 @@ where
     tracing::debug!(%peer, "idle: closing");
     tokio::select! {
         ended = conn.as_mut() => ended,
-        () = idle(open, limits.handshake_timeout) => {
+        () = activity.quiet_for(limits.handshake_timeout, tokio::time::Instant::now()) => {
             tracing::debug!(%peer, "still open after an idle close: dropped");
             Ok(())
         }
     }
 }
 
-/// Completes once nothing has been in flight for `timeout` (never, if the count goes away).
-async fn idle(mut open: watch::Receiver<usize>, timeout: Duration) {
-    loop {
-        if open.wait_for(|n| *n == 0).await.is_err() {
-            return std::future::pending().await;
+/// What a connection's idle timeout watches: its requests in flight, and when the last one
+/// ended. Plain atomics, so that a request's start and end cost no wake-up of the connection's
+/// task (a channel would wake it twice a request, and re-arm its timer each time).
+struct Activity {
+    open: AtomicUsize,
+    /// Milliseconds from `base` to the end of the last request (0: none yet).
+    quiet_since_ms: AtomicU64,
+    base: tokio::time::Instant,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            open: AtomicUsize::new(0),
+            quiet_since_ms: AtomicU64::new(0),
+            base: tokio::time::Instant::now(),
         }
-        match tokio::time::timeout(timeout, open.changed()).await {
-            Err(_) => return,
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return std::future::pending().await,
+    }
+
+    /// Counts one request in flight until the guard drops.
+    fn enter(self: &Arc<Self>) -> InFlight {
+        self.open.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(self))
+    }
+
+    /// Completes once nothing has been in flight for `timeout`, counted from the end of the
+    /// last request or from `from`, whichever is later. Its timer fires at most once a
+    /// `timeout` while requests keep coming.
+    async fn quiet_for(&self, timeout: Duration, from: tokio::time::Instant) {
+        loop {
+            let now = tokio::time::Instant::now();
+            let deadline = if self.open.load(Ordering::Acquire) == 0 {
+                let since =
+                    self.base + Duration::from_millis(self.quiet_since_ms.load(Ordering::Acquire));
+                since.max(from) + timeout
+            } else {
+                now + timeout
+            };
+            if deadline <= now {
+                return;
+            }
+            tokio::time::sleep_until(deadline).await;
         }
     }
 }
 
 /// One request in flight on a connection, until dropped.
-struct InFlight(Arc<watch::Sender<usize>>);
-
-impl InFlight {
-    fn enter(open: &Arc<watch::Sender<usize>>) -> InFlight {
-        open.send_modify(|n| *n += 1);
-        InFlight(Arc::clone(open))
-    }
-}
+struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.send_modify(|n| *n = n.saturating_sub(1));
+        let activity = &self.0;
+        // The end time first, so that a count of zero is never read with an older one.
+        let ended = u64::try_from(activity.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        activity.quiet_since_ms.fetch_max(ended, Ordering::AcqRel);
+        activity.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -608,6 +638,40 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Replay<I> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_is_quiet_a_timeout_after_its_last_request_ends() {
+        use tokio::time::{Instant, sleep};
+        let start = Instant::now();
+        let activity = Arc::new(Activity::new());
+        let timeout = Duration::from_secs(10);
+        let requests = {
+            let activity = Arc::clone(&activity);
+            tokio::spawn(async move {
+                // One request from 3 s to 25 s, longer than the timeout; then two that
+                // overlap, from 30 s to 31 s and from 30.5 s to 32 s.
+                sleep(Duration::from_secs(3)).await;
+                let long = activity.enter();
+                sleep(Duration::from_secs(22)).await;
+                drop(long);
+                sleep(Duration::from_secs(5)).await;
+                let first = activity.enter();
+                sleep(Duration::from_millis(500)).await;
+                let second = activity.enter();
+                sleep(Duration::from_millis(500)).await;
+                drop(first);
+                sleep(Duration::from_secs(1)).await;
+                drop(second);
+            })
+        };
+        activity.quiet_for(timeout, start).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(42));
+        requests.await.unwrap();
+        // Counted from `from` when that is later than the last request's end.
+        let from = Instant::now();
+        activity.quiet_for(Duration::from_secs(2), from).await;
+        assert_eq!(from.elapsed(), Duration::from_secs(2));
+    }
 
     fn logged_at(errors: &AcceptErrors) -> Option<Instant> {
         errors.log.0.lock().unwrap().logged
