@@ -1,5 +1,7 @@
-//! One request through the proxy: decide, forward over the pooled client, answer.
+//! One request through the proxy: decide, forward over the pool of connections to the
+//! servers, answer.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +13,6 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use splitway::{Decision, Exchange, RequestView, Router};
@@ -21,6 +22,7 @@ use crate::headers;
 use crate::held::HeldBody;
 use crate::limits::Limits;
 use crate::strict;
+use crate::upstream::{Upstream, UpstreamError};
 use crate::upstream_tls::{HttpsClients, Pool};
 
 /// Marks a request that came over TLS (its `X-Forwarded-Proto` is `https`).
@@ -32,6 +34,10 @@ pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
 /// The body of a request sent to a server: the client's, streamed, or none (a repeat).
 type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// A request on its way to a server, until its response head.
+type Sent =
+    std::pin::Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, UpstreamError>> + Send>>;
 
 /// How one attempt ended.
 enum Answer {
@@ -86,8 +92,10 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Longest wait from sending the request to the upstream's response head (504 past it).
     pub response_timeout: Duration,
-    /// How long an idle pooled connection is kept. Keep it shorter than the servers'
-    /// keep-alive timeout, or a request may meet a connection the server is closing.
+    /// How long an idle pooled connection may be used again (an older one is closed when next
+    /// met). Keep it shorter than the servers' keep-alive timeout: a request that meets a
+    /// connection the server closed before taking it goes on another, but one the server
+    /// closes while reading it fails with a 502.
     pub pool_idle_timeout: Duration,
     /// Most idle connections kept per server.
     pub pool_max_idle_per_host: usize,
@@ -109,12 +117,13 @@ impl Default for Options {
     }
 }
 
-/// The proxy: a router and its pooled clients (one for `http` servers, one per backend `tls`
-/// setting for `https` ones, [`crate::upstream_tls`]). Cheap to clone (all are handles).
+/// The proxy: a router and its pools of connections to the servers (one for `http` servers,
+/// one per backend `tls` setting for `https` ones, [`crate::upstream_tls`]). Cheap to clone
+/// (all are handles).
 #[derive(Clone, Debug)]
 pub struct Proxy {
     router: Router,
-    client: Client<HttpConnector, UpstreamBody>,
+    http: Arc<Upstream<HttpConnector, UpstreamBody>>,
     https: Arc<HttpsClients<UpstreamBody>>,
     options: Options,
     /// Requests in flight, shared by every clone (and every worker's copy).
@@ -126,7 +135,7 @@ impl Proxy {
     pub fn new(router: Router, options: Options) -> Self {
         let in_flight = InFlightCap::new(options.limits.max_requests_in_flight);
         Proxy {
-            client: client(&options),
+            http: http_pool(&options),
             router,
             https: Arc::new(HttpsClients::new(pool(&options))),
             options,
@@ -139,7 +148,7 @@ impl Proxy {
     /// upstream connection is driven by one runtime for requests of another.
     pub fn with_own_pool(&self) -> Proxy {
         Proxy {
-            client: client(&self.options),
+            http: http_pool(&self.options),
             https: Arc::new(HttpsClients::new(pool(&self.options))),
             router: self.router.clone(),
             options: self.options.clone(),
@@ -157,12 +166,12 @@ fn pool(options: &Options) -> Pool {
     }
 }
 
-/// The pooled client to the `http` servers.
-fn client(options: &Options) -> Client<HttpConnector, UpstreamBody> {
+/// The pool of connections to the `http` servers.
+fn http_pool(options: &Options) -> Arc<Upstream<HttpConnector, UpstreamBody>> {
     let pool = pool(options);
     let mut connector = pool.connector();
     connector.enforce_http(true);
-    pool.client(connector)
+    pool.upstream(connector)
 }
 
 impl Proxy {
@@ -320,37 +329,43 @@ impl Proxy {
         parts.version = http::Version::HTTP_11;
         let upstream = Request::from_parts(parts, body);
 
-        let sent = if upstream.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
+        // Boxed: the pool's future is large, and every future that holds it inline is copied
+        // whole each time it moves (into its parent, into the connection's slot).
+        let sent: Sent = if upstream.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
             match self.https.client(decision.upstream_tls()) {
-                Ok(client) => client.request(upstream),
+                Ok(pool) => Box::pin(async move {
+                    let response = pool.request(upstream).await?;
+                    Ok(response.map(BodyExt::boxed))
+                }),
                 Err(e) => {
                     tracing::warn!(server = server.name(), error = %e, "no TLS toward the server");
                     return Answer::Done(own(StatusCode::BAD_GATEWAY, "bad gateway\n"));
                 }
             }
         } else {
-            self.client.request(upstream)
+            let pool = Arc::clone(&self.http);
+            Box::pin(async move {
+                let response = pool.request(upstream).await?;
+                Ok(response.map(BodyExt::boxed))
+            })
         };
-        // Boxed: the client's future is large, and every future that holds it inline is
-        // copied whole each time it moves (into its parent, into the connection's slot).
-        let response =
-            match tokio::time::timeout(self.options.response_timeout, Box::pin(sent)).await {
-                Ok(Ok(response)) => response,
-                Ok(Err(e)) => {
-                    // The whole chain: "client error (Connect)" alone does not say that the
-                    // certificate was refused, nor why.
-                    tracing::warn!(server = server.name(), error = %causes(&e), "upstream failed");
-                    let bad_gateway = own(StatusCode::BAD_GATEWAY, "bad gateway\n");
-                    if e.is_connect() {
-                        self.mark_down_if_checked(decision, server.name());
-                        return Answer::Refused(bad_gateway);
-                    }
-                    return Answer::Done(bad_gateway);
+        let response = match tokio::time::timeout(self.options.response_timeout, sent).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => {
+                // The whole chain: "client error (Connect)" alone does not say that the
+                // certificate was refused, nor why.
+                tracing::warn!(server = server.name(), error = %causes(&e), "upstream failed");
+                let bad_gateway = own(StatusCode::BAD_GATEWAY, "bad gateway\n");
+                if e.is_connect() {
+                    self.mark_down_if_checked(decision, server.name());
+                    return Answer::Refused(bad_gateway);
                 }
-                Err(_) => {
-                    return Answer::Done(own(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"));
-                }
-            };
+                return Answer::Done(bad_gateway);
+            }
+            Err(_) => {
+                return Answer::Done(own(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"));
+            }
+        };
         if response.status() == StatusCode::SWITCHING_PROTOCOLS
             && let Some(client_upgrade) = client_upgrade
         {
@@ -363,7 +378,7 @@ impl Proxy {
         let (mut parts, body) = response.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
         exchange.complete_response(&mut parts.headers);
-        Answer::Done(Response::from_parts(parts, body.boxed()))
+        Answer::Done(Response::from_parts(parts, body))
     }
 }
 
@@ -396,7 +411,7 @@ impl Proxy {
 /// Answers the client's upgrade with the server's 101 and joins the two upgraded connections
 /// in a task of their own (it outlives this request, as a WebSocket does).
 fn switch_protocols(
-    mut response: Response<Incoming>,
+    mut response: Response<ProxyBody>,
     client_upgrade: hyper::upgrade::OnUpgrade,
     server: String,
 ) -> Response<ProxyBody> {

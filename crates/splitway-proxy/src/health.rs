@@ -10,6 +10,8 @@
 //! name and URL (the core carries them over).
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,13 +19,12 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{Request, Uri};
 use http_body_util::Empty;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use splitway::Router;
 use splitway::config::{HealthCheck, UpstreamTls};
 use tokio::time::Instant;
 
+use crate::upstream::Upstream;
 use crate::upstream_tls::{HttpsClients, Pool};
 
 /// A server to check: backend, server name, URL (a changed URL is a new server).
@@ -34,16 +35,16 @@ type Key = (String, String, String);
 /// returned task is aborted or the runtime stops.
 pub fn health_checks(router: Router, tick: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(10))
-            .build_http();
-        // `https` servers are checked over TLS, verified as requests to them are.
-        let https = Arc::new(HttpsClients::new(Pool {
+        let pool = Pool {
             connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(10),
             max_idle_per_host: 1,
-        }));
+        };
+        let mut connector = pool.connector();
+        connector.enforce_http(true);
+        let client = pool.upstream(connector);
+        // `https` servers are checked over TLS, verified as requests to them are.
+        let https = Arc::new(HttpsClients::new(pool));
         let mut due: HashMap<Key, Instant> = HashMap::new();
         let mut ticks = tokio::time::interval(tick);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -67,7 +68,7 @@ pub fn health_checks(router: Router, tick: Duration) -> tokio::task::JoinHandle<
                     if *next <= now {
                         *next = now + check.interval;
                         let client = Checker {
-                            http: client.clone(),
+                            http: Arc::clone(&client),
                             https: Arc::clone(&https),
                             tls: backend.tls.clone(),
                         };
@@ -89,7 +90,7 @@ pub fn health_checks(router: Router, tick: Duration) -> tokio::task::JoinHandle<
 
 /// The clients a check may go out on: plain, or TLS with the backend's `tls` settings.
 struct Checker {
-    http: Client<HttpConnector, Empty<Bytes>>,
+    http: Arc<Upstream<HttpConnector, Empty<Bytes>>>,
     https: Arc<HttpsClients<Empty<Bytes>>>,
     tls: Option<UpstreamTls>,
 }
@@ -102,19 +103,23 @@ async fn run_check(
     base: Uri,
     check: HealthCheck,
 ) {
+    // The status the server answered, if it did.
+    type Status = Pin<Box<dyn Future<Output = Option<u16>> + Send>>;
     let sent = check_request(&base, &check).and_then(|req| {
-        if req.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
+        let status: Status = if req.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
             // An unusable CA file is logged where the client is made.
             let https = client.https.client(client.tls.as_ref()).ok()?;
-            Some(https.request(req))
+            Box::pin(async move { https.request(req).await.ok().map(|r| r.status().as_u16()) })
         } else {
-            Some(client.http.request(req))
-        }
+            let http = client.http;
+            Box::pin(async move { http.request(req).await.ok().map(|r| r.status().as_u16()) })
+        };
+        Some(status)
     });
     let healthy = match sent {
         Some(sent) => matches!(
             tokio::time::timeout(check.timeout, sent).await,
-            Ok(Ok(response)) if (200..400).contains(&response.status().as_u16())
+            Ok(Some(status)) if (200..400).contains(&status)
         ),
         None => false,
     };

@@ -6,8 +6,8 @@
 //! hands each request to [`Proxy::handle`], which answers 503 at once past the cap on requests in
 //! flight ([`admission`]), refuses what breaks the request limits or
 //! names its host badly (400, 414, 431), asks the [`splitway::Router`] for a decision
-//! and answers 404 or 503 itself, or forwards the request to the chosen server over one pooled
-//! client ([`forward`]; `https` servers over TLS, verified as [`upstream_tls`] says): the frontend's path rewrites applied, hop-by-hop headers dropped both
+//! and answers 404 or 503 itself, or forwards the request to the chosen server over its pool of
+//! HTTP/1.1 connections ([`forward`]; `https` servers over TLS, verified as [`upstream_tls`] says): the frontend's path rewrites applied, hop-by-hop headers dropped both
 //! ways, `X-Forwarded-*` added, `Host` kept or replaced as the frontend says, bodies streamed,
 //! upgrades (WebSocket) joined, the decision's cookie added to the response, 502/504 when the
 //! server fails or is slow, a refused bodyless `GET` sent once more. [`watch()`] reloads the
@@ -54,6 +54,7 @@ pub use splitway_tower::{fleet, prometheus, rollouts};
 pub mod server;
 mod strict;
 pub mod tls;
+mod upstream;
 pub mod upstream_tls;
 pub mod watch;
 pub mod workers;

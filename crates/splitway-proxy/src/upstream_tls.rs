@@ -1,4 +1,4 @@
-//! TLS toward servers: the pooled clients that reach `https` server URLs.
+//! TLS toward servers: the connection pools that reach `https` server URLs.
 //!
 //! A server's certificate is verified against the system's root certificates (read with
 //! `rustls-native-certs`: the CAs the operating system trusts, which is what an operator
@@ -20,9 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper_rustls::{DefaultServerNameResolver, FixedServerNameResolver, ResolveServerName};
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -31,6 +29,7 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use splitway::config::UpstreamTls;
 
 use crate::tls::{TlsError, provider};
+use crate::upstream::{PoolSettings, Upstream};
 
 /// The connector of an `https`-capable client.
 pub(crate) type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -53,23 +52,20 @@ impl Pool {
         connector
     }
 
-    /// A pooled client on `connector`.
-    pub(crate) fn client<C, B>(&self, connector: C) -> Client<C, B>
-    where
-        C: hyper_util::client::legacy::connect::Connect + Clone,
-        B: hyper::body::Body + Send,
-        B::Data: Send,
-    {
-        Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(self.idle_timeout)
-            .pool_max_idle_per_host(self.max_idle_per_host)
-            .build(connector)
+    /// A pool of connections made by `connector`.
+    pub(crate) fn upstream<C, B>(&self, connector: C) -> Arc<Upstream<C, B>> {
+        Arc::new(Upstream::new(
+            connector,
+            PoolSettings {
+                idle_timeout: self.idle_timeout,
+                max_idle_per_server: self.max_idle_per_host,
+            },
+        ))
     }
 }
 
-/// A client made for a `tls` setting, or why none could be.
-type Made<B> = Result<Client<HttpsConnector, B>, TlsError>;
+/// The pool made for a `tls` setting, or why none could be.
+type Made<B> = Result<Arc<Upstream<HttpsConnector, B>>, TlsError>;
 
 /// The `https` clients, by `tls` setting.
 pub(crate) struct HttpsClients<B> {
@@ -85,12 +81,7 @@ impl<B> std::fmt::Debug for HttpsClients<B> {
     }
 }
 
-impl<B> HttpsClients<B>
-where
-    B: hyper::body::Body + Send + 'static + Unpin,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+impl<B> HttpsClients<B> {
     pub(crate) fn new(pool: Pool) -> Self {
         HttpsClients {
             pool,
@@ -111,7 +102,7 @@ where
         if let Some(made) = clients.get(&settings) {
             return made.clone();
         }
-        let made = connector(&settings, self.pool.connector()).map(|c| self.pool.client(c));
+        let made = connector(&settings, self.pool.connector()).map(|c| self.pool.upstream(c));
         if let Err(e) = &made {
             tracing::error!("TLS toward servers unusable: {e}");
         }
