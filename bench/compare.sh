@@ -15,7 +15,8 @@
 #   bench/compare.sh --instructions  # instructions (callgrind) and heap blocks (DHAT) per
 #                                    # request of each splitway target at one host, from the
 #                                    # difference of 1,000 and 2,000 requests: the machine's
-#                                    # load does not move these (also: --allocations)
+#                                    # load does not move these (also: --allocations); and
+#                                    # nginx's instructions, when it is in TARGETS
 #
 # Knobs (environment): DURATION (8s), ROUNDS (3), CONNECTIONS (64), CASES ("1 1000"),
 # TARGETS ("nginx haproxy splitway"), SPLITWAY (the binary; default target/release/splitway,
@@ -521,6 +522,36 @@ if [ "$mode" = counts ]; then
             callgrind) sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p' "$log" ;;
         esac
     }
+    # nginx's worker in the same way (one process: no master; QUIT lets callgrind write out),
+    # when nginx is among the targets: the user-space instructions of the baseline.
+    count_nginx() { # N
+        local n=$1 port=$next_port v ndir="$dir/nginx-$1"
+        next_port=$((next_port + 1))
+        mkdir -p "$ndir"
+        nginx_conf 1 "$port" "$ndir"
+        sed -i 's/^daemon off;/daemon off;\nmaster_process off;/' "$ndir/nginx.conf"
+        valgrind --tool=callgrind --callgrind-out-file="$ndir/callgrind.out" \
+            nginx -c "$ndir/nginx.conf" -p "$ndir" 2>"$ndir/log" &
+        v=$!
+        pids+=($v)
+        for _ in $(seq 600); do
+            curl -s -o /dev/null -H 'Host: web.agendor.com.br' "http://127.0.0.1:$port/" && break
+            sleep 0.1
+        done
+        local cookie='_ga=GA1.2.1234567890.1700000000; _gid=GA1.2.987654321.1700000000; session_id=3f9a1c2b7e6d4f5a8b9c0d1e2f3a4b5c; locale=pt-BR'
+        curl -s -o /dev/null -H 'Host: web.agendor.com.br' -H "Cookie: $cookie" \
+            "http://127.0.0.1:$port/deals/[1-$((n * 9 / 10))]"
+        curl -s -o /dev/null -H 'Host: web.agendor.com.br' -H "Cookie: $cookie; _AUSER_TYPE=canary" \
+            "http://127.0.0.1:$port/deals/[1-$((n / 10))]"
+        kill -QUIT "$v"
+        wait "$v" 2>/dev/null || true
+        sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p' "$ndir/log"
+    }
+    if [[ " $targets " == *" nginx "* ]]; then
+        i1=$(count_nginx 1000)
+        i2=$(count_nginx 2000)
+        echo "nginx: $(( (i2 - i1) / 1000 )) instructions per request (callgrind; 2,000 requests less 1,000)"
+    fi
     for e in "${splitways[@]}"; do
         label=${e%%=*}
         # shellcheck disable=SC2086
