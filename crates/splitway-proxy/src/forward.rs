@@ -352,7 +352,7 @@ impl Proxy {
         let response = match tokio::time::timeout(self.options.response_timeout, sent).await {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {
-                // The whole chain: "client error (Connect)" alone does not say that the
+                // The whole chain: "could not connect" alone does not say that the
                 // certificate was refused, nor why.
                 tracing::warn!(server = server.name(), error = %causes(&e), "upstream failed");
                 let bad_gateway = own(StatusCode::BAD_GATEWAY, "bad gateway\n");
