@@ -1,7 +1,6 @@
 //! One request through the proxy: decide, forward over the pool of connections to the
 //! servers, answer.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,54 +34,35 @@ pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
 /// The body of a request sent to a server: the client's, streamed, or none (a repeat).
 type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
 
-/// A request on its way to a server, until its response head.
-type Sent =
-    std::pin::Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, UpstreamError>> + Send>>;
-
 /// How one attempt ended.
 enum Answer {
     /// With this response for the client.
     Done(Response<ProxyBody>),
-    /// No connection to the server (refused, or not accepted in time): nothing was sent
-    /// (this is the 502 to give).
-    Refused(Response<ProxyBody>),
+    /// No connection to the server (refused, or not accepted in time): nothing was sent.
+    /// The 502 to give, and the request as it came.
+    Refused(Response<ProxyBody>, Box<Request<UpstreamBody>>),
 }
 
 impl Answer {
     fn response(&self) -> &Response<ProxyBody> {
         match self {
-            Answer::Done(r) | Answer::Refused(r) => r,
+            Answer::Done(r) | Answer::Refused(r, _) => r,
         }
     }
 
     fn into_response(self) -> Response<ProxyBody> {
         match self {
-            Answer::Done(r) | Answer::Refused(r) => r,
+            Answer::Done(r) | Answer::Refused(r, _) => r,
         }
     }
 }
 
-/// A copy of the head of `req` to send again, when it has no body, is safe to repeat and does
-/// not ask for an upgrade.
-fn repeatable_head(req: &Request<Incoming>) -> Option<Request<UpstreamBody>> {
+/// Whether `req` may be sent again when its server refused the connection: it has no body,
+/// is safe to repeat and does not ask for an upgrade.
+fn repeatable(req: &Request<Incoming>) -> bool {
     use hyper::body::Body as _;
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe || !req.body().is_end_stream() || headers::upgrade_protocol(req.headers()).is_some() {
-        return None;
-    }
-    let mut again = Request::new(
-        http_body_util::Empty::new()
-            .map_err(|never| match never {})
-            .boxed(),
-    );
-    *again.method_mut() = req.method().clone();
-    *again.uri_mut() = req.uri().clone();
-    *again.version_mut() = req.version();
-    *again.headers_mut() = req.headers().clone();
-    if let Some(tls) = req.extensions().get::<ClientTls>() {
-        again.extensions_mut().insert(*tls);
-    }
-    Some(again)
+    safe && req.body().is_end_stream() && headers::upgrade_protocol(req.headers()).is_none()
 }
 
 /// Timeouts and pool settings, and the limits on clients.
@@ -239,11 +219,11 @@ impl Proxy {
             }
             return response;
         }
-        let again = repeatable_head(&req);
+        let again = repeatable(&req);
         let req = req.map(|body| body.map_err(Into::into).boxed());
-        match (self.answer(req, peer).await, again) {
-            (Answer::Refused(_), Some(again)) => self.answer(again, peer).await.into_response(),
-            (answer, _) => answer.into_response(),
+        match self.answer(req, peer).await {
+            Answer::Refused(_, req) if again => self.answer(*req, peer).await.into_response(),
+            answer => answer.into_response(),
         }
     }
 
@@ -272,7 +252,7 @@ impl Proxy {
 
     async fn forward(
         &self,
-        mut req: Request<UpstreamBody>,
+        req: Request<UpstreamBody>,
         peer: SocketAddr,
         exchange: &Exchange,
     ) -> Answer {
@@ -282,6 +262,64 @@ impl Proxy {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "no server available\n",
             ));
+        };
+        if server.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
+            match self.https.client(decision.upstream_tls()) {
+                Ok(pool) => self.forward_on(&pool, req, peer, exchange).await,
+                Err(e) => {
+                    tracing::warn!(server = server.name(), error = %e, "no TLS toward the server");
+                    Answer::Done(own(StatusCode::BAD_GATEWAY, "bad gateway\n"))
+                }
+            }
+        } else {
+            self.forward_on(&self.http, req, peer, exchange).await
+        }
+    }
+
+    /// [`Proxy::forward`] on the pool for the server's scheme. The connection comes first, so
+    /// that a server refusing it hands the request back as it came, for another decision
+    /// ([`Answer::Refused`]), and no copy of it is kept just in case.
+    async fn forward_on<C>(
+        &self,
+        pool: &Arc<Upstream<C, UpstreamBody>>,
+        mut req: Request<UpstreamBody>,
+        peer: SocketAddr,
+        exchange: &Exchange,
+    ) -> Answer
+    where
+        C: tower_service::Service<Uri> + Clone + Send + Sync + 'static,
+        C::Response: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+        C::Future: Send + 'static,
+        C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let decision = exchange.decision();
+        let Some(server) = decision.server() else {
+            return Answer::Done(own(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no server available\n",
+            ));
+        };
+        let upstream_failed = |e: &UpstreamError| {
+            // The whole chain: "could not connect" alone does not say that the certificate
+            // was refused, nor why.
+            tracing::warn!(server = server.name(), error = %causes(e), "upstream failed");
+            if e.is_connect() {
+                self.mark_down_if_checked(decision, server.name());
+            }
+            own(StatusCode::BAD_GATEWAY, "bad gateway\n")
+        };
+        let timed_out = || own(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n");
+        let timeout = self.options.response_timeout;
+        // The pool's futures boxed: they are large, and a future holding them inline is
+        // copied whole each time it moves (into its parent, into the connection's slot).
+        let connecting = Box::pin(pool.connection(server.uri()));
+        let conn = match tokio::time::timeout(timeout, connecting).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) if e.is_connect() => {
+                return Answer::Refused(upstream_failed(&e), Box::new(req));
+            }
+            Ok(Err(e)) => return Answer::Done(upstream_failed(&e)),
+            Err(_) => return Answer::Done(timed_out()),
         };
         // A protocol upgrade (WebSocket): its two hop-by-hop headers are what it is about,
         // so they go through, and once the server agrees (101) the two connections are joined.
@@ -328,43 +366,10 @@ impl Proxy {
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
         let upstream = Request::from_parts(parts, body);
-
-        // Boxed: the pool's future is large, and every future that holds it inline is copied
-        // whole each time it moves (into its parent, into the connection's slot).
-        let sent: Sent = if upstream.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
-            match self.https.client(decision.upstream_tls()) {
-                Ok(pool) => Box::pin(async move {
-                    let response = pool.request(upstream).await?;
-                    Ok(response.map(BodyExt::boxed))
-                }),
-                Err(e) => {
-                    tracing::warn!(server = server.name(), error = %e, "no TLS toward the server");
-                    return Answer::Done(own(StatusCode::BAD_GATEWAY, "bad gateway\n"));
-                }
-            }
-        } else {
-            let pool = Arc::clone(&self.http);
-            Box::pin(async move {
-                let response = pool.request(upstream).await?;
-                Ok(response.map(BodyExt::boxed))
-            })
-        };
-        let response = match tokio::time::timeout(self.options.response_timeout, sent).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(e)) => {
-                // The whole chain: "could not connect" alone does not say that the
-                // certificate was refused, nor why.
-                tracing::warn!(server = server.name(), error = %causes(&e), "upstream failed");
-                let bad_gateway = own(StatusCode::BAD_GATEWAY, "bad gateway\n");
-                if e.is_connect() {
-                    self.mark_down_if_checked(decision, server.name());
-                    return Answer::Refused(bad_gateway);
-                }
-                return Answer::Done(bad_gateway);
-            }
-            Err(_) => {
-                return Answer::Done(own(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n"));
-            }
+        let response = match tokio::time::timeout(timeout, Box::pin(conn.send(upstream))).await {
+            Ok(Ok(response)) => response.map(BodyExt::boxed),
+            Ok(Err(e)) => return Answer::Done(upstream_failed(&e)),
+            Err(_) => return Answer::Done(timed_out()),
         };
         if response.status() == StatusCode::SWITCHING_PROTOCOLS
             && let Some(client_upgrade) = client_upgrade

@@ -145,55 +145,37 @@ where
     B::Error: Into<BoxError>,
 {
     /// Sends `req` (its URI absolute: the server's scheme and authority, then the path) and
-    /// reads the response head. `Host` is the URI's authority unless the request has one.
+    /// reads the response head: [`Upstream::connection`] then [`Connection::send`].
     pub(crate) async fn request(
         self: &Arc<Self>,
-        mut req: Request<B>,
+        req: Request<B>,
     ) -> Result<Response<PooledBody<C, B>>, UpstreamError> {
-        let uri = req.uri().clone();
-        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+        let server = req.uri().clone();
+        self.connection(&server).await?.send(req).await
+    }
+
+    /// A connection to the server that `server` (a URI) names: the most recently used idle
+    /// one, or a new one. Taken before the request is made, so that a server refusing it
+    /// leaves the request untouched.
+    pub(crate) async fn connection(
+        self: &Arc<Self>,
+        server: &Uri,
+    ) -> Result<Connection<C, B>, UpstreamError> {
+        let (Some(scheme), Some(authority)) = (server.scheme(), server.authority()) else {
             return Err(UpstreamError::NoServer);
         };
         let key = Key(scheme.clone(), authority.clone());
-        if !req.headers().contains_key(header::HOST)
-            && let Ok(host) = HeaderValue::from_str(authority.as_str())
-        {
-            req.headers_mut().insert(header::HOST, host);
-        }
-        // HTTP/1 to a server (not a proxy): the origin form.
-        *req.uri_mut() = uri
-            .path_and_query()
-            .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()));
-        loop {
-            let (mut sender, reused) = match self.checkout(&key) {
-                Some(sender) => (sender, true),
-                None => (self.connect(&uri).await?, false),
-            };
-            if let Err(e) = sender.ready().await {
-                if reused {
-                    continue;
-                }
-                return Err(UpstreamError::Request(e));
-            }
-            match sender.try_send_request(req).await {
-                Ok(response) => {
-                    let home = Home {
-                        pool: Arc::clone(self),
-                        key,
-                        sender,
-                    };
-                    return Ok(response.map(|body| PooledBody {
-                        body,
-                        home: Some(home),
-                    }));
-                }
-                Err(mut e) => match e.take_message() {
-                    // Not taken by a connection that was closing: another one.
-                    Some(back) if reused => req = back,
-                    _ => return Err(UpstreamError::Request(e.into_error())),
-                },
-            }
-        }
+        let (sender, reused) = match self.checkout(&key) {
+            Some(sender) => (sender, true),
+            None => (self.connect(server).await?, false),
+        };
+        Ok(Connection {
+            pool: Arc::clone(self),
+            key,
+            server: server.clone(),
+            sender,
+            reused,
+        })
     }
 
     /// A new connection to the server of `uri`, driven by a task of its own until it closes.
@@ -216,6 +198,79 @@ where
             }
         });
         Ok(sender)
+    }
+}
+
+/// A connection to one server, for one request.
+pub(crate) struct Connection<C, B> {
+    pool: Arc<Upstream<C, B>>,
+    key: Key,
+    /// The server's URI, for another connection if this one closes before taking the request.
+    server: Uri,
+    sender: SendRequest<B>,
+    /// Taken from the idle ones (which the server may have closed meanwhile).
+    reused: bool,
+}
+
+impl<C, B> Connection<C, B>
+where
+    C: Service<Uri> + Clone + Send + Sync + 'static,
+    C::Response: Read + Write + Unpin + Send + 'static,
+    C::Future: Send + 'static,
+    C::Error: Into<BoxError>,
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    /// Sends `req` and reads the response head. Its URI is sent in origin form (the path and
+    /// query); `Host` is the server's authority unless the request has one. A reused
+    /// connection that closed before taking the request is replaced by another (nothing was
+    /// sent); a connection failing after that is an error.
+    pub(crate) async fn send(
+        mut self,
+        mut req: Request<B>,
+    ) -> Result<Response<PooledBody<C, B>>, UpstreamError> {
+        if !req.headers().contains_key(header::HOST)
+            && let Ok(host) = HeaderValue::from_str(self.key.1.as_str())
+        {
+            req.headers_mut().insert(header::HOST, host);
+        }
+        // HTTP/1 to a server (not a proxy): the origin form.
+        let origin = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()));
+        *req.uri_mut() = origin;
+        loop {
+            if let Err(e) = self.sender.ready().await {
+                if !self.reused {
+                    return Err(UpstreamError::Request(e));
+                }
+                self = self.pool.connection(&self.server).await?;
+                continue;
+            }
+            match self.sender.try_send_request(req).await {
+                Ok(response) => {
+                    let home = Home {
+                        pool: self.pool,
+                        key: self.key,
+                        sender: self.sender,
+                    };
+                    return Ok(response.map(|body| PooledBody {
+                        body,
+                        home: Some(home),
+                    }));
+                }
+                Err(mut e) => match e.take_message() {
+                    // Not taken by a connection that was closing: another one.
+                    Some(back) if self.reused => {
+                        req = back;
+                        self = self.pool.connection(&self.server).await?;
+                    }
+                    _ => return Err(UpstreamError::Request(e.into_error())),
+                },
+            }
+        }
     }
 }
 
