@@ -1,7 +1,9 @@
 //! The pooled HTTP/1.1 connections to the servers, over a connector: plain TCP, or TLS on top
 //! of it ([`crate::upstream_tls`]).
 //!
-//! A request takes the server's most recently used idle connection (or opens one), and its
+//! [`Upstream::connection`] takes the server's most recently used idle connection (or opens
+//! one) before the request is built, so that a server refusing it leaves the request as it
+//! came (to be decided again); [`Connection::send`] sends the request on it, and the
 //! response body gives the connection back once it has been read to the end; a body dropped
 //! before its end closes the connection (hyper cannot reuse it). A connection idle for longer
 //! than the idle timeout is never used again: it is closed when next met, or when a newer one
