@@ -495,17 +495,10 @@ if [ "$mode" = counts ]; then
     dir="$work/counts"
     mkdir -p "$dir"
     splitway_conf 1 "$dir"
-    # COUNT N: the tool's total after N requests on one keep-alive connection (the same
-    # requests as the load: the 5-cookie header, one in ten with the canary cookie).
-    count() { # LABEL TOOL N BINARY FLAGS...
-        local label=$1 tool=$2 n=$3 bin=$4 port=$next_port v
-        shift 4
-        next_port=$((next_port + 1))
-        local log="$dir/log-$label-$tool-$n"
-        RUST_LOG=warn valgrind --tool="$tool" --"$tool"-out-file="$dir/out-$label-$tool-$n" \
-            "$bin" serve --config "$dir/routes.yaml" --listen "127.0.0.1:$port" "$@" 2>"$log" &
-        v=$!
-        pids+=($v)
+    # Waits for PORT to answer, then sends it N requests on one keep-alive connection (the
+    # same requests as the load: the 5-cookie header, one in ten with the canary cookie).
+    send_counted() { # PORT N
+        local port=$1 n=$2
         for _ in $(seq 600); do
             curl -s -o /dev/null -H 'Host: web.agendor.com.br' "http://127.0.0.1:$port/" && break
             sleep 0.1
@@ -515,6 +508,18 @@ if [ "$mode" = counts ]; then
             "http://127.0.0.1:$port/deals/[1-$((n * 9 / 10))]"
         curl -s -o /dev/null -H 'Host: web.agendor.com.br' -H "Cookie: $cookie; _AUSER_TYPE=canary" \
             "http://127.0.0.1:$port/deals/[1-$((n / 10))]"
+    }
+    # COUNT: the tool's total after send_counted's N requests.
+    count() { # LABEL TOOL N BINARY FLAGS...
+        local label=$1 tool=$2 n=$3 bin=$4 port=$next_port v
+        shift 4
+        next_port=$((next_port + 1))
+        local log="$dir/log-$label-$tool-$n"
+        RUST_LOG=warn valgrind --tool="$tool" --"$tool"-out-file="$dir/out-$label-$tool-$n" \
+            "$bin" serve --config "$dir/routes.yaml" --listen "127.0.0.1:$port" "$@" 2>"$log" &
+        v=$!
+        pids+=($v)
+        send_counted "$port" "$n"
         kill -INT "$v"
         wait "$v" 2>/dev/null || true
         case $tool in
@@ -534,15 +539,7 @@ if [ "$mode" = counts ]; then
             nginx -c "$ndir/nginx.conf" -p "$ndir" 2>"$ndir/log" &
         v=$!
         pids+=($v)
-        for _ in $(seq 600); do
-            curl -s -o /dev/null -H 'Host: web.agendor.com.br' "http://127.0.0.1:$port/" && break
-            sleep 0.1
-        done
-        local cookie='_ga=GA1.2.1234567890.1700000000; _gid=GA1.2.987654321.1700000000; session_id=3f9a1c2b7e6d4f5a8b9c0d1e2f3a4b5c; locale=pt-BR'
-        curl -s -o /dev/null -H 'Host: web.agendor.com.br' -H "Cookie: $cookie" \
-            "http://127.0.0.1:$port/deals/[1-$((n * 9 / 10))]"
-        curl -s -o /dev/null -H 'Host: web.agendor.com.br' -H "Cookie: $cookie; _AUSER_TYPE=canary" \
-            "http://127.0.0.1:$port/deals/[1-$((n / 10))]"
+        send_counted "$port" "$n"
         kill -QUIT "$v"
         wait "$v" 2>/dev/null || true
         sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p' "$ndir/log"
