@@ -21,7 +21,7 @@ use crate::headers;
 use crate::held::HeldBody;
 use crate::limits::Limits;
 use crate::strict;
-use crate::upstream::{Upstream, UpstreamError};
+use crate::upstream::{Connector, Upstream, UpstreamError};
 use crate::upstream_tls::{HttpsClients, Pool};
 
 /// Marks a request that came over TLS (its `X-Forwarded-Proto` is `https`).
@@ -287,10 +287,7 @@ impl Proxy {
         exchange: &Exchange,
     ) -> Answer
     where
-        C: tower_service::Service<Uri> + Clone + Send + Sync + 'static,
-        C::Response: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-        C::Future: Send + 'static,
-        C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        C: Connector,
     {
         let decision = exchange.decision();
         let Some(server) = decision.server() else {

@@ -33,6 +33,34 @@ use tower_service::Service;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
+/// What a pool connects with: a service from a server's URI to a byte stream (hyper-util's
+/// `HttpConnector`, or the TLS connector on top of it). One name for the bounds.
+pub(crate) trait Connector:
+    Service<
+        Uri,
+        Response: Read + Write + Unpin + Send + 'static,
+        Future: Send + 'static,
+        Error: Into<BoxError>,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<C> Connector for C where
+    C: Service<
+            Uri,
+            Response: Read + Write + Unpin + Send + 'static,
+            Future: Send + 'static,
+            Error: Into<BoxError>,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// Why a request got no response from its server.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum UpstreamError {
@@ -138,10 +166,7 @@ impl<C, B> Upstream<C, B> {
 
 impl<C, B> Upstream<C, B>
 where
-    C: Service<Uri> + Clone + Send + Sync + 'static,
-    C::Response: Read + Write + Unpin + Send + 'static,
-    C::Future: Send + 'static,
-    C::Error: Into<BoxError>,
+    C: Connector,
     B: Body + Send + Unpin + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
@@ -216,10 +241,7 @@ pub(crate) struct Connection<C, B> {
 
 impl<C, B> Connection<C, B>
 where
-    C: Service<Uri> + Clone + Send + Sync + 'static,
-    C::Response: Read + Write + Unpin + Send + 'static,
-    C::Future: Send + 'static,
-    C::Error: Into<BoxError>,
+    C: Connector,
     B: Body + Send + Unpin + 'static,
     B::Data: Send,
     B::Error: Into<BoxError>,
