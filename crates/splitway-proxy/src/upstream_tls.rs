@@ -92,21 +92,29 @@ impl<B> HttpsClients<B> {
     /// The client for a backend with these settings (`None`: the system roots); an error when
     /// its CA file cannot be used (kept, so that it is not read again on every request).
     pub(crate) fn client(&self, tls: Option<&UpstreamTls>) -> Made<B> {
-        let settings = tls.cloned().unwrap_or_default();
+        // Looked up by reference: the settings are copied only for a new pool.
+        let default;
+        let settings = match tls {
+            Some(tls) => tls,
+            None => {
+                default = UpstreamTls::default();
+                &default
+            }
+        };
         let Ok(mut clients) = self.clients.lock() else {
             return Err(TlsError {
                 file: Default::default(),
                 reason: "the TLS clients' lock is poisoned".to_owned(),
             });
         };
-        if let Some(made) = clients.get(&settings) {
+        if let Some(made) = clients.get(settings) {
             return made.clone();
         }
-        let made = connector(&settings, self.pool.connector()).map(|c| self.pool.upstream(c));
+        let made = connector(settings, self.pool.connector()).map(|c| self.pool.upstream(c));
         if let Err(e) = &made {
             tracing::error!("TLS toward servers unusable: {e}");
         }
-        clients.insert(settings, made.clone());
+        clients.insert(settings.clone(), made.clone());
         made
     }
 }
