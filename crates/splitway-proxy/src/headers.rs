@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Whether `name` describes one connection, not the message (RFC 9110 section 7.6.1, plus
@@ -86,22 +87,25 @@ pub(crate) fn add_forwarded(
     proto: &'static str,
     client_host: Option<HeaderValue>,
 ) {
+    // Made at compile time (`from_static` checks its name at run time otherwise).
     const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
-    let mut chain = String::new();
-    for prior in headers.get_all(&XFF).iter().filter_map(|v| v.to_str().ok()) {
+    const XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
+    const XFH: HeaderName = HeaderName::from_static("x-forwarded-host");
+    // Sized once, and handed to the header value without a copy.
+    let prior = headers.get_all(&XFF);
+    let room = prior.iter().map(|v| v.len() + 2).sum::<usize>() + 39;
+    let mut chain = String::with_capacity(room);
+    for prior in prior.iter().filter_map(|v| v.to_str().ok()) {
         chain.push_str(prior);
         chain.push_str(", ");
     }
     push_ip(&mut chain, peer);
-    if let Ok(value) = HeaderValue::from_str(&chain) {
+    if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(chain.into_bytes())) {
         headers.insert(XFF, value);
     }
-    headers.insert(
-        HeaderName::from_static("x-forwarded-proto"),
-        HeaderValue::from_static(proto),
-    );
+    headers.insert(XFP, HeaderValue::from_static(proto));
     if let Some(value) = client_host {
-        headers.insert(HeaderName::from_static("x-forwarded-host"), value);
+        headers.insert(XFH, value);
     }
 }
 
