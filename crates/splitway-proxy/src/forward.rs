@@ -21,7 +21,7 @@ use crate::headers;
 use crate::held::HeldBody;
 use crate::limits::Limits;
 use crate::strict;
-use crate::upstream::{Connector, Upstream, UpstreamError};
+use crate::upstream::{Connector, Upgraded, Upstream, UpstreamError};
 use crate::upstream_tls::{HttpsClients, Pool};
 
 /// Marks a request that came over TLS (its `X-Forwarded-Proto` is `https`).
@@ -29,10 +29,12 @@ use crate::upstream_tls::{HttpsClients, Pool};
 pub(crate) struct ClientTls;
 
 /// The body of every response the proxy sends: the upstream's, streamed, or its own.
-pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body of a request sent to a server: the client's, streamed, or none (a repeat).
-type UpstreamBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+type UpstreamBody = BoxBody<Bytes, BoxError>;
 
 /// How one attempt ended.
 enum Answer {
@@ -103,8 +105,8 @@ impl Default for Options {
 #[derive(Clone, Debug)]
 pub struct Proxy {
     router: Router,
-    http: Arc<Upstream<HttpConnector, UpstreamBody>>,
-    https: Arc<HttpsClients<UpstreamBody>>,
+    http: Arc<Upstream<HttpConnector>>,
+    https: Arc<HttpsClients>,
     options: Options,
     /// Requests in flight, shared by every clone (and every worker's copy).
     in_flight: std::sync::Arc<InFlightCap>,
@@ -147,7 +149,7 @@ fn pool(options: &Options) -> Pool {
 }
 
 /// The pool of connections to the `http` servers.
-fn http_pool(options: &Options) -> Arc<Upstream<HttpConnector, UpstreamBody>> {
+fn http_pool(options: &Options) -> Arc<Upstream<HttpConnector>> {
     let pool = pool(options);
     let mut connector = pool.connector();
     connector.enforce_http(true);
@@ -281,7 +283,7 @@ impl Proxy {
     /// ([`Answer::Refused`]), and no copy of it is kept just in case.
     async fn forward_on<C>(
         &self,
-        pool: &Arc<Upstream<C, UpstreamBody>>,
+        pool: &Arc<Upstream<C>>,
         mut req: Request<UpstreamBody>,
         peer: SocketAddr,
         exchange: &Exchange,
@@ -307,16 +309,19 @@ impl Proxy {
         };
         let timed_out = || own(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n");
         let timeout = self.options.response_timeout;
-        // The pool's futures boxed: they are large, and a future holding them inline is
-        // copied whole each time it moves (into its parent, into the connection's slot).
-        let connecting = Box::pin(pool.connection(server.uri()));
-        let conn = match tokio::time::timeout(timeout, connecting).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) if e.is_connect() => {
-                return Answer::Refused(upstream_failed(&e), Box::new(req));
-            }
-            Ok(Err(e)) => return Answer::Done(upstream_failed(&e)),
-            Err(_) => return Answer::Done(timed_out()),
+        // A kept connection is taken at once; only a new one is waited for, with a timer. The
+        // pool's futures boxed: they are large, and a future holding them inline is copied
+        // whole each time it moves (into its parent, into the connection's slot).
+        let conn = match pool.kept(server.uri()) {
+            Some(conn) => conn,
+            None => match tokio::time::timeout(timeout, Box::pin(pool.open(server.uri()))).await {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) if e.is_connect() => {
+                    return Answer::Refused(upstream_failed(&e), Box::new(req));
+                }
+                Ok(Err(e)) => return Answer::Done(upstream_failed(&e)),
+                Err(_) => return Answer::Done(timed_out()),
+            },
         };
         // A protocol upgrade (WebSocket): its two hop-by-hop headers are what it is about,
         // so they go through, and once the server agrees (101) the two connections are joined.
@@ -364,19 +369,24 @@ impl Proxy {
         parts.version = http::Version::HTTP_11;
         let upstream = Request::from_parts(parts, body);
         let response = match tokio::time::timeout(timeout, Box::pin(conn.send(upstream))).await {
-            Ok(Ok(response)) => response.map(BodyExt::boxed),
+            Ok(Ok(response)) => response,
             Ok(Err(e)) => return Answer::Done(upstream_failed(&e)),
             Err(_) => return Answer::Done(timed_out()),
         };
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS
-            && let Some(client_upgrade) = client_upgrade
-        {
-            return Answer::Done(switch_protocols(
-                response,
-                client_upgrade,
-                server.name().to_owned(),
-            ));
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let (parts, body) = response.into_parts();
+            return Answer::Done(match (client_upgrade, body.into_upgraded()) {
+                (Some(client), Some(upstream)) => {
+                    switch_protocols(parts, client, upstream, server.name().to_owned())
+                }
+                // A switch the client did not ask for.
+                _ => {
+                    tracing::warn!(server = server.name(), "unasked-for 101 from the server");
+                    own(StatusCode::BAD_GATEWAY, "bad gateway\n")
+                }
+            });
         }
+        let response = response.map(BodyExt::boxed);
         let (mut parts, body) = response.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
         exchange.complete_response(&mut parts.headers);
@@ -412,27 +422,29 @@ impl Proxy {
 
 /// Answers the client's upgrade with the server's 101 and joins the two upgraded connections
 /// in a task of their own (it outlives this request, as a WebSocket does).
-fn switch_protocols(
-    mut response: Response<ProxyBody>,
+fn switch_protocols<T>(
+    mut parts: http::response::Parts,
     client_upgrade: hyper::upgrade::OnUpgrade,
+    mut upstream: Upgraded<T>,
     server: String,
-) -> Response<ProxyBody> {
-    let server_upgrade = hyper::upgrade::on(&mut response);
-    let protocol = headers::upgrade_protocol(response.headers());
+) -> Response<ProxyBody>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let protocol = headers::upgrade_protocol(&parts.headers);
     tokio::spawn(async move {
-        let (client, upstream) = match tokio::join!(client_upgrade, server_upgrade) {
-            (Ok(client), Ok(upstream)) => (client, upstream),
-            (Err(e), _) | (_, Err(e)) => {
+        let client = match client_upgrade.await {
+            Ok(client) => client,
+            Err(e) => {
                 tracing::debug!(server, error = %e, "upgrade not completed");
                 return;
             }
         };
-        let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+        let mut client = TokioIo::new(client);
         if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
             tracing::debug!(server, error = %e, "upgraded connection ended with an error");
         }
     });
-    let (mut parts, _) = response.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
     if let Some(protocol) = protocol {
         headers::ask_upgrade(&mut parts.headers, protocol);

@@ -90,8 +90,8 @@ pub fn health_checks(router: Router, tick: Duration) -> tokio::task::JoinHandle<
 
 /// The clients a check may go out on: plain, or TLS with the backend's `tls` settings.
 struct Checker {
-    http: Arc<Upstream<HttpConnector, Empty<Bytes>>>,
-    https: Arc<HttpsClients<Empty<Bytes>>>,
+    http: Arc<Upstream<HttpConnector>>,
+    https: Arc<HttpsClients>,
     tls: Option<UpstreamTls>,
 }
 

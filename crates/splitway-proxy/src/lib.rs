@@ -43,6 +43,7 @@ pub mod admin;
 pub mod admission;
 pub mod explain;
 pub mod forward;
+mod h1;
 mod headers;
 pub mod health;
 mod held;

@@ -3,33 +3,46 @@
 //!
 //! [`Upstream::connection`] takes the server's most recently used idle connection (or opens
 //! one) before the request is built, so that a server refusing it leaves the request as it
-//! came (to be decided again); [`Connection::send`] sends the request on it, and the
-//! response body gives the connection back once it has been read to the end; a body dropped
-//! before its end closes the connection (hyper cannot reuse it). A connection idle for longer
-//! than the idle timeout is never used again: it is closed when next met, or when a newer one
-//! comes back to the same server. A request that a reused connection closed before taking
-//! (the server timed it out meanwhile) is sent on another, as nothing of it was sent.
+//! came (to be decided again); [`Connection::send`] writes the request and reads the response
+//! head, and the response body, read to its end, gives the connection back; a body dropped
+//! before its end closes it. A connection idle for longer than the idle timeout is never used
+//! again: it is closed when next met, or when a newer one comes back to the same server.
 //!
-//! It does the job of hyper-util's pooled client with less per request: the pool's key is
-//! hashed with FNV rather than SipHash, nothing is spawned per request to wait for the body's
-//! end, and there is no checkout future racing a connect.
+//! Each connection is driven by the request that holds it, in that request's task: the head is
+//! written from a buffer the connection keeps, the response is parsed out of another
+//! ([`crate::h1`]), and the body's frames are slices of the bytes read. Nothing is spawned and
+//! nothing crosses a channel (hyper's client connection is a task of its own, which each
+//! request wakes through a channel and which sends the response back through another).
+//!
+//! A kept connection is not read while idle; whether its server closed it is looked at when it
+//! is taken (a read that must not block). A request without a body that a reused connection
+//! failed to take (the write failed, or the server closed it before answering: it timed the
+//! connection out meanwhile) is sent again on another; only `GET`, `HEAD` and `OPTIONS` when
+//! the write had gone through.
+//!
+//! The request body is sent before the response is read, as nginx does by default; a server
+//! answering before the whole body is sent and closing is seen as a failed request.
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use http::uri::{Authority, Scheme};
-use http::{HeaderValue, Request, Response, Uri, header};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1::{self, SendRequest};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use hyper::body::{Body, Frame, SizeHint};
 use hyper::rt::{Read, Write};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 use tower_service::Service;
+
+use crate::h1::{self, BodyFraming, Decoded, Decoder, RequestFraming};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -38,7 +51,7 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 pub(crate) trait Connector:
     Service<
         Uri,
-        Response: Read + Write + Unpin + Send + 'static,
+        Response: Read + Write + Unpin + Send + Sync + 'static,
         Future: Send + 'static,
         Error: Into<BoxError>,
     > + Clone
@@ -51,7 +64,7 @@ pub(crate) trait Connector:
 impl<C> Connector for C where
     C: Service<
             Uri,
-            Response: Read + Write + Unpin + Send + 'static,
+            Response: Read + Write + Unpin + Send + Sync + 'static,
             Future: Send + 'static,
             Error: Into<BoxError>,
         > + Clone
@@ -61,6 +74,9 @@ impl<C> Connector for C where
 {
 }
 
+/// The byte stream a connector gives, as tokio reads and writes it.
+type Stream<C> = TokioIo<<C as Service<Uri>>::Response>;
+
 /// Why a request got no response from its server.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum UpstreamError {
@@ -68,9 +84,10 @@ pub(crate) enum UpstreamError {
     /// failed. Nothing was sent.
     #[error("could not connect")]
     Connect(#[source] BoxError),
-    /// The connection failed while the request was sent or its response head read.
+    /// The connection failed while the request was sent or its response head read, or the
+    /// response head was not HTTP/1.1 as it must be.
     #[error("the request failed")]
-    Request(#[source] hyper::Error),
+    Request(#[source] BoxError),
     /// The request's URI names no scheme and authority.
     #[error("no server in the request's URI")]
     NoServer,
@@ -80,6 +97,10 @@ impl UpstreamError {
     /// Whether nothing was sent because no connection could be made.
     pub(crate) fn is_connect(&self) -> bool {
         matches!(self, UpstreamError::Connect(_))
+    }
+
+    fn request(e: impl Into<BoxError>) -> Self {
+        UpstreamError::Request(e.into())
     }
 }
 
@@ -96,20 +117,66 @@ pub(crate) struct PoolSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key(Scheme, Authority);
 
+/// Bytes read from a connection at a time, at most.
+const READ_SIZE: usize = 16 * 1024;
+
+/// An open connection to a server and its two buffers.
+struct Conn<T> {
+    io: T,
+    /// Bytes read and not used yet.
+    read: BytesMut,
+    /// The request head being written: kept until the response head, to be sent again on
+    /// another connection should this one have been closed.
+    write: Vec<u8>,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
+    fn new(io: T) -> Self {
+        Conn {
+            io,
+            read: BytesMut::new(),
+            write: Vec::new(),
+        }
+    }
+
+    /// Reads what the server sent into `read`; `Ok(0)` at its end.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.read.capacity() - self.read.len() < READ_SIZE / 4 {
+            self.read.reserve(READ_SIZE);
+        }
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read)
+    }
+
+    async fn fill(&mut self) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_fill(cx)).await
+    }
+
+    /// Whether the server has neither closed the connection nor sent anything unasked while
+    /// it was idle: a read that does not wait (tokio answers it from the readiness it keeps,
+    /// without a system call, when nothing came).
+    fn still_open(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        matches!(self.poll_fill(&mut cx), Poll::Pending)
+    }
+}
+
 /// An idle connection and since when.
-struct Idle<B> {
-    sender: SendRequest<B>,
+struct Idle<T> {
+    conn: Conn<T>,
     since: Instant,
 }
 
+/// The idle connections of each server, most recently used last.
+type IdleByServer<T> = HashMap<Key, Vec<Idle<T>>, BuildHasherDefault<Fnv>>;
+
 /// The connections to every server reached through one connector.
-pub(crate) struct Upstream<C, B> {
+pub(crate) struct Upstream<C: Connector> {
     connector: C,
     settings: PoolSettings,
-    idle: Mutex<HashMap<Key, Vec<Idle<B>>, BuildHasherDefault<Fnv>>>,
+    idle: Mutex<IdleByServer<Stream<C>>>,
 }
 
-impl<C, B> std::fmt::Debug for Upstream<C, B> {
+impl<C: Connector> std::fmt::Debug for Upstream<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Upstream")
             .field("settings", &self.settings)
@@ -117,7 +184,7 @@ impl<C, B> std::fmt::Debug for Upstream<C, B> {
     }
 }
 
-impl<C, B> Upstream<C, B> {
+impl<C: Connector> Upstream<C> {
     pub(crate) fn new(connector: C, settings: PoolSettings) -> Self {
         Upstream {
             connector,
@@ -128,25 +195,21 @@ impl<C, B> Upstream<C, B> {
 
     /// The most recently used idle connection to `key` still open and within the idle
     /// timeout; older or closed ones met on the way are dropped.
-    fn checkout(&self, key: &Key) -> Option<SendRequest<B>> {
+    fn checkout(&self, key: &Key) -> Option<Conn<Stream<C>>> {
         let mut idle = self.idle.lock().ok()?;
         let stack = idle.get_mut(key)?;
         let now = Instant::now();
-        while let Some(conn) = stack.pop() {
-            if !conn.sender.is_closed()
-                && now.duration_since(conn.since) < self.settings.idle_timeout
+        while let Some(mut idle) = stack.pop() {
+            if now.duration_since(idle.since) < self.settings.idle_timeout && idle.conn.still_open()
             {
-                return Some(conn.sender);
+                return Some(idle.conn);
             }
         }
         None
     }
 
     /// Gives back a connection whose response was read to the end.
-    fn give_back(&self, key: Key, sender: SendRequest<B>) {
-        if sender.is_closed() {
-            return;
-        }
+    fn give_back(&self, key: Key, conn: Conn<Stream<C>>) {
         let Ok(mut idle) = self.idle.lock() else {
             return;
         };
@@ -155,58 +218,76 @@ impl<C, B> Upstream<C, B> {
         // The oldest are first: those past the idle timeout go (closing them).
         let expired = stack
             .iter()
-            .take_while(|conn| now.duration_since(conn.since) >= self.settings.idle_timeout)
+            .take_while(|idle| now.duration_since(idle.since) >= self.settings.idle_timeout)
             .count();
         stack.drain(..expired);
         if stack.len() < self.settings.max_idle_per_server {
-            stack.push(Idle { sender, since: now });
+            stack.push(Idle { conn, since: now });
         }
     }
-}
 
-impl<C, B> Upstream<C, B>
-where
-    C: Connector,
-    B: Body + Send + Unpin + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
     /// Sends `req` (its URI absolute: the server's scheme and authority, then the path) and
     /// reads the response head: [`Upstream::connection`] then [`Connection::send`].
-    pub(crate) async fn request(
+    pub(crate) async fn request<B>(
         self: &Arc<Self>,
         req: Request<B>,
-    ) -> Result<Response<PooledBody<C, B>>, UpstreamError> {
+    ) -> Result<Response<PooledBody<C>>, UpstreamError>
+    where
+        B: Body + Unpin,
+        B::Error: Into<BoxError>,
+    {
         let server = req.uri().clone();
         self.connection(&server).await?.send(req).await
     }
 
     /// A connection to the server that `server` (a URI) names: the most recently used idle
-    /// one, or a new one. Taken before the request is made, so that a server refusing it
-    /// leaves the request untouched.
+    /// one ([`Upstream::kept`]), or a new one ([`Upstream::open`]). Taken before the request is
+    /// made, so that a server refusing it leaves the request untouched.
     pub(crate) async fn connection(
         self: &Arc<Self>,
         server: &Uri,
-    ) -> Result<Connection<C, B>, UpstreamError> {
+    ) -> Result<Connection<C>, UpstreamError> {
+        match self.kept(server) {
+            Some(conn) => Ok(conn),
+            None => self.open(server).await,
+        }
+    }
+
+    /// The server's most recently used idle connection still open, if there is one: taken
+    /// without waiting (the common case needs no timer).
+    pub(crate) fn kept(self: &Arc<Self>, server: &Uri) -> Option<Connection<C>> {
+        let key = Key(server.scheme()?.clone(), server.authority()?.clone());
+        let conn = self.checkout(&key)?;
+        Some(Connection {
+            pool: Arc::clone(self),
+            key,
+            server: server.clone(),
+            conn,
+            reused: true,
+        })
+    }
+
+    /// A new connection to the server that `server` names.
+    pub(crate) async fn open(
+        self: &Arc<Self>,
+        server: &Uri,
+    ) -> Result<Connection<C>, UpstreamError> {
         let (Some(scheme), Some(authority)) = (server.scheme(), server.authority()) else {
             return Err(UpstreamError::NoServer);
         };
         let key = Key(scheme.clone(), authority.clone());
-        let (sender, reused) = match self.checkout(&key) {
-            Some(sender) => (sender, true),
-            None => (self.connect(server).await?, false),
-        };
+        let conn = self.connect(server).await?;
         Ok(Connection {
             pool: Arc::clone(self),
             key,
             server: server.clone(),
-            sender,
-            reused,
+            conn,
+            reused: false,
         })
     }
 
-    /// A new connection to the server of `uri`, driven by a task of its own until it closes.
-    async fn connect(&self, uri: &Uri) -> Result<SendRequest<B>, UpstreamError> {
+    /// A new connection to the server of `uri`.
+    async fn connect(&self, uri: &Uri) -> Result<Conn<Stream<C>>, UpstreamError> {
         let mut connector = self.connector.clone();
         std::future::poll_fn(|cx| connector.poll_ready(cx))
             .await
@@ -215,150 +296,364 @@ where
             .call(uri.clone())
             .await
             .map_err(|e| UpstreamError::Connect(e.into()))?;
-        let (sender, conn) = http1::handshake(io)
-            .await
-            .map_err(|e| UpstreamError::Connect(e.into()))?;
-        let server = uri.authority().map(ToString::to_string).unwrap_or_default();
-        tokio::spawn(async move {
-            if let Err(e) = conn.with_upgrades().await {
-                tracing::debug!(server, error = %e, "connection to the server ended with an error");
-            }
-        });
-        Ok(sender)
+        Ok(Conn::new(TokioIo::new(io)))
     }
 }
 
 /// A connection to one server, for one request.
-pub(crate) struct Connection<C, B> {
-    pool: Arc<Upstream<C, B>>,
+pub(crate) struct Connection<C: Connector> {
+    pool: Arc<Upstream<C>>,
     key: Key,
     /// The server's URI, for another connection if this one closes before taking the request.
     server: Uri,
-    sender: SendRequest<B>,
+    conn: Conn<Stream<C>>,
     /// Taken from the idle ones (which the server may have closed meanwhile).
     reused: bool,
 }
 
-impl<C, B> Connection<C, B>
-where
-    C: Connector,
-    B: Body + Send + Unpin + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
-{
+/// How far a failed exchange got: whether the request may go again on another connection.
+enum Failed {
+    /// Writing the request failed: the server has not taken it.
+    Write(io::Error),
+    /// The server closed the connection (or reset it) before a byte of the response.
+    Unanswered(io::Error),
+    /// Any other failure: not sent again.
+    Other(UpstreamError),
+}
+
+impl<C: Connector> Connection<C> {
     /// Sends `req` and reads the response head. Its URI is sent in origin form (the path and
     /// query); `Host` is the server's authority unless the request has one. A reused
-    /// connection that closed before taking the request is replaced by another (nothing was
-    /// sent); a connection failing after that is an error.
-    pub(crate) async fn send(
+    /// connection that closed before taking the request is replaced by another (see the
+    /// module's documentation); a connection failing after that is an error.
+    pub(crate) async fn send<B>(
         mut self,
-        mut req: Request<B>,
-    ) -> Result<Response<PooledBody<C, B>>, UpstreamError> {
-        if !req.headers().contains_key(header::HOST)
+        req: Request<B>,
+    ) -> Result<Response<PooledBody<C>>, UpstreamError>
+    where
+        B: Body + Unpin,
+        B::Error: Into<BoxError>,
+    {
+        let (mut parts, mut body) = req.into_parts();
+        if !parts.headers.contains_key(header::HOST)
             && let Ok(host) = HeaderValue::from_str(self.key.1.as_str())
         {
-            req.headers_mut().insert(header::HOST, host);
+            parts.headers.insert(header::HOST, host);
         }
         // HTTP/1 to a server (not a proxy): the origin form.
-        let origin = req
-            .uri()
-            .path_and_query()
-            .map_or_else(|| Uri::from_static("/"), |pq| Uri::from(pq.clone()));
-        *req.uri_mut() = origin;
+        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let framing = RequestFraming::of(&parts.method, &body.size_hint());
+        let bodiless = matches!(framing, RequestFraming::None | RequestFraming::Length(0));
+        let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let mut head = std::mem::take(&mut self.conn.write);
+        head.clear();
+        h1::encode_head(&mut head, &parts.method, target, &parts.headers, framing);
         loop {
-            if let Err(e) = self.sender.ready().await {
-                if !self.reused {
-                    return Err(UpstreamError::Request(e));
-                }
-                self = self.pool.connection(&self.server).await?;
-                continue;
-            }
-            match self.sender.try_send_request(req).await {
+            let failed = match self.conn.exchange(&head, &mut body, framing).await {
                 Ok(response) => {
-                    let home = Home {
-                        pool: self.pool,
-                        key: self.key,
-                        sender: self.sender,
-                    };
-                    return Ok(response.map(|body| PooledBody {
-                        body,
-                        home: Some(home),
-                    }));
+                    self.conn.write = head;
+                    return self.answered(&parts.method, response);
                 }
-                Err(mut e) => match e.take_message() {
-                    // Not taken by a connection that was closing: another one.
-                    Some(back) if self.reused => {
-                        req = back;
-                        self = self.pool.connection(&self.server).await?;
-                    }
-                    _ => return Err(UpstreamError::Request(e.into_error())),
-                },
+                Err(failed) => failed,
+            };
+            match failed {
+                Failed::Write(_) if self.reused && bodiless => {}
+                Failed::Unanswered(_) if self.reused && bodiless && safe => {}
+                Failed::Write(e) | Failed::Unanswered(e) => return Err(UpstreamError::request(e)),
+                Failed::Other(e) => return Err(e),
             }
+            self = self.pool.connection(&self.server).await?;
         }
+    }
+
+    /// The response whose head came: its body reads the rest from this connection.
+    fn answered(
+        self,
+        method: &Method,
+        head: Response<()>,
+    ) -> Result<Response<PooledBody<C>>, UpstreamError> {
+        let upgrade = head.status() == StatusCode::SWITCHING_PROTOCOLS;
+        let framing = BodyFraming::of(method, &head).map_err(UpstreamError::request)?;
+        let keep_alive = !upgrade && h1::keeps_alive(head.version(), head.headers());
+        let body = PooledBody {
+            decoder: Decoder::new(framing),
+            home: keep_alive.then(|| (Arc::clone(&self.pool), self.key)),
+            conn: Some(self.conn),
+            upgrade,
+        };
+        Ok(head.map(|()| body))
     }
 }
 
-/// Where a connection goes back once its response body has been read.
-struct Home<C, B> {
-    pool: Arc<Upstream<C, B>>,
-    key: Key,
-    sender: SendRequest<B>,
+impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
+    /// Writes `head` and the body, then reads up to the response head (past any 1xx but a
+    /// 101).
+    async fn exchange<B>(
+        &mut self,
+        head: &[u8],
+        body: &mut B,
+        framing: RequestFraming,
+    ) -> Result<Response<()>, Failed>
+    where
+        B: Body + Unpin,
+        B::Error: Into<BoxError>,
+    {
+        self.io.write_all(head).await.map_err(Failed::Write)?;
+        if !matches!(framing, RequestFraming::None | RequestFraming::Length(0)) {
+            self.write_body(body, framing == RequestFraming::Chunked)
+                .await
+                .map_err(Failed::Other)?;
+        }
+        self.io.flush().await.map_err(Failed::Write)?;
+        let mut answered = false;
+        loop {
+            match h1::parse_head(&mut self.read) {
+                Ok(Some(response))
+                    if response.status().is_informational()
+                        && response.status() != StatusCode::SWITCHING_PROTOCOLS =>
+                {
+                    // An interim answer (100 Continue, 103 Early Hints): the final one follows.
+                    answered = true;
+                    continue;
+                }
+                Ok(Some(response)) => return Ok(response),
+                Ok(None) => {}
+                Err(e) => return Err(Failed::Other(UpstreamError::request(e))),
+            }
+            let before = answered || !self.read.is_empty();
+            match self.fill().await {
+                Ok(0) if before => {
+                    return Err(Failed::Other(UpstreamError::request(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection within the response head",
+                    ))));
+                }
+                Ok(0) => {
+                    return Err(Failed::Unanswered(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the server closed the connection without answering",
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) if before => return Err(Failed::Other(UpstreamError::request(e))),
+                Err(e) => return Err(Failed::Unanswered(e)),
+            }
+        }
+    }
+
+    /// Streams the request body: as it comes with `Content-Length`, else in chunks.
+    async fn write_body<B>(&mut self, body: &mut B, chunked: bool) -> Result<(), UpstreamError>
+    where
+        B: Body + Unpin,
+        B::Error: Into<BoxError>,
+    {
+        let mut line = Vec::with_capacity(20);
+        let mut trailers = None;
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
+        {
+            let frame = frame.map_err(|e| UpstreamError::Request(e.into()))?;
+            let mut data = match frame.into_data() {
+                Ok(data) => data,
+                Err(frame) => {
+                    trailers = frame.into_trailers().ok();
+                    continue;
+                }
+            };
+            if !data.has_remaining() {
+                continue;
+            }
+            if chunked {
+                line.clear();
+                h1::chunk_size_line(&mut line, data.remaining());
+                self.io
+                    .write_all(&line)
+                    .await
+                    .map_err(UpstreamError::request)?;
+            }
+            self.io
+                .write_all_buf(&mut data)
+                .await
+                .map_err(UpstreamError::request)?;
+            if chunked {
+                self.io
+                    .write_all(b"\r\n")
+                    .await
+                    .map_err(UpstreamError::request)?;
+            }
+        }
+        if chunked {
+            line.clear();
+            line.extend_from_slice(b"0\r\n");
+            for (name, value) in trailers.iter().flatten() {
+                line.extend_from_slice(name.as_str().as_bytes());
+                line.extend_from_slice(b": ");
+                line.extend_from_slice(value.as_bytes());
+                line.extend_from_slice(b"\r\n");
+            }
+            line.extend_from_slice(b"\r\n");
+            self.io
+                .write_all(&line)
+                .await
+                .map_err(UpstreamError::request)?;
+        }
+        Ok(())
+    }
 }
 
-/// A response body from a server; read to its end, it gives its connection back to the pool.
-pub(crate) struct PooledBody<C, B> {
-    body: Incoming,
-    home: Option<Home<C, B>>,
+/// A response body from a server, read from its connection as it is polled; read to its end,
+/// it gives the connection back to the pool (unless the server said it closes it).
+pub(crate) struct PooledBody<C: Connector> {
+    conn: Option<Conn<Stream<C>>>,
+    decoder: Decoder,
+    /// Where the connection goes once the body is done: `None` when it is not reusable.
+    home: Option<(Arc<Upstream<C>>, Key)>,
+    /// The server switched protocols (101): the connection is the upgraded stream's.
+    upgrade: bool,
 }
 
-impl<C, B> std::fmt::Debug for PooledBody<C, B> {
+impl<C: Connector> std::fmt::Debug for PooledBody<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PooledBody")
-            .field("body", &self.body)
+            .field("decoder", &self.decoder)
             .field("pooled", &self.home.is_some())
             .finish()
     }
 }
 
-impl<C, B> PooledBody<C, B> {
-    fn give_back(&mut self) {
-        if let Some(home) = self.home.take() {
-            home.pool.give_back(home.key, home.sender);
+impl<C: Connector> PooledBody<C> {
+    /// The connection, once the body is done: back to the pool when it can carry another
+    /// request (nothing unread is left on it), else closed.
+    fn done(&mut self) {
+        let conn = self.conn.take();
+        if let (Some(conn), Some((pool, key))) = (conn, self.home.take())
+            && self.decoder.reusable()
+            && conn.read.is_empty()
+        {
+            pool.give_back(key, conn);
         }
+    }
+
+    /// After a 101: the connection as a byte stream, with what the server sent after the
+    /// head. `None` for any other response.
+    pub(crate) fn into_upgraded(mut self) -> Option<Upgraded<Stream<C>>> {
+        if !self.upgrade {
+            return None;
+        }
+        let conn = self.conn.take()?;
+        Some(Upgraded {
+            io: conn.io,
+            read: conn.read.freeze(),
+        })
     }
 }
 
-impl<C, B> Drop for PooledBody<C, B> {
+impl<C: Connector> Drop for PooledBody<C> {
     fn drop(&mut self) {
         // A body with nothing left to read (none at all, or read to the end) frees its
-        // connection; one dropped before its end leaves hyper to close it.
-        if self.body.is_end_stream() {
-            self.give_back();
+        // connection; one dropped before its end closes it.
+        if self.decoder.is_done() && !self.upgrade {
+            self.done();
         }
     }
 }
 
-impl<C, B> Body for PooledBody<C, B> {
+impl<C: Connector> Body for PooledBody<C> {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            self.give_back();
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if this.upgrade {
+            return Poll::Ready(None);
         }
-        polled
+        loop {
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let decoded = match this.decoder.decode(&mut conn.read) {
+                Ok(decoded) => decoded,
+                Err(e) => {
+                    this.conn = None;
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+            };
+            let frame = match decoded {
+                Decoded::Data(data) => Frame::data(data),
+                Decoded::Trailers(trailers) => Frame::trailers(trailers),
+                Decoded::End => {
+                    this.done();
+                    return Poll::Ready(None);
+                }
+                Decoded::More => match ready!(conn.poll_fill(cx)) {
+                    Ok(0) => {
+                        let closed = this.decoder.closed();
+                        this.conn = None;
+                        return Poll::Ready(closed.err().map(|e| Err(e.into())));
+                    }
+                    Ok(_) => continue,
+                    Err(e) => {
+                        this.conn = None;
+                        return Poll::Ready(Some(Err(e.into())));
+                    }
+                },
+            };
+            if this.decoder.is_done() {
+                // Back to the pool before the data is even written to the client.
+                this.done();
+            }
+            return Poll::Ready(Some(Ok(frame)));
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.upgrade || self.decoder.is_done()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        self.decoder.size_hint()
+    }
+}
+
+/// A connection whose server switched protocols, and the bytes it sent after the 101's head.
+pub(crate) struct Upgraded<T> {
+    io: T,
+    read: Bytes,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Upgraded<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.read.is_empty() {
+            return Pin::new(&mut self.io).poll_read(cx, buf);
+        }
+        let n = self.read.len().min(buf.remaining());
+        buf.put_slice(&self.read[..n]);
+        self.read.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Upgraded<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
@@ -390,8 +685,10 @@ impl Hasher for Fnv {
 mod tests {
     use std::convert::Infallible;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncWriteExt as _;
 
     use http_body_util::{BodyExt, Empty, Full};
+    use hyper::body::Incoming;
     use hyper::service::service_fn;
     use hyper_util::client::legacy::connect::HttpConnector;
     use hyper_util::rt::TokioIo;
@@ -454,7 +751,7 @@ mod tests {
         }
     }
 
-    fn new_pool(idle_timeout: Duration) -> Arc<Upstream<HttpConnector, Empty<Bytes>>> {
+    fn new_pool(idle_timeout: Duration) -> Arc<Upstream<HttpConnector>> {
         Arc::new(Upstream::new(
             HttpConnector::new(),
             PoolSettings {
@@ -471,10 +768,7 @@ mod tests {
     }
 
     /// Sends a GET and reads the whole body; its length.
-    async fn fetch(
-        pool: &Arc<Upstream<HttpConnector, Empty<Bytes>>>,
-        req: Request<Empty<Bytes>>,
-    ) -> usize {
+    async fn fetch(pool: &Arc<Upstream<HttpConnector>>, req: Request<Empty<Bytes>>) -> usize {
         let response = pool.request(req).await.unwrap();
         assert_eq!(response.status(), 200);
         response
@@ -548,12 +842,261 @@ mod tests {
         drop(listener);
         let pool = new_pool(Duration::from_secs(30));
         let req = Request::get(format!("http://{addr}/"))
-            .body(Empty::new())
+            .body(Empty::<Bytes>::new())
             .unwrap();
         let e = pool.request(req).await.expect_err("nothing listens");
         assert!(e.is_connect(), "{e:?}");
-        let relative = Request::get("/only-a-path").body(Empty::new()).unwrap();
+        let relative = Request::get("/only-a-path")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
         let e = pool.request(relative).await.expect_err("no server");
         assert!(matches!(e, UpstreamError::NoServer), "{e:?}");
+    }
+
+    /// A server on 127.0.0.1 that answers from a script, byte for byte: for each request it
+    /// reads (the whole of it: its head, and its body by `Content-Length` or to the last
+    /// chunk) it writes the next answer, and closes the connection after one ending in
+    /// `CLOSE`. It keeps what it read, and counts the connections.
+    struct Scripted {
+        uri: String,
+        accepted: Arc<AtomicUsize>,
+        received: Arc<Mutex<Vec<u8>>>,
+        task: JoinHandle<()>,
+    }
+
+    impl Drop for Scripted {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    const CLOSE: &[u8] = b"CLOSE";
+
+    async fn scripted(answers: Vec<&'static [u8]>) -> Scripted {
+        use tokio::io::AsyncReadExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (counted, kept) = (Arc::clone(&accepted), Arc::clone(&received));
+        let task = tokio::spawn(async move {
+            let mut answers = answers.into_iter();
+            'accept: loop {
+                let (mut tcp, _) = listener.accept().await.unwrap();
+                counted.fetch_add(1, Ordering::SeqCst);
+                loop {
+                    // One whole request.
+                    let mut request = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !whole_request(&request) {
+                        let n = tcp.read(&mut chunk).await.unwrap_or(0);
+                        if n == 0 {
+                            continue 'accept;
+                        }
+                        request.extend_from_slice(&chunk[..n]);
+                    }
+                    kept.lock().unwrap().extend_from_slice(&request);
+                    let Some(answer) = answers.next() else {
+                        return;
+                    };
+                    let (answer, close) = match answer.strip_suffix(CLOSE) {
+                        Some(answer) => (answer, true),
+                        None => (answer, false),
+                    };
+                    tcp.write_all(answer).await.unwrap();
+                    if close {
+                        continue 'accept;
+                    }
+                }
+            }
+        });
+        Scripted {
+            uri,
+            accepted,
+            received,
+            task,
+        }
+    }
+
+    fn whole_request(bytes: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(bytes).to_ascii_lowercase();
+        let Some(end) = text.find("\r\n\r\n") else {
+            return false;
+        };
+        if text[..end].contains("transfer-encoding: chunked") {
+            return text.ends_with("0\r\n\r\n");
+        }
+        let length = text[..end]
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+        bytes.len() >= end + 4 + length
+    }
+
+    /// A body of unknown length (sent chunked), in the pieces given.
+    struct Pieces(Vec<&'static str>);
+
+    impl Body for Pieces {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            if self.0.is_empty() {
+                return Poll::Ready(None);
+            }
+            let piece = self.0.remove(0);
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(piece.as_bytes())))))
+        }
+    }
+
+    /// The response's body and trailers, or the error reading it.
+    async fn read_whole(
+        response: Response<PooledBody<HttpConnector>>,
+    ) -> Result<(Bytes, Option<http::HeaderMap>), BoxError> {
+        let collected = response.into_body().collect().await?;
+        let trailers = collected.trailers().cloned();
+        Ok((collected.to_bytes(), trailers))
+    }
+
+    #[tokio::test]
+    async fn each_framing_of_a_response_is_read_and_its_connection_reused_when_it_can_be() {
+        let server = scripted(vec![
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;x=y\r\n, w\r\n0\r\nX-Sum: 8\r\n\r\n",
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 4\r\n\r\nmade",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbyeCLOSE",
+            b"HTTP/1.1 200 OK\r\n\r\nup to the closeCLOSE",
+            b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nokCLOSE",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshortCLOSE",
+        ])
+        .await;
+        let pool = new_pool(Duration::from_secs(30));
+        let get = |path: &str| {
+            Request::get(format!("{}{path}", server.uri))
+                .body(Empty::<Bytes>::new())
+                .unwrap()
+        };
+        let (body, trailers) = read_whole(pool.request(get("/chunked")).await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            (&body[..], trailers.unwrap()["x-sum"].as_bytes()),
+            (&b"hello, w"[..], &b"8"[..])
+        );
+        let response = pool.request(get("/continue")).await.unwrap();
+        assert_eq!(response.status(), 201);
+        assert_eq!(read_whole(response).await.unwrap().0, "made");
+        let head = Request::head(format!("{}/head", server.uri))
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = pool.request(head).await.unwrap();
+        assert!(response.body().is_end_stream());
+        assert_eq!(read_whole(response).await.unwrap().0, "");
+        let response = pool.request(get("/none")).await.unwrap();
+        assert_eq!(
+            (response.status(), read_whole(response).await.unwrap().0),
+            (StatusCode::NO_CONTENT, Bytes::new())
+        );
+        // Four answers on the first connection; the server then says it closes it.
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            read_whole(pool.request(get("/bye")).await.unwrap())
+                .await
+                .unwrap()
+                .0,
+            "bye"
+        );
+        assert_eq!(
+            read_whole(pool.request(get("/close")).await.unwrap())
+                .await
+                .unwrap()
+                .0,
+            "up to the close"
+        );
+        assert_eq!(
+            read_whole(pool.request(get("/old")).await.unwrap())
+                .await
+                .unwrap()
+                .0,
+            "ok"
+        );
+        let short = read_whole(pool.request(get("/short")).await.unwrap()).await;
+        assert!(
+            short
+                .unwrap_err()
+                .to_string()
+                .contains("closed before the body's end")
+        );
+        // Not reused after `Connection: close`, a close-delimited body, HTTP/1.0, a short body.
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 4);
+        let received = String::from_utf8(server.received.lock().unwrap().clone()).unwrap();
+        let host = server.uri.trim_start_matches("http://");
+        assert!(
+            received.starts_with(&format!(
+                "GET /chunked HTTP/1.1\r\nhost: {host}\r\n\r\nGET /continue HTTP/1.1\r\n"
+            )),
+            "{received}"
+        );
+        assert!(received.contains("HEAD /head HTTP/1.1\r\n"));
+    }
+
+    #[tokio::test]
+    async fn request_bodies_go_with_their_length_or_in_chunks() {
+        let server = scripted(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        ])
+        .await;
+        let pool = new_pool(Duration::from_secs(30));
+        let fixed = Request::put(format!("{}/fixed", server.uri))
+            .body(Full::new(Bytes::from_static(b"12345")))
+            .unwrap();
+        read_whole(pool.request(fixed).await.unwrap())
+            .await
+            .unwrap();
+        let pieces = Request::post(format!("{}/pieces", server.uri))
+            .body(Pieces(vec!["abc", "", "defgh"]))
+            .unwrap();
+        read_whole(pool.request(pieces).await.unwrap())
+            .await
+            .unwrap();
+        let empty = Request::post(format!("{}/empty", server.uri))
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        read_whole(pool.request(empty).await.unwrap())
+            .await
+            .unwrap();
+        let host = server.uri.trim_start_matches("http://");
+        let received = String::from_utf8(server.received.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            received,
+            format!(
+                "PUT /fixed HTTP/1.1\r\nhost: {host}\r\ncontent-length: 5\r\n\r\n12345\
+                 POST /pieces HTTP/1.1\r\nhost: {host}\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n5\r\ndefgh\r\n0\r\n\r\n\
+                 POST /empty HTTP/1.1\r\nhost: {host}\r\ncontent-length: 0\r\n\r\n"
+            )
+        );
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_response_head_is_an_error_and_not_retried() {
+        let server = scripted(vec![
+            b"HTTP/1.1 2000 Nope\r\n\r\nCLOSE",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n!",
+        ])
+        .await;
+        let pool = new_pool(Duration::from_secs(30));
+        let req = Request::get(format!("{}/", server.uri))
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let e = pool.request(req).await.expect_err("a bad status line");
+        assert!(matches!(e, UpstreamError::Request(_)), "{e:?}");
+        assert_eq!(server.accepted.load(Ordering::SeqCst), 1);
     }
 }

@@ -29,7 +29,7 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use splitway::config::UpstreamTls;
 
 use crate::tls::{TlsError, provider};
-use crate::upstream::{PoolSettings, Upstream};
+use crate::upstream::{Connector, PoolSettings, Upstream};
 
 /// The connector of an `https`-capable client.
 pub(crate) type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -53,7 +53,7 @@ impl Pool {
     }
 
     /// A pool of connections made by `connector`.
-    pub(crate) fn upstream<C, B>(&self, connector: C) -> Arc<Upstream<C, B>> {
+    pub(crate) fn upstream<C: Connector>(&self, connector: C) -> Arc<Upstream<C>> {
         Arc::new(Upstream::new(
             connector,
             PoolSettings {
@@ -65,15 +65,15 @@ impl Pool {
 }
 
 /// The pool made for a `tls` setting, or why none could be.
-type Made<B> = Result<Arc<Upstream<HttpsConnector, B>>, TlsError>;
+type Made = Result<Arc<Upstream<HttpsConnector>>, TlsError>;
 
 /// The `https` clients, by `tls` setting.
-pub(crate) struct HttpsClients<B> {
+pub(crate) struct HttpsClients {
     pool: Pool,
-    clients: Mutex<HashMap<UpstreamTls, Made<B>>>,
+    clients: Mutex<HashMap<UpstreamTls, Made>>,
 }
 
-impl<B> std::fmt::Debug for HttpsClients<B> {
+impl std::fmt::Debug for HttpsClients {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpsClients")
             .field("pool", &self.pool)
@@ -81,7 +81,7 @@ impl<B> std::fmt::Debug for HttpsClients<B> {
     }
 }
 
-impl<B> HttpsClients<B> {
+impl HttpsClients {
     pub(crate) fn new(pool: Pool) -> Self {
         HttpsClients {
             pool,
@@ -91,7 +91,7 @@ impl<B> HttpsClients<B> {
 
     /// The client for a backend with these settings (`None`: the system roots); an error when
     /// its CA file cannot be used (kept, so that it is not read again on every request).
-    pub(crate) fn client(&self, tls: Option<&UpstreamTls>) -> Made<B> {
+    pub(crate) fn client(&self, tls: Option<&UpstreamTls>) -> Made {
         // Looked up by reference: the settings are copied only for a new pool.
         let default;
         let settings = match tls {

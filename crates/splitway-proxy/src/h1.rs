@@ -1,0 +1,739 @@
+//! HTTP/1.1 as the proxy speaks it to its servers, without I/O: the request head written
+//! into a buffer, the response head parsed out of one, and the response body's framing
+//! (RFC 9112 §6) decoded from one. [`crate::upstream`] moves the bytes.
+//!
+//! The head's header values are slices of the bytes read, not copies; a body's data frames
+//! likewise.
+
+use std::mem::MaybeUninit;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Response, StatusCode, Version};
+use hyper::body::SizeHint;
+
+/// Most headers a response head may have.
+const MAX_HEADERS: usize = 128;
+/// Largest response head (and largest trailer block).
+pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Longest chunk-size line (with its extensions).
+const MAX_CHUNK_LINE: usize = 4096;
+
+/// A server's message that is not HTTP/1.1 as it must be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum H1Error {
+    #[error("malformed response head: {0}")]
+    Head(&'static str),
+    #[error("response head over {MAX_HEAD_BYTES} bytes")]
+    HeadTooLarge,
+    #[error("malformed chunked body: {0}")]
+    Chunked(&'static str),
+    #[error("the connection closed before the body's end")]
+    Truncated,
+}
+
+/// How a request's body is framed on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestFraming {
+    /// No body, and no header saying so (a `GET`).
+    None,
+    /// `Content-Length`: this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`: a body of unknown length.
+    Chunked,
+}
+
+impl RequestFraming {
+    /// The framing of a body with `hint` (its exact length when known) sent with `method`.
+    pub(crate) fn of(method: &Method, hint: &SizeHint) -> RequestFraming {
+        match hint.exact() {
+            // As hyper does: an empty body says so only where a body is expected.
+            Some(0) if !matches!(*method, Method::POST | Method::PUT | Method::PATCH) => {
+                RequestFraming::None
+            }
+            Some(n) => RequestFraming::Length(n),
+            None => RequestFraming::Chunked,
+        }
+    }
+}
+
+/// Writes the request head into `out`: the request line with `target` (origin form), every
+/// header of `headers` except the framing ones, and the framing's own.
+pub(crate) fn encode_head(
+    out: &mut Vec<u8>,
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    framing: RequestFraming,
+) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        if *name == header::CONTENT_LENGTH || *name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    match framing {
+        RequestFraming::None => {}
+        RequestFraming::Length(n) => {
+            out.extend_from_slice(b"content-length: ");
+            push_decimal(out, n);
+            out.extend_from_slice(b"\r\n");
+        }
+        RequestFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Writes a chunk's size line (before its data) into `out`.
+pub(crate) fn chunk_size_line(out: &mut Vec<u8>, len: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 16];
+    let mut at = digits.len();
+    let mut n = len;
+    loop {
+        at -= 1;
+        digits[at] = HEX[n & 0xf];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Parses a response head at the start of `buf`. `Ok(None)`: not all of it is there yet. Once
+/// whole, the head's bytes are split off `buf` (the header values are slices of them, not
+/// copies) and what follows stays.
+pub(crate) fn parse_head(buf: &mut BytesMut) -> Result<Option<Response<()>>, H1Error> {
+    let Some(len) = head_end(buf) else {
+        if buf.len() > MAX_HEAD_BYTES {
+            return Err(H1Error::HeadTooLarge);
+        }
+        return Ok(None);
+    };
+    if len > MAX_HEAD_BYTES {
+        return Err(H1Error::HeadTooLarge);
+    }
+    let head = buf.split_to(len).freeze();
+    // Left uninitialised: zeroing the slots would cost more than parsing a short head.
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut []);
+    match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut parsed,
+        &head,
+        &mut slots,
+    ) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(H1Error::Head("not an HTTP/1 response")),
+        Err(httparse::Error::TooManyHeaders) => return Err(H1Error::Head("too many headers")),
+        Err(_) => return Err(H1Error::Head("not an HTTP/1 response")),
+    }
+    let version = match parsed.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let status = parsed
+        .code
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or(H1Error::Head("bad status code"))?;
+    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+    for h in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| H1Error::Head("bad header name"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice_ref(h.value))
+            .map_err(|_| H1Error::Head("bad header value"))?;
+        headers.append(name, value);
+    }
+    let mut response = Response::new(());
+    *response.status_mut() = status;
+    *response.version_mut() = version;
+    *response.headers_mut() = headers;
+    Ok(Some(response))
+}
+
+/// The length of the head at the start of `buf` up to its blank line (CRLF, or a bare LF as
+/// httparse also takes), if it is all there.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = buf[from..].iter().position(|&b| b == b'\n') {
+        let after = &buf[from + at + 1..];
+        if after.starts_with(b"\r\n") {
+            return Some(from + at + 3);
+        }
+        if after.starts_with(b"\n") {
+            return Some(from + at + 2);
+        }
+        from += at + 1;
+    }
+    None
+}
+
+/// Whether the server keeps the connection open after this response: HTTP/1.1 unless it says
+/// `Connection: close`, HTTP/1.0 only when it says `keep-alive`.
+pub(crate) fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
+    let says = |token: &str| {
+        values(headers, &header::CONNECTION).any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if version == Version::HTTP_10 {
+        says("keep-alive")
+    } else {
+        !says("close")
+    }
+}
+
+/// How a response's body is framed (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyFraming {
+    /// None: the answer to a `HEAD`, a 1xx, 204 or 304.
+    Empty,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// `Transfer-Encoding` ending in `chunked`.
+    Chunked,
+    /// Up to the connection's close (which then cannot be reused).
+    Close,
+}
+
+impl BodyFraming {
+    /// The framing of `response`'s body, answering a request made with `method`.
+    pub(crate) fn of(method: &Method, response: &Response<()>) -> Result<BodyFraming, H1Error> {
+        let status = response.status();
+        if *method == Method::HEAD
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            return Ok(BodyFraming::Empty);
+        }
+        let headers = response.headers();
+        if let Some(te) = headers
+            .get_all(header::TRANSFER_ENCODING)
+            .iter()
+            .next_back()
+        {
+            let last = te.to_str().ok().and_then(|v| v.rsplit(',').next());
+            return Ok(match last {
+                Some(coding) if coding.trim().eq_ignore_ascii_case("chunked") => {
+                    BodyFraming::Chunked
+                }
+                _ => BodyFraming::Close,
+            });
+        }
+        let mut lengths = values(headers, &header::CONTENT_LENGTH);
+        let Some(first) = lengths.next() else {
+            return Ok(BodyFraming::Close);
+        };
+        let length = parse_length(first.as_bytes())?;
+        // Several are allowed only when they agree.
+        for other in lengths {
+            if parse_length(other.as_bytes())? != length {
+                return Err(H1Error::Head("conflicting Content-Length"));
+            }
+        }
+        Ok(BodyFraming::Length(length))
+    }
+}
+
+/// The values of `name` in `headers`, in order. A walk over the few headers of a response
+/// with a cheap comparison of standard names, rather than a hashed lookup for each name.
+fn values<'a>(
+    headers: &'a HeaderMap,
+    name: &'a HeaderName,
+) -> impl Iterator<Item = &'a HeaderValue> + 'a {
+    headers
+        .iter()
+        .filter(move |(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+fn parse_length(digits: &[u8]) -> Result<u64, H1Error> {
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(H1Error::Head("bad Content-Length"));
+    }
+    Ok(digits
+        .iter()
+        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// What [`Decoder::decode`] found in the buffer.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Decoded {
+    Data(Bytes),
+    Trailers(HeaderMap),
+    /// The body's end (no bytes of it are left in the buffer).
+    End,
+    /// More bytes are needed.
+    More,
+}
+
+/// Reads a response body's framing out of the bytes as they come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Decoder {
+    state: State,
+    /// Not read up to the close: the connection can carry another request after it.
+    reusable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// This many bytes left of a `Content-Length` body.
+    Length(u64),
+    /// Until the close.
+    Close,
+    /// A chunk-size line next.
+    ChunkSize,
+    /// This many bytes left of a chunk's data.
+    ChunkData(u64),
+    /// The CRLF after a chunk's data.
+    ChunkEnd,
+    /// The trailer section (perhaps empty) after the last chunk.
+    Trailers,
+    Done,
+}
+
+impl Decoder {
+    pub(crate) fn new(framing: BodyFraming) -> Decoder {
+        let state = match framing {
+            BodyFraming::Empty | BodyFraming::Length(0) => State::Done,
+            BodyFraming::Length(n) => State::Length(n),
+            BodyFraming::Chunked => State::ChunkSize,
+            BodyFraming::Close => State::Close,
+        };
+        Decoder {
+            state,
+            reusable: framing != BodyFraming::Close,
+        }
+    }
+
+    /// Whether the body has been read to its end.
+    pub(crate) fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Whether the connection can carry another request once the body is done.
+    pub(crate) fn reusable(&self) -> bool {
+        self.reusable
+    }
+
+    pub(crate) fn size_hint(&self) -> SizeHint {
+        match self.state {
+            State::Length(n) => SizeHint::with_exact(n),
+            State::Done => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+
+    /// The next frame out of `buf` (its bytes split off it).
+    pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, H1Error> {
+        loop {
+            match self.state {
+                State::Done => return Ok(Decoded::End),
+                State::Length(left) => {
+                    if buf.is_empty() {
+                        return Ok(Decoded::More);
+                    }
+                    let take = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
+                    let rest = left - take as u64;
+                    self.state = if rest == 0 {
+                        State::Done
+                    } else {
+                        State::Length(rest)
+                    };
+                    return Ok(Decoded::Data(buf.split_to(take).freeze()));
+                }
+                State::Close => {
+                    if buf.is_empty() {
+                        return Ok(Decoded::More);
+                    }
+                    return Ok(Decoded::Data(buf.split().freeze()));
+                }
+                State::ChunkSize => {
+                    let Some(end) = find_crlf(buf) else {
+                        if buf.len() > MAX_CHUNK_LINE {
+                            return Err(H1Error::Chunked("chunk-size line too long"));
+                        }
+                        return Ok(Decoded::More);
+                    };
+                    let size = chunk_size(&buf[..end])?;
+                    buf.advance(end + 2);
+                    self.state = if size == 0 {
+                        State::Trailers
+                    } else {
+                        State::ChunkData(size)
+                    };
+                }
+                State::ChunkData(left) => {
+                    if buf.is_empty() {
+                        return Ok(Decoded::More);
+                    }
+                    let take = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
+                    let rest = left - take as u64;
+                    self.state = if rest == 0 {
+                        State::ChunkEnd
+                    } else {
+                        State::ChunkData(rest)
+                    };
+                    return Ok(Decoded::Data(buf.split_to(take).freeze()));
+                }
+                State::ChunkEnd => {
+                    if buf.len() < 2 {
+                        return Ok(Decoded::More);
+                    }
+                    if &buf[..2] != b"\r\n" {
+                        return Err(H1Error::Chunked("no CRLF after a chunk"));
+                    }
+                    buf.advance(2);
+                    self.state = State::ChunkSize;
+                }
+                State::Trailers => {
+                    if buf.len() >= 2 && &buf[..2] == b"\r\n" {
+                        buf.advance(2);
+                        self.state = State::Done;
+                        return Ok(Decoded::End);
+                    }
+                    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                    return match httparse::parse_headers(buf, &mut slots) {
+                        Ok(httparse::Status::Complete((len, fields))) => {
+                            let mut trailers = HeaderMap::with_capacity(fields.len());
+                            for f in fields {
+                                let name = HeaderName::from_bytes(f.name.as_bytes())
+                                    .map_err(|_| H1Error::Chunked("bad trailer name"))?;
+                                let value = HeaderValue::from_bytes(f.value)
+                                    .map_err(|_| H1Error::Chunked("bad trailer value"))?;
+                                trailers.append(name, value);
+                            }
+                            buf.advance(len);
+                            self.state = State::Done;
+                            Ok(Decoded::Trailers(trailers))
+                        }
+                        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
+                            Err(H1Error::Chunked("trailers too large"))
+                        }
+                        Ok(httparse::Status::Partial) => Ok(Decoded::More),
+                        Err(_) => Err(H1Error::Chunked("bad trailers")),
+                    };
+                }
+            }
+        }
+    }
+
+    /// The connection closed: the end of a body read up to the close, else too early.
+    pub(crate) fn closed(&mut self) -> Result<(), H1Error> {
+        match self.state {
+            State::Close | State::Done => {
+                self.state = State::Done;
+                Ok(())
+            }
+            _ => Err(H1Error::Truncated),
+        }
+    }
+}
+
+fn find_crlf(buf: &[u8]) -> Option<usize> {
+    buf.windows(2).position(|w| w == b"\r\n")
+}
+
+/// The size of a chunk-size line (without its CRLF); extensions after `;` are ignored.
+fn chunk_size(line: &[u8]) -> Result<u64, H1Error> {
+    let digits = line
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii_end();
+    if digits.is_empty() || digits.len() > 15 {
+        return Err(H1Error::Chunked("bad chunk size"));
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        let v = match d {
+            b'0'..=b'9' => d - b'0',
+            b'a'..=b'f' => d - b'a' + 10,
+            b'A'..=b'F' => d - b'A' + 10,
+            _ => return Err(H1Error::Chunked("bad chunk size")),
+        };
+        Ok(n << 4 | u64::from(v))
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn head(text: &str) -> (Response<()>, BytesMut) {
+        let mut buf = BytesMut::from(text);
+        let response = parse_head(&mut buf).unwrap().unwrap();
+        (response, buf)
+    }
+
+    /// Every frame of `wire` fed to a decoder in pieces of `step` bytes: the data joined,
+    /// the trailers, and whether it ended.
+    fn decode_all(
+        framing: BodyFraming,
+        wire: &[u8],
+        step: usize,
+    ) -> (Vec<u8>, Option<HeaderMap>, bool) {
+        let mut decoder = Decoder::new(framing);
+        let mut buf = BytesMut::new();
+        let (mut data, mut trailers) = (Vec::new(), None);
+        let mut fed = 0;
+        loop {
+            match decoder.decode(&mut buf).unwrap() {
+                Decoded::Data(b) => data.extend_from_slice(&b),
+                Decoded::Trailers(t) => trailers = Some(t),
+                Decoded::End => return (data, trailers, true),
+                Decoded::More if fed >= wire.len() => return (data, trailers, false),
+                Decoded::More => {
+                    let to = (fed + step).min(wire.len());
+                    buf.extend_from_slice(&wire[fed..to]);
+                    fed = to;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_request_head_carries_the_headers_and_its_own_framing() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("s:8080"));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("99"));
+        headers.append("x-a", HeaderValue::from_static("1"));
+        headers.append("x-a", HeaderValue::from_static("2"));
+        let mut out = Vec::new();
+        encode_head(
+            &mut out,
+            &Method::POST,
+            "/p?q=1",
+            &headers,
+            RequestFraming::Length(12),
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "POST /p?q=1 HTTP/1.1\r\nhost: s:8080\r\nx-a: 1\r\nx-a: 2\r\ncontent-length: 12\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        encode_head(
+            &mut out,
+            &Method::GET,
+            "/",
+            &HeaderMap::new(),
+            RequestFraming::None,
+        );
+        assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
+        let mut out = Vec::new();
+        encode_head(
+            &mut out,
+            &Method::PUT,
+            "/",
+            &HeaderMap::new(),
+            RequestFraming::Chunked,
+        );
+        assert_eq!(out, b"PUT / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n");
+        let mut line = Vec::new();
+        chunk_size_line(&mut line, 0x1a2f);
+        chunk_size_line(&mut line, 0);
+        assert_eq!(line, b"1a2f\r\n0\r\n");
+    }
+
+    #[test]
+    fn request_framing_follows_the_size_and_the_method() {
+        assert_eq!(
+            RequestFraming::of(&Method::GET, &SizeHint::with_exact(0)),
+            RequestFraming::None
+        );
+        assert_eq!(
+            RequestFraming::of(&Method::POST, &SizeHint::with_exact(0)),
+            RequestFraming::Length(0)
+        );
+        assert_eq!(
+            RequestFraming::of(&Method::GET, &SizeHint::with_exact(5)),
+            RequestFraming::Length(5)
+        );
+        assert_eq!(
+            RequestFraming::of(&Method::POST, &SizeHint::new()),
+            RequestFraming::Chunked
+        );
+    }
+
+    #[test]
+    fn a_head_is_parsed_once_whole_and_what_follows_stays() {
+        let text = "HTTP/1.1 201 Created\r\nContent-Length: 5\r\nX-A: 1\r\nx-a: 2\r\n\r\nhello";
+        for cut in 0..text.len() - 5 {
+            let mut buf = BytesMut::from(&text[..cut]);
+            assert!(parse_head(&mut buf).unwrap().is_none(), "cut at {cut}");
+        }
+        let (response, rest) = head(text);
+        assert_eq!(response.status(), 201);
+        assert_eq!(response.version(), Version::HTTP_11);
+        let values: Vec<_> = response.headers().get_all("x-a").iter().collect();
+        assert_eq!(values, ["1", "2"]);
+        assert_eq!(&rest[..], b"hello");
+        assert_eq!(
+            BodyFraming::of(&Method::GET, &response),
+            Ok(BodyFraming::Length(5))
+        );
+        assert_eq!(
+            BodyFraming::of(&Method::HEAD, &response),
+            Ok(BodyFraming::Empty)
+        );
+    }
+
+    #[test]
+    fn malformed_and_oversized_heads_are_errors() {
+        let mut buf = BytesMut::from("SSH-2.0-OpenSSH\r\n\r\n");
+        assert!(matches!(parse_head(&mut buf), Err(H1Error::Head(_))));
+        let mut buf = BytesMut::from(
+            format!("HTTP/1.1 200 OK\r\nx: {}", "a".repeat(MAX_HEAD_BYTES)).as_str(),
+        );
+        assert!(matches!(parse_head(&mut buf), Err(H1Error::HeadTooLarge)));
+        let mut many = String::from("HTTP/1.1 200 OK\r\n");
+        for i in 0..=MAX_HEADERS {
+            many.push_str(&format!("x-{i}: 1\r\n"));
+        }
+        many.push_str("\r\n");
+        let mut buf = BytesMut::from(many.as_str());
+        assert!(matches!(
+            parse_head(&mut buf),
+            Err(H1Error::Head("too many headers"))
+        ));
+        let (response, _) =
+            head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n");
+        assert!(BodyFraming::of(&Method::GET, &response).is_err());
+        let (response, _) = head("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n");
+        assert!(BodyFraming::of(&Method::GET, &response).is_err());
+    }
+
+    #[test]
+    fn framing_and_keep_alive_follow_rfc_9112() {
+        let cases = [
+            (
+                "HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n",
+                BodyFraming::Empty,
+                true,
+            ),
+            (
+                "HTTP/1.1 304 Not Modified\r\n\r\n",
+                BodyFraming::Empty,
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n",
+                BodyFraming::Chunked,
+                true,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+                BodyFraming::Close,
+                true,
+            ),
+            ("HTTP/1.1 200 OK\r\n\r\n", BodyFraming::Close, true),
+            (
+                "HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 1\r\n\r\n",
+                BodyFraming::Length(1),
+                false,
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\n",
+                BodyFraming::Length(1),
+                false,
+            ),
+            (
+                "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 1\r\n\r\n",
+                BodyFraming::Length(1),
+                true,
+            ),
+        ];
+        for (text, framing, alive) in cases {
+            let (response, _) = head(text);
+            assert_eq!(
+                BodyFraming::of(&Method::GET, &response),
+                Ok(framing),
+                "{text}"
+            );
+            assert_eq!(
+                keeps_alive(response.version(), response.headers()),
+                alive,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn bodies_decode_the_same_in_any_pieces() {
+        let chunked =
+            b"5;ext=1\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nx-sum: 7\r\n\r\n";
+        for step in [1, 2, 3, 7, 100] {
+            let (data, trailers, ended) = decode_all(BodyFraming::Chunked, chunked, step);
+            assert_eq!(data, b"helloabcdefghijklmnopqrstuvwxyz", "step {step}");
+            assert_eq!(trailers.unwrap()["x-sum"], "7");
+            assert!(ended);
+            let (data, trailers, ended) =
+                decode_all(BodyFraming::Chunked, b"3\r\nabc\r\n0\r\n\r\n", step);
+            assert_eq!(
+                (data.as_slice(), trailers, ended),
+                (&b"abc"[..], None, true)
+            );
+            let (data, _, ended) = decode_all(BodyFraming::Length(4), b"abcdEXTRA", step);
+            assert_eq!((data.as_slice(), ended), (&b"abcd"[..], true));
+        }
+        // A close-delimited body ends at the close, others may not.
+        let (data, _, ended) = decode_all(BodyFraming::Close, b"to the end", 4);
+        assert_eq!((data.as_slice(), ended), (&b"to the end"[..], false));
+        let mut close = Decoder::new(BodyFraming::Close);
+        assert_eq!(close.closed(), Ok(()));
+        assert!(close.is_done() && !close.reusable());
+        let mut length = Decoder::new(BodyFraming::Length(3));
+        assert_eq!(length.closed(), Err(H1Error::Truncated));
+        assert!(Decoder::new(BodyFraming::Empty).is_done());
+    }
+
+    #[test]
+    fn bad_chunks_are_errors() {
+        for wire in [
+            &b"zz\r\n"[..],
+            b"3\r\nabcXY",
+            b"1234567890abcdef0\r\n",
+            b"\r\n",
+        ] {
+            let mut decoder = Decoder::new(BodyFraming::Chunked);
+            let mut buf = BytesMut::from(wire);
+            let result = loop {
+                match decoder.decode(&mut buf) {
+                    Ok(Decoded::Data(_)) => {}
+                    other => break other,
+                }
+            };
+            assert!(
+                matches!(result, Err(H1Error::Chunked(_))),
+                "{wire:?}: {result:?}"
+            );
+        }
+        let mut decoder = Decoder::new(BodyFraming::Chunked);
+        let mut buf = BytesMut::from(vec![b'1'; MAX_CHUNK_LINE + 1].as_slice());
+        assert!(decoder.decode(&mut buf).is_err());
+    }
+}
