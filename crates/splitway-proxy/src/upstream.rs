@@ -113,9 +113,26 @@ pub(crate) struct PoolSettings {
     pub(crate) max_idle_per_server: usize,
 }
 
-/// A server, as the pool knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A server, as the pool knows it: its scheme and authority as written in the configuration,
+/// compared byte for byte (`Authority`'s own comparison ignores case, a byte at a time, which
+/// cost more than the rest of the lookup; two spellings of one host just pool apart).
+#[derive(Debug, Clone)]
 struct Key(Scheme, Authority);
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.0 == other.0 && self.1.as_str() == other.1.as_str()
+    }
+}
+
+impl Eq for Key {}
+
+impl std::hash::Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.as_str().hash(state);
+        self.1.as_str().hash(state);
+    }
+}
 
 /// Bytes read from a connection at a time, at most.
 const READ_SIZE: usize = 16 * 1024;
@@ -160,10 +177,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
     }
 }
 
-/// An idle connection and since when.
+/// An idle connection and until when it may be used again (`None`: a timeout too long to
+/// add to the clock, never).
 struct Idle<T> {
     conn: Conn<T>,
-    since: Instant,
+    until: Option<Instant>,
 }
 
 /// The idle connections of each server, most recently used last.
@@ -200,8 +218,7 @@ impl<C: Connector> Upstream<C> {
         let stack = idle.get_mut(key)?;
         let now = Instant::now();
         while let Some(mut idle) = stack.pop() {
-            if now.duration_since(idle.since) < self.settings.idle_timeout && idle.conn.still_open()
-            {
+            if idle.until.is_none_or(|until| now < until) && idle.conn.still_open() {
                 return Some(idle.conn);
             }
         }
@@ -218,11 +235,14 @@ impl<C: Connector> Upstream<C> {
         // The oldest are first: those past the idle timeout go (closing them).
         let expired = stack
             .iter()
-            .take_while(|idle| now.duration_since(idle.since) >= self.settings.idle_timeout)
+            .take_while(|idle| idle.until.is_some_and(|until| until <= now))
             .count();
         stack.drain(..expired);
         if stack.len() < self.settings.max_idle_per_server {
-            stack.push(Idle { conn, since: now });
+            stack.push(Idle {
+                conn,
+                until: now.checked_add(self.settings.idle_timeout),
+            });
         }
     }
 
