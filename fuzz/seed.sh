@@ -6,14 +6,15 @@
 # - rule_parse: every string literal of crates/splitway/tests/rules_v{1,2,3}.rs, behind the
 #   target's syntax byte (0 = v1 string, 1 = v2, 2 = v3, 3 = v1 list, one string per line).
 # - proxy_connection: a few raw client byte streams (HTTP/1 requests, pipelined ones, an
-#   upgrade, an HTTP/2 preface with SETTINGS, a request on h2c), written below.
+#   upgrade, an HTTP/2 preface with SETTINGS, a request on h2c), written below;
+# - upstream_response: a few server answers (each framing, a 1xx, a 101), written below.
 # The other targets take `arbitrary` structures, for which libFuzzer grows a corpus quickly
 # from nothing. Safe to run again: files are named by content.
 set -euo pipefail
 cd "$(dirname "$0")"
 root=..
 mkdir -p corpus/config_load corpus/rule_parse corpus/route_request corpus/cookies \
-    corpus/table_vs_reference corpus/proxy_connection
+    corpus/table_vs_reference corpus/proxy_connection corpus/upstream_response
 
 seed() { # seed TARGET PREFIX-BYTE FILE
     local out
@@ -22,11 +23,11 @@ seed() { # seed TARGET PREFIX-BYTE FILE
 }
 
 # Raw connections (printf escapes), each its own seed, named by content.
-raw() {
-    local tmp
+raw() { # BYTES [TARGET]
+    local tmp target=${2:-proxy_connection}
     tmp=$(mktemp)
     printf "$1" >"$tmp"
-    cp "$tmp" "corpus/proxy_connection/seed-$(sha1sum <"$tmp" | cut -c1-16)"
+    cp "$tmp" "corpus/$target/seed-$(sha1sum <"$tmp" | cut -c1-16)"
     rm -f "$tmp"
 }
 raw 'GET / HTTP/1.1\r\nHost: web.example\r\n\r\n'
@@ -39,6 +40,14 @@ raw 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0'
 # The preface, SETTINGS, and HEADERS (stream 1, END_STREAM|END_HEADERS) for GET
 # http://web.example/ in HPACK: :method GET, :scheme http, :path /, :authority web.example.
 raw 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0\0\0\20\1\5\0\0\0\1\202\206\204\1\13web.example'
+
+# Server answers (upstream_response: a method byte, odd for HEAD; a piece-size byte; the bytes).
+raw '\0\3HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello' upstream_response
+raw '\0\7HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=1\r\nhello\r\n0\r\nX-Sum: 5\r\n\r\n' upstream_response
+raw '\0\1HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n' upstream_response
+raw '\1\2HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n' upstream_response
+raw '\0\4HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\nup to the close' upstream_response
+raw '\0\5HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\201\0' upstream_response
 
 # Every file, in subfolders too (examples/config/axum/).
 find "$root/examples/config" "$root/crates/splitway/tests/corpus/bad" -type f | while read -r f; do

@@ -15,26 +15,30 @@ use hyper::body::SizeHint;
 /// Most headers a response head may have.
 const MAX_HEADERS: usize = 128;
 /// Largest response head (and largest trailer block).
-pub(crate) const MAX_HEAD_BYTES: usize = 64 * 1024;
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Longest chunk-size line (with its extensions).
 const MAX_CHUNK_LINE: usize = 4096;
 
 /// A server's message that is not HTTP/1.1 as it must be.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum H1Error {
+pub enum H1Error {
+    /// The head is not an HTTP/1 response head, or has a bad status, header or length.
     #[error("malformed response head: {0}")]
     Head(&'static str),
+    /// The head is longer than [`MAX_HEAD_BYTES`].
     #[error("response head over {MAX_HEAD_BYTES} bytes")]
     HeadTooLarge,
+    /// A chunked body's framing is broken.
     #[error("malformed chunked body: {0}")]
     Chunked(&'static str),
+    /// The connection closed before the body's end.
     #[error("the connection closed before the body's end")]
     Truncated,
 }
 
 /// How a request's body is framed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RequestFraming {
+pub enum RequestFraming {
     /// No body, and no header saying so (a `GET`).
     None,
     /// `Content-Length`: this many bytes.
@@ -45,7 +49,7 @@ pub(crate) enum RequestFraming {
 
 impl RequestFraming {
     /// The framing of a body with `hint` (its exact length when known) sent with `method`.
-    pub(crate) fn of(method: &Method, hint: &SizeHint) -> RequestFraming {
+    pub fn of(method: &Method, hint: &SizeHint) -> RequestFraming {
         match hint.exact() {
             // As hyper does: an empty body says so only where a body is expected.
             Some(0) if !matches!(*method, Method::POST | Method::PUT | Method::PATCH) => {
@@ -59,7 +63,7 @@ impl RequestFraming {
 
 /// Writes the request head into `out`: the request line with `target` (origin form), every
 /// header of `headers` except the framing ones, and the framing's own.
-pub(crate) fn encode_head(
+pub fn encode_head(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
@@ -106,7 +110,7 @@ fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
 }
 
 /// Writes a chunk's size line (before its data) into `out`.
-pub(crate) fn chunk_size_line(out: &mut Vec<u8>, len: usize) {
+pub fn chunk_size_line(out: &mut Vec<u8>, len: usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut digits = [0u8; 16];
     let mut at = digits.len();
@@ -126,7 +130,7 @@ pub(crate) fn chunk_size_line(out: &mut Vec<u8>, len: usize) {
 /// Parses a response head at the start of `buf`. `Ok(None)`: not all of it is there yet. Once
 /// whole, the head's bytes are split off `buf` (the header values are slices of them, not
 /// copies) and what follows stays.
-pub(crate) fn parse_head(buf: &mut BytesMut) -> Result<Option<Response<()>>, H1Error> {
+pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Response<()>>, H1Error> {
     let Some(len) = head_end(buf) else {
         if buf.len() > MAX_HEAD_BYTES {
             return Err(H1Error::HeadTooLarge);
@@ -192,7 +196,7 @@ fn head_end(buf: &[u8]) -> Option<usize> {
 
 /// Whether the server keeps the connection open after this response: HTTP/1.1 unless it says
 /// `Connection: close`, HTTP/1.0 only when it says `keep-alive`.
-pub(crate) fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
+pub fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
     let says = |token: &str| {
         values(headers, &header::CONNECTION).any(|v| {
             v.to_str()
@@ -208,7 +212,7 @@ pub(crate) fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
 
 /// How a response's body is framed (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BodyFraming {
+pub enum BodyFraming {
     /// None: the answer to a `HEAD`, a 1xx, 204 or 304.
     Empty,
     /// `Content-Length` bytes.
@@ -221,7 +225,7 @@ pub(crate) enum BodyFraming {
 
 impl BodyFraming {
     /// The framing of `response`'s body, answering a request made with `method`.
-    pub(crate) fn of(method: &Method, response: &Response<()>) -> Result<BodyFraming, H1Error> {
+    pub fn of(method: &Method, response: &Response<()>) -> Result<BodyFraming, H1Error> {
         let status = response.status();
         if *method == Method::HEAD
             || status.is_informational()
@@ -282,8 +286,10 @@ fn parse_length(digits: &[u8]) -> Result<u64, H1Error> {
 
 /// What [`Decoder::decode`] found in the buffer.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Decoded {
+pub enum Decoded {
+    /// Some of the body's bytes.
     Data(Bytes),
+    /// The trailer fields after a chunked body.
     Trailers(HeaderMap),
     /// The body's end (no bytes of it are left in the buffer).
     End,
@@ -293,7 +299,7 @@ pub(crate) enum Decoded {
 
 /// Reads a response body's framing out of the bytes as they come.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Decoder {
+pub struct Decoder {
     state: State,
     /// Not read up to the close: the connection can carry another request after it.
     reusable: bool,
@@ -317,7 +323,8 @@ enum State {
 }
 
 impl Decoder {
-    pub(crate) fn new(framing: BodyFraming) -> Decoder {
+    /// A decoder for a body framed as `framing`.
+    pub fn new(framing: BodyFraming) -> Decoder {
         let state = match framing {
             BodyFraming::Empty | BodyFraming::Length(0) => State::Done,
             BodyFraming::Length(n) => State::Length(n),
@@ -331,16 +338,17 @@ impl Decoder {
     }
 
     /// Whether the body has been read to its end.
-    pub(crate) fn is_done(&self) -> bool {
+    pub fn is_done(&self) -> bool {
         self.state == State::Done
     }
 
     /// Whether the connection can carry another request once the body is done.
-    pub(crate) fn reusable(&self) -> bool {
+    pub fn reusable(&self) -> bool {
         self.reusable
     }
 
-    pub(crate) fn size_hint(&self) -> SizeHint {
+    /// What is known of the length still to come.
+    pub fn size_hint(&self) -> SizeHint {
         match self.state {
             State::Length(n) => SizeHint::with_exact(n),
             State::Done => SizeHint::with_exact(0),
@@ -349,7 +357,7 @@ impl Decoder {
     }
 
     /// The next frame out of `buf` (its bytes split off it).
-    pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, H1Error> {
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, H1Error> {
         loop {
             match self.state {
                 State::Done => return Ok(Decoded::End),
@@ -379,6 +387,10 @@ impl Decoder {
                         }
                         return Ok(Decoded::More);
                     };
+                    if end > MAX_CHUNK_LINE {
+                        // The same answer however the bytes came: all at once or a few at a time.
+                        return Err(H1Error::Chunked("chunk-size line too long"));
+                    }
                     let size = chunk_size(&buf[..end])?;
                     buf.advance(end + 2);
                     self.state = if size == 0 {
@@ -418,6 +430,9 @@ impl Decoder {
                     }
                     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
                     return match httparse::parse_headers(buf, &mut slots) {
+                        Ok(httparse::Status::Complete((len, _))) if len > MAX_HEAD_BYTES => {
+                            Err(H1Error::Chunked("trailers too large"))
+                        }
                         Ok(httparse::Status::Complete((len, fields))) => {
                             let mut trailers = HeaderMap::with_capacity(fields.len());
                             for f in fields {
@@ -443,7 +458,7 @@ impl Decoder {
     }
 
     /// The connection closed: the end of a body read up to the close, else too early.
-    pub(crate) fn closed(&mut self) -> Result<(), H1Error> {
+    pub fn closed(&mut self) -> Result<(), H1Error> {
         match self.state {
             State::Close | State::Done => {
                 self.state = State::Done;
@@ -732,8 +747,23 @@ mod tests {
                 "{wire:?}: {result:?}"
             );
         }
-        let mut decoder = Decoder::new(BodyFraming::Chunked);
-        let mut buf = BytesMut::from(vec![b'1'; MAX_CHUNK_LINE + 1].as_slice());
-        assert!(decoder.decode(&mut buf).is_err());
+        // Too long a size line, or too many trailers: the same error whether the bytes came in
+        // pieces (the limit passed before the line's end) or at once (the end already there).
+        let long_line = [vec![b'1'; MAX_CHUNK_LINE + 1], b"\r\n".to_vec()].concat();
+        let big_trailers = format!("0\r\nx: {}\r\n\r\n", "a".repeat(MAX_HEAD_BYTES));
+        for (wire, error) in [
+            (long_line, "chunk-size line too long"),
+            (big_trailers.into_bytes(), "trailers too large"),
+        ] {
+            for cut in [wire.len(), wire.len() - 2] {
+                let mut decoder = Decoder::new(BodyFraming::Chunked);
+                let mut buf = BytesMut::from(&wire[..cut]);
+                assert_eq!(
+                    decoder.decode(&mut buf),
+                    Err(H1Error::Chunked(error)),
+                    "cut {cut}"
+                );
+            }
+        }
     }
 }

@@ -7,7 +7,8 @@
 //! flight ([`admission`]), refuses what breaks the request limits or
 //! names its host badly (400, 414, 431), asks the [`splitway::Router`] for a decision
 //! and answers 404 or 503 itself, or forwards the request to the chosen server over its pool of
-//! HTTP/1.1 connections ([`forward`]; `https` servers over TLS, verified as [`upstream_tls`] says): the frontend's path rewrites applied, hop-by-hop headers dropped both
+//! HTTP/1.1 connections ([`forward`]; spoken by the proxy itself in the request's own task;
+//! `https` servers over TLS, verified as [`upstream_tls`] says): the frontend's path rewrites applied, hop-by-hop headers dropped both
 //! ways, `X-Forwarded-*` added, `Host` kept or replaced as the frontend says, bodies streamed,
 //! upgrades (WebSocket) joined, the decision's cookie added to the response, 502/504 when the
 //! server fails or is slow, a refused bodyless `GET` sent once more. [`watch()`] reloads the
@@ -19,6 +20,12 @@
 //! each request first checked by [`AdminAccess`] (a bearer token, or loopback only).
 //! [`Workers`] runs [`serve`] on N threads, one single-threaded runtime and one `SO_REUSEPORT`
 //! socket each, the caps shared.
+//!
+//! # Cargo features
+//!
+//! - `internals` (off by default): makes public the HTTP/1.1 framing the proxy speaks to its
+//!   servers (`h1`: the request head's encoding, the response head's parsing, the body
+//!   decoder), for the project's fuzz targets. **Unstable**: not covered by semver.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -43,6 +50,10 @@ pub mod admin;
 pub mod admission;
 pub mod explain;
 pub mod forward;
+#[cfg(feature = "internals")]
+pub mod h1;
+#[cfg(not(feature = "internals"))]
+#[allow(unreachable_pub)]
 mod h1;
 mod headers;
 pub mod health;
