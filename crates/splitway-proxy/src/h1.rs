@@ -1,6 +1,6 @@
 //! HTTP/1.1 as the proxy speaks it to its servers, without I/O: the request head written
 //! into a buffer, the response head parsed out of one, and the response body's framing
-//! (RFC 9112 §6) decoded from one. [`crate::upstream`] moves the bytes.
+//! (RFC 9112 §6) decoded from one. The pool (`upstream.rs`) moves the bytes.
 //!
 //! The head's header values are slices of the bytes read, not copies; a body's data frames
 //! likewise.
