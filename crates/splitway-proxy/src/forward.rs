@@ -267,7 +267,9 @@ impl Proxy {
         };
         if server.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
             match self.https.client(decision.upstream_tls()) {
-                Ok(pool) => self.forward_on(&pool, req, peer, exchange).await,
+                // Boxed: a TLS connection (rustls' state inline) makes this future about
+                // 2 KiB, which every plain request's future would otherwise carry and copy.
+                Ok(pool) => Box::pin(self.forward_on(&pool, req, peer, exchange)).await,
                 Err(e) => {
                     tracing::warn!(server = server.name(), error = %e, "no TLS toward the server");
                     Answer::Done(own(StatusCode::BAD_GATEWAY, "bad gateway\n"))
