@@ -20,8 +20,9 @@ use crate::admission::{InFlightCap, OVERLOAD_RETRY_AFTER_SECONDS};
 use crate::headers;
 use crate::held::HeldBody;
 use crate::limits::Limits;
+use crate::replay::Replay;
 use crate::strict;
-use crate::upstream::{Connector, Upgraded, Upstream, UpstreamError};
+use crate::upstream::{Connector, Upstream, UpstreamError};
 use crate::upstream_tls::{HttpsClients, Pool};
 
 /// Marks a request that came over TLS (its `X-Forwarded-Proto` is `https`).
@@ -427,7 +428,7 @@ impl Proxy {
 fn switch_protocols<T>(
     mut parts: http::response::Parts,
     client_upgrade: hyper::upgrade::OnUpgrade,
-    mut upstream: Upgraded<T>,
+    mut upstream: Replay<T>,
     server: String,
 ) -> Response<ProxyBody>
 where

@@ -59,6 +59,7 @@ mod headers;
 pub mod health;
 mod held;
 pub mod limits;
+mod replay;
 /// The rollout driver, shared with the tower layer: [`splitway_tower::rollouts`], with the
 /// fleet mode's Prometheus client ([`splitway_tower::prometheus`]) and queries
 /// ([`splitway_tower::fleet`]).

@@ -20,7 +20,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,13 +28,14 @@ use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::forward::{ClientTls, Proxy, ProxyBody};
 use crate::held::HeldBody;
 use crate::limits::Limits;
+use crate::replay::Replay;
 use crate::tls::ServerTls;
 
 /// Longest the graceful stop waits for requests in flight.
@@ -419,11 +419,9 @@ async fn connection<I, H, F>(
             return;
         }
     };
-    let io = TokioIo::new(Replay {
-        read: Bytes::from(read),
-        io,
-        _permit: permit,
-    });
+    // The bytes `sniff` read put back in front, and the connection's place under the cap,
+    // released when the stream is dropped (after an upgrade, by the upgraded connection's task).
+    let io = TokioIo::new(Replay::new(Bytes::from(read), io).keeping(permit));
     let activity = Arc::new(Activity::new());
     let watched = Arc::clone(&activity);
     let service = service_fn(move |req| {
@@ -576,61 +574,6 @@ impl Drop for InFlight {
         let ended = u64::try_from(activity.base.elapsed().as_millis()).unwrap_or(u64::MAX);
         activity.quiet_since_ms.fetch_max(ended, Ordering::AcqRel);
         activity.open.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// The connection's byte stream with the bytes [`sniff`] read put back in front, and its
-/// place under the connection cap, released when the stream is dropped (after an upgrade, by
-/// the upgraded connection's task).
-struct Replay<I> {
-    read: Bytes,
-    io: I,
-    _permit: Option<OwnedSemaphorePermit>,
-}
-
-impl<I: AsyncRead + Unpin> AsyncRead for Replay<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if !self.read.is_empty() {
-            let n = self.read.len().min(buf.remaining());
-            let replayed = self.read.split_to(n);
-            buf.put_slice(&replayed);
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for Replay<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

@@ -38,11 +38,12 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::rt::{Read, Write};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::h1::{self, BodyFraming, Decoded, Decoder, RequestFraming};
+use crate::replay::Replay;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -555,15 +556,12 @@ impl<C: Connector> PooledBody<C> {
 
     /// After a 101: the connection as a byte stream, with what the server sent after the
     /// head. `None` for any other response.
-    pub(crate) fn into_upgraded(mut self) -> Option<Upgraded<Stream<C>>> {
+    pub(crate) fn into_upgraded(mut self) -> Option<Replay<Stream<C>>> {
         if !self.upgrade {
             return None;
         }
         let conn = self.conn.take()?;
-        Some(Upgraded {
-            io: conn.io,
-            read: conn.read.freeze(),
-        })
+        Some(Replay::new(conn.read.freeze(), conn.io))
     }
 }
 
@@ -634,46 +632,6 @@ impl<C: Connector> Body for PooledBody<C> {
 
     fn size_hint(&self) -> SizeHint {
         self.decoder.size_hint()
-    }
-}
-
-/// A connection whose server switched protocols, and the bytes it sent after the 101's head.
-pub(crate) struct Upgraded<T> {
-    io: T,
-    read: Bytes,
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Upgraded<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if self.read.is_empty() {
-            return Pin::new(&mut self.io).poll_read(cx, buf);
-        }
-        let n = self.read.len().min(buf.remaining());
-        buf.put_slice(&self.read[..n]);
-        self.read.advance(n);
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Upgraded<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
