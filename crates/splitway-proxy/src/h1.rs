@@ -365,14 +365,13 @@ impl Decoder {
                     if buf.is_empty() {
                         return Ok(Decoded::More);
                     }
-                    let take = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
-                    let rest = left - take as u64;
+                    let (data, rest) = take_up_to(buf, left);
                     self.state = if rest == 0 {
                         State::Done
                     } else {
                         State::Length(rest)
                     };
-                    return Ok(Decoded::Data(buf.split_to(take).freeze()));
+                    return Ok(Decoded::Data(data));
                 }
                 State::Close => {
                     if buf.is_empty() {
@@ -403,14 +402,13 @@ impl Decoder {
                     if buf.is_empty() {
                         return Ok(Decoded::More);
                     }
-                    let take = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
-                    let rest = left - take as u64;
+                    let (data, rest) = take_up_to(buf, left);
                     self.state = if rest == 0 {
                         State::ChunkEnd
                     } else {
                         State::ChunkData(rest)
                     };
-                    return Ok(Decoded::Data(buf.split_to(take).freeze()));
+                    return Ok(Decoded::Data(data));
                 }
                 State::ChunkEnd => {
                     if buf.len() < 2 {
@@ -467,6 +465,13 @@ impl Decoder {
             _ => Err(H1Error::Truncated),
         }
     }
+}
+
+/// Up to `left` bytes split off the front of `buf` (a slice of it, not a copy), and how many
+/// are left after them.
+fn take_up_to(buf: &mut BytesMut, left: u64) -> (Bytes, u64) {
+    let take = usize::try_from(left).map_or(buf.len(), |l| l.min(buf.len()));
+    (buf.split_to(take).freeze(), left - take as u64)
 }
 
 fn find_crlf(buf: &[u8]) -> Option<usize> {

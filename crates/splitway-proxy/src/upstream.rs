@@ -981,27 +981,15 @@ mod tests {
         );
         // Four answers on the first connection; the server then says it closes it.
         assert_eq!(server.accepted.load(Ordering::SeqCst), 1);
-        assert_eq!(
-            read_whole(pool.request(get("/bye")).await.unwrap())
+        let body_of = async |req| {
+            read_whole(pool.request(req).await.unwrap())
                 .await
                 .unwrap()
-                .0,
-            "bye"
-        );
-        assert_eq!(
-            read_whole(pool.request(get("/close")).await.unwrap())
-                .await
-                .unwrap()
-                .0,
-            "up to the close"
-        );
-        assert_eq!(
-            read_whole(pool.request(get("/old")).await.unwrap())
-                .await
-                .unwrap()
-                .0,
-            "ok"
-        );
+                .0
+        };
+        assert_eq!(body_of(get("/bye")).await, "bye");
+        assert_eq!(body_of(get("/close")).await, "up to the close");
+        assert_eq!(body_of(get("/old")).await, "ok");
         let short = read_whole(pool.request(get("/short")).await.unwrap()).await;
         assert!(
             short
