@@ -389,11 +389,10 @@ impl Proxy {
                 }
             });
         }
-        let response = response.map(BodyExt::boxed);
         let (mut parts, body) = response.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
         exchange.complete_response(&mut parts.headers);
-        Answer::Done(Response::from_parts(parts, body))
+        Answer::Done(Response::from_parts(parts, body.boxed()))
     }
 }
 

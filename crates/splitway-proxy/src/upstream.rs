@@ -120,6 +120,13 @@ pub(crate) struct PoolSettings {
 #[derive(Debug, Clone)]
 struct Key(Scheme, Authority);
 
+impl Key {
+    /// The server a URI names; `None` when it has no scheme or authority.
+    fn of(server: &Uri) -> Option<Key> {
+        Some(Key(server.scheme()?.clone(), server.authority()?.clone()))
+    }
+}
+
 impl PartialEq for Key {
     fn eq(&self, other: &Key) -> bool {
         self.0 == other.0 && self.1.as_str() == other.1.as_str()
@@ -277,7 +284,7 @@ impl<C: Connector> Upstream<C> {
     /// The server's most recently used idle connection still open, if there is one: taken
     /// without waiting (the common case needs no timer).
     pub(crate) fn kept(self: &Arc<Self>, server: &Uri) -> Option<Connection<C>> {
-        let key = Key(server.scheme()?.clone(), server.authority()?.clone());
+        let key = Key::of(server)?;
         let conn = self.checkout(&key)?;
         Some(Connection {
             pool: Arc::clone(self),
@@ -293,10 +300,7 @@ impl<C: Connector> Upstream<C> {
         self: &Arc<Self>,
         server: &Uri,
     ) -> Result<Connection<C>, UpstreamError> {
-        let (Some(scheme), Some(authority)) = (server.scheme(), server.authority()) else {
-            return Err(UpstreamError::NoServer);
-        };
-        let key = Key(scheme.clone(), authority.clone());
+        let key = Key::of(server).ok_or(UpstreamError::NoServer)?;
         let conn = self.connect(server).await?;
         Ok(Connection {
             pool: Arc::clone(self),
