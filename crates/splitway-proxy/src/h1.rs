@@ -14,6 +14,8 @@ use hyper::body::SizeHint;
 
 /// Most headers a response head may have.
 const MAX_HEADERS: usize = 128;
+/// Headers a parsed head's map has room for at least.
+const HEADER_ROOM: usize = 12;
 /// Largest response head (and largest trailer block).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// Longest chunk-size line (with its extensions).
@@ -162,7 +164,10 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Response<()>>, H1Error> {
         .code
         .and_then(|c| StatusCode::from_u16(c).ok())
         .ok_or(H1Error::Head("bad status code"))?;
-    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+    // Room for a request's headers too: hyper's server keeps the map of each response it
+    // writes for the next request on the connection, to which the proxy then adds its own
+    // `X-Forwarded-*`; a map sized to the response alone grew (rehashed) on every request.
+    let mut headers = HeaderMap::with_capacity(parsed.headers.len().max(HEADER_ROOM));
     for h in parsed.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| H1Error::Head("bad header name"))?;
@@ -180,18 +185,17 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Response<()>>, H1Error> {
 /// The length of the head at the start of `buf` up to its blank line (CRLF, or a bare LF as
 /// httparse also takes), if it is all there.
 fn head_end(buf: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(at) = buf[from..].iter().position(|&b| b == b'\n') {
-        let after = &buf[from + at + 1..];
+    // Line by line (a vectorised search for each line's end, not a test of every byte).
+    memchr::memchr_iter(b'\n', buf).find_map(|at| {
+        let after = buf.get(at + 1..)?;
         if after.starts_with(b"\r\n") {
-            return Some(from + at + 3);
+            Some(at + 3)
+        } else if after.starts_with(b"\n") {
+            Some(at + 2)
+        } else {
+            None
         }
-        if after.starts_with(b"\n") {
-            return Some(from + at + 2);
-        }
-        from += at + 1;
-    }
-    None
+    })
 }
 
 /// Whether the server keeps the connection open after this response: HTTP/1.1 unless it says
