@@ -11,7 +11,7 @@
 use std::mem::{Discriminant, discriminant};
 
 use bytes::BytesMut;
-use http::{Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use splitway_proxy::h1::{self, BodyFraming, Decoded, Decoder, H1Error};
 
@@ -56,7 +56,7 @@ fn read(wire: &[u8], method: &Method, step: usize) -> Outcome {
         end: End::NoHead,
     };
     let head = loop {
-        match h1::parse_head(&mut buf) {
+        match h1::parse_head(&mut buf, &mut HeaderMap::new()) {
             Ok(Some(head))
                 if head.status().is_informational()
                     && head.status() != StatusCode::SWITCHING_PROTOCOLS => {}

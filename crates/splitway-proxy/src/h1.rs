@@ -131,8 +131,13 @@ pub fn chunk_size_line(out: &mut Vec<u8>, len: usize) {
 
 /// Parses a response head at the start of `buf`. `Ok(None)`: not all of it is there yet. Once
 /// whole, the head's bytes are split off `buf` (the header values are slices of them, not
-/// copies) and what follows stays.
-pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Response<()>>, H1Error> {
+/// copies) and what follows stays. The headers go into `headers`, cleared first, whose place
+/// the response then takes (leaving an empty map): a map whose request is written serves
+/// again, without an allocation.
+pub fn parse_head(
+    buf: &mut BytesMut,
+    headers: &mut HeaderMap,
+) -> Result<Option<Response<()>>, H1Error> {
     let Some(len) = head_end(buf) else {
         if buf.len() > MAX_HEAD_BYTES {
             return Err(H1Error::HeadTooLarge);
@@ -167,7 +172,8 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Response<()>>, H1Error> {
     // Room for a request's headers too: hyper's server keeps the map of each response it
     // writes for the next request on the connection, to which the proxy then adds its own
     // `X-Forwarded-*`; a map sized to the response alone grew (rehashed) on every request.
-    let mut headers = HeaderMap::with_capacity(parsed.headers.len().max(HEADER_ROOM));
+    headers.clear();
+    headers.reserve(parsed.headers.len().max(HEADER_ROOM));
     for h in parsed.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| H1Error::Head("bad header name"))?;
@@ -178,7 +184,7 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Response<()>>, H1Error> {
     let mut response = Response::new(());
     *response.status_mut() = status;
     *response.version_mut() = version;
-    *response.headers_mut() = headers;
+    *response.headers_mut() = std::mem::take(headers);
     Ok(Some(response))
 }
 
@@ -510,7 +516,7 @@ mod tests {
 
     fn head(text: &str) -> (Response<()>, BytesMut) {
         let mut buf = BytesMut::from(text);
-        let response = parse_head(&mut buf).unwrap().unwrap();
+        let response = parse_head(&mut buf, &mut HeaderMap::new()).unwrap().unwrap();
         (response, buf)
     }
 
@@ -608,7 +614,7 @@ mod tests {
         let text = "HTTP/1.1 201 Created\r\nContent-Length: 5\r\nX-A: 1\r\nx-a: 2\r\n\r\nhello";
         for cut in 0..text.len() - 5 {
             let mut buf = BytesMut::from(&text[..cut]);
-            assert!(parse_head(&mut buf).unwrap().is_none(), "cut at {cut}");
+            assert!(parse_head(&mut buf, &mut HeaderMap::new()).unwrap().is_none(), "cut at {cut}");
         }
         let (response, rest) = head(text);
         assert_eq!(response.status(), 201);
@@ -629,11 +635,11 @@ mod tests {
     #[test]
     fn malformed_and_oversized_heads_are_errors() {
         let mut buf = BytesMut::from("SSH-2.0-OpenSSH\r\n\r\n");
-        assert!(matches!(parse_head(&mut buf), Err(H1Error::Head(_))));
+        assert!(matches!(parse_head(&mut buf, &mut HeaderMap::new()), Err(H1Error::Head(_))));
         let mut buf = BytesMut::from(
             format!("HTTP/1.1 200 OK\r\nx: {}", "a".repeat(MAX_HEAD_BYTES)).as_str(),
         );
-        assert!(matches!(parse_head(&mut buf), Err(H1Error::HeadTooLarge)));
+        assert!(matches!(parse_head(&mut buf, &mut HeaderMap::new()), Err(H1Error::HeadTooLarge)));
         let mut many = String::from("HTTP/1.1 200 OK\r\n");
         for i in 0..=MAX_HEADERS {
             many.push_str(&format!("x-{i}: 1\r\n"));
@@ -641,7 +647,7 @@ mod tests {
         many.push_str("\r\n");
         let mut buf = BytesMut::from(many.as_str());
         assert!(matches!(
-            parse_head(&mut buf),
+            parse_head(&mut buf, &mut HeaderMap::new()),
             Err(H1Error::Head("too many headers"))
         ));
         let (response, _) =

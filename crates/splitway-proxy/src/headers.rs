@@ -26,19 +26,17 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
-/// Removes the hop-by-hop headers and every header that `Connection` names. One pass over the
-/// names picks them (most messages carry none, or only `Connection`), so that only those are
-/// looked up again and removed.
+/// Removes the hop-by-hop headers and every header that `Connection` names. Most messages
+/// carry none, or only `Connection` with its usual tokens: then nothing is allocated, and
+/// each one found is removed with a look over the few names left for the next.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // `keys` gives each name once, however many values it has; no allocation when none is.
-    let mut doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|n| is_hop_by_hop(n))
-        .cloned()
-        .collect();
-    if doomed.is_empty() {
+    // `keys` gives each name once, however many values it has.
+    if !headers.keys().any(is_hop_by_hop) {
         return;
     }
+    // The names `Connection` lists beyond the usual tokens (hop-by-hop names, or no
+    // header's name), read before it goes.
+    let mut named: Vec<HeaderName> = Vec::new();
     let tokens = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -46,7 +44,6 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .map(str::trim);
     for token in tokens {
-        // The usual tokens: hop-by-hop names already picked, or no header's name.
         if ["keep-alive", "close", "upgrade"]
             .iter()
             .any(|usual| token.eq_ignore_ascii_case(usual))
@@ -54,10 +51,13 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
             continue;
         }
         if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
-            doomed.push(name);
+            named.push(name);
         }
     }
-    for name in &doomed {
+    while let Some(name) = headers.keys().find(|n| is_hop_by_hop(n)).cloned() {
+        headers.remove(&name);
+    }
+    for name in &named {
         headers.remove(name);
     }
 }

@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::uri::{Authority, Scheme};
-use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::rt::{Read, Write};
 use hyper_util::rt::TokioIo;
@@ -373,8 +373,10 @@ impl<C: Connector> Connection<C> {
         let mut head = std::mem::take(&mut self.conn.write);
         head.clear();
         h1::encode_head(&mut head, &parts.method, target, &parts.headers, framing);
+        // Written: the request's map holds the response's headers next.
+        let mut headers = std::mem::take(&mut parts.headers);
         loop {
-            let failed = match self.conn.exchange(&head, &mut body, framing).await {
+            let failed = match self.conn.exchange(&head, &mut body, framing, &mut headers).await {
                 Ok(response) => {
                     self.conn.write = head;
                     return self.answered(&parts.method, response);
@@ -412,12 +414,13 @@ impl<C: Connector> Connection<C> {
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
     /// Writes `head` and the body, then reads up to the response head (past any 1xx but a
-    /// 101).
+    /// 101), its headers put in `headers` ([`h1::parse_head`]).
     async fn exchange<B>(
         &mut self,
         head: &[u8],
         body: &mut B,
         framing: RequestFraming,
+        headers: &mut HeaderMap,
     ) -> Result<Response<()>, Failed>
     where
         B: Body + Unpin,
@@ -432,7 +435,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
         self.io.flush().await.map_err(Failed::Write)?;
         let mut answered = false;
         loop {
-            match h1::parse_head(&mut self.read) {
+            match h1::parse_head(&mut self.read, headers) {
                 Ok(Some(response))
                     if response.status().is_informational()
                         && response.status() != StatusCode::SWITCHING_PROTOCOLS =>
