@@ -348,30 +348,29 @@ impl Proxy {
             Some(a) => HeaderValue::from_str(a.as_str()).ok(),
             None => parts.headers.get(header::HOST).cloned(),
         };
-        let Some(uri) = upstream_uri(server.uri(), &parts.uri) else {
+        let (Some(uri), Some(server_host)) = (
+            upstream_uri(server.uri(), &parts.uri),
+            server.uri().authority(),
+        ) else {
             return Answer::Done(own(StatusCode::BAD_GATEWAY, "bad upstream address\n"));
         };
-        headers::strip_hop_by_hop(&mut parts.headers);
-        if let Some(protocol) = &upgrade {
-            headers::ask_upgrade(&mut parts.headers, protocol.clone());
-        }
-        headers::add_forwarded(&mut parts.headers, peer.ip(), proto, client_host.clone());
         // HTTP/1 upstream: the Host header names either the client's host or the server's.
-        let server_host = || {
-            uri.authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        let host = match (decision.pass_host_header(), &client_host) {
+            (Some(true), Some(client)) => client.as_bytes(),
+            _ => server_host.as_str().as_bytes(),
         };
-        let host = match decision.pass_host_header() {
-            Some(false) | None => server_host(),
-            Some(true) => client_host.or_else(server_host),
+        let forwarding = headers::Forwarding {
+            host,
+            peer: peer.ip(),
+            proto,
+            client_host: client_host.as_ref().map(HeaderValue::as_bytes),
+            upgrade: upgrade.as_ref().map(HeaderValue::as_bytes),
         };
-        if let Some(value) = host {
-            parts.headers.insert(header::HOST, value);
-        }
         parts.uri = uri;
         parts.version = http::Version::HTTP_11;
         let upstream = Request::from_parts(parts, body);
-        let response = match tokio::time::timeout(timeout, Box::pin(conn.send(upstream))).await {
+        let sent = Box::pin(conn.forward(upstream, &forwarding));
+        let response = match tokio::time::timeout(timeout, sent).await {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => return Answer::Done(upstream_failed(&e)),
             Err(_) => return Answer::Done(timed_out()),

@@ -63,28 +63,21 @@ impl RequestFraming {
     }
 }
 
-/// Writes the request head into `out`: the request line with `target` (origin form), every
-/// header of `headers` except the framing ones, and the framing's own.
+/// Writes the request head into `out`: the request line with `target` (origin form), the
+/// header lines that `lines` writes (never the framing ones: see [`header_lines`]), and the
+/// framing's own.
 pub fn encode_head(
     out: &mut Vec<u8>,
     method: &Method,
     target: &str,
-    headers: &HeaderMap,
+    lines: impl FnOnce(&mut Vec<u8>),
     framing: RequestFraming,
 ) {
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        if *name == header::CONTENT_LENGTH || *name == header::TRANSFER_ENCODING {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
+    lines(out);
     match framing {
         RequestFraming::None => {}
         RequestFraming::Length(n) => {
@@ -95,6 +88,20 @@ pub fn encode_head(
         RequestFraming::Chunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Writes every header of `headers` as a line, except the framing ones (`Content-Length`,
+/// `Transfer-Encoding`), which [`encode_head`] writes from the body.
+pub fn header_lines(out: &mut Vec<u8>, headers: &HeaderMap) {
+    for (name, value) in headers {
+        if *name == header::CONTENT_LENGTH || *name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
 }
 
 fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
@@ -516,7 +523,9 @@ mod tests {
 
     fn head(text: &str) -> (Response<()>, BytesMut) {
         let mut buf = BytesMut::from(text);
-        let response = parse_head(&mut buf, &mut HeaderMap::new()).unwrap().unwrap();
+        let response = parse_head(&mut buf, &mut HeaderMap::new())
+            .unwrap()
+            .unwrap();
         (response, buf)
     }
 
@@ -558,7 +567,7 @@ mod tests {
             &mut out,
             &Method::POST,
             "/p?q=1",
-            &headers,
+            |out| header_lines(out, &headers),
             RequestFraming::Length(12),
         );
         assert_eq!(
@@ -566,22 +575,10 @@ mod tests {
             "POST /p?q=1 HTTP/1.1\r\nhost: s:8080\r\nx-a: 1\r\nx-a: 2\r\ncontent-length: 12\r\n\r\n"
         );
         let mut out = Vec::new();
-        encode_head(
-            &mut out,
-            &Method::GET,
-            "/",
-            &HeaderMap::new(),
-            RequestFraming::None,
-        );
+        encode_head(&mut out, &Method::GET, "/", |_| {}, RequestFraming::None);
         assert_eq!(out, b"GET / HTTP/1.1\r\n\r\n");
         let mut out = Vec::new();
-        encode_head(
-            &mut out,
-            &Method::PUT,
-            "/",
-            &HeaderMap::new(),
-            RequestFraming::Chunked,
-        );
+        encode_head(&mut out, &Method::PUT, "/", |_| {}, RequestFraming::Chunked);
         assert_eq!(out, b"PUT / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n");
         let mut line = Vec::new();
         chunk_size_line(&mut line, 0x1a2f);
@@ -614,7 +611,12 @@ mod tests {
         let text = "HTTP/1.1 201 Created\r\nContent-Length: 5\r\nX-A: 1\r\nx-a: 2\r\n\r\nhello";
         for cut in 0..text.len() - 5 {
             let mut buf = BytesMut::from(&text[..cut]);
-            assert!(parse_head(&mut buf, &mut HeaderMap::new()).unwrap().is_none(), "cut at {cut}");
+            assert!(
+                parse_head(&mut buf, &mut HeaderMap::new())
+                    .unwrap()
+                    .is_none(),
+                "cut at {cut}"
+            );
         }
         let (response, rest) = head(text);
         assert_eq!(response.status(), 201);
@@ -635,11 +637,17 @@ mod tests {
     #[test]
     fn malformed_and_oversized_heads_are_errors() {
         let mut buf = BytesMut::from("SSH-2.0-OpenSSH\r\n\r\n");
-        assert!(matches!(parse_head(&mut buf, &mut HeaderMap::new()), Err(H1Error::Head(_))));
+        assert!(matches!(
+            parse_head(&mut buf, &mut HeaderMap::new()),
+            Err(H1Error::Head(_))
+        ));
         let mut buf = BytesMut::from(
             format!("HTTP/1.1 200 OK\r\nx: {}", "a".repeat(MAX_HEAD_BYTES)).as_str(),
         );
-        assert!(matches!(parse_head(&mut buf, &mut HeaderMap::new()), Err(H1Error::HeadTooLarge)));
+        assert!(matches!(
+            parse_head(&mut buf, &mut HeaderMap::new()),
+            Err(H1Error::HeadTooLarge)
+        ));
         let mut many = String::from("HTTP/1.1 200 OK\r\n");
         for i in 0..=MAX_HEADERS {
             many.push_str(&format!("x-{i}: 1\r\n"));

@@ -3,7 +3,6 @@
 
 use std::net::IpAddr;
 
-use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Whether `name` describes one connection, not the message (RFC 9110 section 7.6.1, plus
@@ -37,13 +36,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // The names `Connection` lists beyond the usual tokens (hop-by-hop names, or no
     // header's name), read before it goes.
     let mut named: Vec<HeaderName> = Vec::new();
-    let tokens = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim);
-    for token in tokens {
+    for token in connection_tokens(headers) {
         if ["keep-alive", "close", "upgrade"]
             .iter()
             .any(|usual| token.eq_ignore_ascii_case(usual))
@@ -81,56 +74,124 @@ pub(crate) fn ask_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
     headers.insert(header::UPGRADE, protocol);
 }
 
-/// Adds the client's address to `X-Forwarded-For` (after any the request already carries) and
-/// sets `X-Forwarded-Proto` and `X-Forwarded-Host` (the host the client asked for).
-pub(crate) fn add_forwarded(
-    headers: &mut HeaderMap,
-    peer: IpAddr,
-    proto: &'static str,
-    client_host: Option<HeaderValue>,
-) {
-    // Made at compile time (`from_static` checks its name at run time otherwise).
-    const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
-    const XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
-    const XFH: HeaderName = HeaderName::from_static("x-forwarded-host");
-    // Sized once, and handed to the header value without a copy.
-    let prior = headers.get_all(&XFF);
-    let room = prior.iter().map(|v| v.len() + 2).sum::<usize>() + 39;
-    let mut chain = String::with_capacity(room);
-    for prior in prior.iter().filter_map(|v| v.to_str().ok()) {
-        chain.push_str(prior);
-        chain.push_str(", ");
+/// What the proxy changes in a request's headers on the way to its server, applied as the
+/// request head is written ([`Forwarding::write`]) rather than to the header map: the client's
+/// headers are read once, and nothing is hashed, inserted or allocated for the changes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Forwarding<'a> {
+    /// `Host` toward the server: the client's host, or the server's authority.
+    pub(crate) host: &'a [u8],
+    /// Added to `X-Forwarded-For`, after any addresses the request already carries.
+    pub(crate) peer: IpAddr,
+    /// `X-Forwarded-Proto`: `http` or `https`, as the client came.
+    pub(crate) proto: &'static str,
+    /// `X-Forwarded-Host`: the host the client asked for, when it named one.
+    pub(crate) client_host: Option<&'a [u8]>,
+    /// The protocol of an upgrade that goes through, passed on with `Connection: upgrade`
+    /// (the two headers that the hop-by-hop rule would otherwise drop).
+    pub(crate) upgrade: Option<&'a [u8]>,
+}
+
+impl Forwarding<'_> {
+    /// Writes the header lines the server gets for a request with `headers`: each of them but
+    /// the hop-by-hop ones, those `Connection` names, the framing ones (`Content-Length`; the
+    /// head's writer adds its own) and those set here (`Host`, `X-Forwarded-*`), in their
+    /// order; then `Host`, `X-Forwarded-For` (the addresses the request carried, then the
+    /// peer's), `X-Forwarded-Proto`, `X-Forwarded-Host` and the upgrade's two.
+    pub(crate) fn write(&self, headers: &HeaderMap, out: &mut Vec<u8>) {
+        let mut has_connection = false;
+        let mut has_forwarded_for = false;
+        for name in headers.keys() {
+            has_connection |= *name == header::CONNECTION;
+            has_forwarded_for |= *name == XFF;
+        }
+        // The names `Connection` lists beyond the usual tokens: rare, so found by text.
+        let mut named: Vec<&str> = Vec::new();
+        if has_connection {
+            named.extend(connection_tokens(headers).filter(|t| {
+                !["keep-alive", "close", "upgrade"]
+                    .iter()
+                    .any(|u| t.eq_ignore_ascii_case(u))
+            }));
+        }
+        for (name, value) in headers {
+            if is_hop_by_hop(name)
+                || *name == header::HOST
+                || *name == header::CONTENT_LENGTH
+                || *name == XFF
+                || *name == XFP
+                || *name == XFH
+                || (!named.is_empty()
+                    && named.iter().any(|n| n.eq_ignore_ascii_case(name.as_str())))
+            {
+                continue;
+            }
+            line(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+        line(out, b"host", self.host);
+        out.extend_from_slice(b"x-forwarded-for: ");
+        if has_forwarded_for {
+            for prior in headers.get_all(&XFF) {
+                out.extend_from_slice(prior.as_bytes());
+                out.extend_from_slice(b", ");
+            }
+        }
+        push_ip(out, self.peer);
+        out.extend_from_slice(b"\r\n");
+        line(out, b"x-forwarded-proto", self.proto.as_bytes());
+        if let Some(host) = self.client_host {
+            line(out, b"x-forwarded-host", host);
+        }
+        if let Some(protocol) = self.upgrade {
+            line(out, b"connection", b"upgrade");
+            line(out, b"upgrade", protocol);
+        }
     }
-    push_ip(&mut chain, peer);
-    if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(chain.into_bytes())) {
-        headers.insert(XFF, value);
-    }
-    headers.insert(XFP, HeaderValue::from_static(proto));
-    if let Some(value) = client_host {
-        headers.insert(XFH, value);
-    }
+}
+
+// Made at compile time (`from_static` checks its name at run time otherwise).
+const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
+const XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const XFH: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// The comma-separated tokens of every `Connection` value, trimmed.
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+}
+
+/// One header line: `name: value` and CRLF.
+fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Writes `ip` as `Display` does; IPv4, the common case, without the formatting machinery
 /// (`Ipv4Addr`'s `Display` was about 2 % of a proxied request's instructions).
-fn push_ip(out: &mut String, ip: IpAddr) {
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push('.');
+                    out.push(b'.');
                 }
                 if octet >= 100 {
-                    out.push(char::from(b'0' + octet / 100));
+                    out.push(b'0' + octet / 100);
                 }
                 if octet >= 10 {
-                    out.push(char::from(b'0' + octet / 10 % 10));
+                    out.push(b'0' + octet / 10 % 10);
                 }
-                out.push(char::from(b'0' + octet % 10));
+                out.push(b'0' + octet % 10);
             }
         }
         IpAddr::V6(v6) => {
-            use std::fmt::Write as _;
+            use std::io::Write as _;
             let _ = write!(out, "{v6}");
         }
     }
@@ -214,34 +275,89 @@ mod tests {
             "::ffff:192.0.2.1".parse().unwrap(),
         ];
         for ip in v4.into_iter().map(IpAddr::from).chain(v6) {
-            let mut out = String::from("x, ");
+            let mut out = b"x, ".to_vec();
             push_ip(&mut out, ip);
-            assert_eq!(out, format!("x, {ip}"));
+            assert_eq!(out, format!("x, {ip}").into_bytes());
         }
     }
 
-    #[test]
-    fn forwarded_for_appends_the_peer_to_the_chain() {
+    fn written(headers: &[(&'static str, &str)], forwarding: &Forwarding<'_>) -> String {
         let mut h = HeaderMap::new();
-        h.append("x-forwarded-for", "203.0.113.7".parse().unwrap());
-        h.append("x-forwarded-for", "198.51.100.2".parse().unwrap());
-        add_forwarded(
-            &mut h,
-            [127, 0, 0, 1].into(),
-            "http",
-            Some(HeaderValue::from_static("web.agendor.com.br")),
+        for (k, v) in headers {
+            h.append(*k, v.parse().unwrap());
+        }
+        let mut out = Vec::new();
+        forwarding.write(&h, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    const PLAIN: Forwarding<'static> = Forwarding {
+        host: b"10.0.0.5:8080",
+        peer: IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1)),
+        proto: "http",
+        client_host: Some(b"web.agendor.com.br"),
+        upgrade: None,
+    };
+
+    #[test]
+    fn a_forwarded_request_keeps_its_own_headers_in_order_and_gets_the_proxys() {
+        let lines = written(
+            &[
+                ("host", "web.agendor.com.br"),
+                ("cookie", "a=b"),
+                ("x-forwarded-for", "203.0.113.7"),
+                ("accept", "*/*"),
+                ("x-forwarded-for", "198.51.100.2"),
+                ("cookie", "c=d"),
+                ("x-forwarded-proto", "spoofed"),
+                ("x-forwarded-host", "spoofed"),
+                ("content-length", "3"),
+            ],
+            &PLAIN,
         );
         assert_eq!(
-            h.get_all("x-forwarded-for").iter().collect::<Vec<_>>(),
-            ["203.0.113.7, 198.51.100.2, 127.0.0.1"]
+            lines,
+            "cookie: a=b\r\ncookie: c=d\r\naccept: */*\r\nhost: 10.0.0.5:8080\r\n\
+             x-forwarded-for: 203.0.113.7, 198.51.100.2, 127.0.0.1\r\n\
+             x-forwarded-proto: http\r\nx-forwarded-host: web.agendor.com.br\r\n"
         );
-        assert_eq!(h["x-forwarded-proto"], "http");
-        assert_eq!(h["x-forwarded-host"], "web.agendor.com.br");
+        let fresh = Forwarding {
+            proto: "https",
+            client_host: None,
+            peer: [10, 0, 0, 1].into(),
+            ..PLAIN
+        };
+        assert_eq!(
+            written(&[], &fresh),
+            "host: 10.0.0.5:8080\r\nx-forwarded-for: 10.0.0.1\r\nx-forwarded-proto: https\r\n"
+        );
+    }
 
-        let mut fresh = HeaderMap::new();
-        add_forwarded(&mut fresh, [10, 0, 0, 1].into(), "https", None);
-        assert_eq!(fresh["x-forwarded-for"], "10.0.0.1");
-        assert_eq!(fresh["x-forwarded-proto"], "https");
-        assert!(!fresh.contains_key("x-forwarded-host"));
+    #[test]
+    fn a_forwarded_request_drops_hop_by_hop_headers_but_an_upgrades_own() {
+        let client = [
+            ("connection", "keep-alive, X-Secret, Upgrade"),
+            ("connection", " x-two"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("x-two", "2"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("http2-settings", "AAMAAABkAARAAAAAAAIAAAAA"),
+            ("proxy-authorization", "Basic x"),
+            ("x-kept", "yes"),
+        ];
+        let tail = "host: 10.0.0.5:8080\r\nx-forwarded-for: 127.0.0.1\r\n\
+                    x-forwarded-proto: http\r\nx-forwarded-host: web.agendor.com.br\r\n";
+        assert_eq!(written(&client, &PLAIN), format!("x-kept: yes\r\n{tail}"));
+        let upgrade = Forwarding {
+            upgrade: Some(b"websocket"),
+            ..PLAIN
+        };
+        assert_eq!(
+            written(&client, &upgrade),
+            format!("x-kept: yes\r\n{tail}connection: upgrade\r\nupgrade: websocket\r\n")
+        );
     }
 }

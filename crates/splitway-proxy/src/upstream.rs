@@ -43,6 +43,7 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::h1::{self, BodyFraming, Decoded, Decoder, RequestFraming};
+use crate::headers::Forwarding;
 use crate::replay::Replay;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -352,19 +353,48 @@ impl<C: Connector> Connection<C> {
     /// connection that closed before taking the request is replaced by another (see the
     /// module's documentation); a connection failing after that is an error.
     pub(crate) async fn send<B>(
+        self,
+        mut req: Request<B>,
+    ) -> Result<Response<PooledBody<C>>, UpstreamError>
+    where
+        B: Body + Unpin,
+        B::Error: Into<BoxError>,
+    {
+        if !req.headers().contains_key(header::HOST)
+            && let Ok(host) = HeaderValue::from_str(self.key.1.as_str())
+        {
+            req.headers_mut().insert(header::HOST, host);
+        }
+        self.send_with(req, |headers, out| h1::header_lines(out, headers))
+            .await
+    }
+
+    /// [`Connection::send`] for a client's request on its way to the server: its headers as
+    /// `forwarding` changes them, written straight into the head.
+    pub(crate) async fn forward<B>(
+        self,
+        req: Request<B>,
+        forwarding: &Forwarding<'_>,
+    ) -> Result<Response<PooledBody<C>>, UpstreamError>
+    where
+        B: Body + Unpin,
+        B::Error: Into<BoxError>,
+    {
+        self.send_with(req, |headers, out| forwarding.write(headers, out))
+            .await
+    }
+
+    /// Sends `req` with the header lines that `lines` writes from its headers.
+    async fn send_with<B>(
         mut self,
         req: Request<B>,
+        lines: impl FnOnce(&HeaderMap, &mut Vec<u8>),
     ) -> Result<Response<PooledBody<C>>, UpstreamError>
     where
         B: Body + Unpin,
         B::Error: Into<BoxError>,
     {
         let (mut parts, mut body) = req.into_parts();
-        if !parts.headers.contains_key(header::HOST)
-            && let Ok(host) = HeaderValue::from_str(self.key.1.as_str())
-        {
-            parts.headers.insert(header::HOST, host);
-        }
         // HTTP/1 to a server (not a proxy): the origin form.
         let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let framing = RequestFraming::of(&parts.method, &body.size_hint());
@@ -372,11 +402,21 @@ impl<C: Connector> Connection<C> {
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         let mut head = std::mem::take(&mut self.conn.write);
         head.clear();
-        h1::encode_head(&mut head, &parts.method, target, &parts.headers, framing);
+        h1::encode_head(
+            &mut head,
+            &parts.method,
+            target,
+            |out| lines(&parts.headers, out),
+            framing,
+        );
         // Written: the request's map holds the response's headers next.
         let mut headers = std::mem::take(&mut parts.headers);
         loop {
-            let failed = match self.conn.exchange(&head, &mut body, framing, &mut headers).await {
+            let failed = match self
+                .conn
+                .exchange(&head, &mut body, framing, &mut headers)
+                .await
+            {
                 Ok(response) => {
                     self.conn.write = head;
                     return self.answered(&parts.method, response);
