@@ -81,8 +81,10 @@ pub(crate) async fn serve_sharing(
     shutdown: impl Future<Output = ()>,
 ) {
     let limits = proxy.options().limits.clone();
+    // Shared by the requests behind one count (a clone of the proxy is several).
+    let proxy = Arc::new(proxy);
     let handle = move |req, peer| {
-        let proxy = proxy.clone();
+        let proxy = Arc::clone(&proxy);
         async move { proxy.handle(req, peer).await }
     };
     serve_with_permits(listener, limits, tls, permits, log, handle, shutdown).await;
@@ -118,8 +120,9 @@ where
     let limits = Arc::new(proxy.options().limits.clone());
     // Never asked to stop: the connection ends on its own (closed, idle, or failed).
     let (_keep, stopped) = watch::channel(false);
+    let proxy = Arc::new(proxy);
     let handle = move |req, peer| {
-        let proxy = proxy.clone();
+        let proxy = Arc::clone(&proxy);
         async move { proxy.handle(req, peer).await }
     };
     connection(

@@ -429,7 +429,8 @@ impl<C: Connector> Connection<C> {
                 Failed::Write(e) | Failed::Unanswered(e) => return Err(UpstreamError::request(e)),
                 Failed::Other(e) => return Err(e),
             }
-            self = self.pool.connection(&self.server).await?;
+            // Rare: boxed, so that the request's future does not carry its room.
+            self = Box::pin(self.pool.connection(&self.server)).await?;
         }
     }
 
