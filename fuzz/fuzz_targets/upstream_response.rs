@@ -13,7 +13,7 @@ use std::mem::{Discriminant, discriminant};
 use bytes::BytesMut;
 use http::{HeaderMap, Method, StatusCode};
 use libfuzzer_sys::fuzz_target;
-use splitway_proxy::h1::{self, BodyFraming, Decoded, Decoder, H1Error};
+use splitway_proxy::h1::{self, Decoded, Decoder, H1Error};
 
 #[derive(Debug, PartialEq)]
 enum End {
@@ -58,8 +58,8 @@ fn read(wire: &[u8], method: &Method, step: usize) -> Outcome {
     let head = loop {
         match h1::parse_head(&mut buf, &mut HeaderMap::new()) {
             Ok(Some(head))
-                if head.status().is_informational()
-                    && head.status() != StatusCode::SWITCHING_PROTOCOLS => {}
+                if head.response.status().is_informational()
+                    && head.response.status() != StatusCode::SWITCHING_PROTOCOLS => {}
             Ok(Some(head)) => break head,
             Ok(None) => {
                 if !feed(&mut buf) {
@@ -72,8 +72,8 @@ fn read(wire: &[u8], method: &Method, step: usize) -> Outcome {
             }
         }
     };
-    outcome.status = Some(head.status());
-    let framing = match BodyFraming::of(method, &head) {
+    outcome.status = Some(head.response.status());
+    let framing = match head.framing(method) {
         Ok(framing) => framing,
         Err(e) => {
             outcome.end = End::BadHead(discriminant(&e));

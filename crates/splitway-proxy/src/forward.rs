@@ -388,8 +388,8 @@ impl Proxy {
                 }
             });
         }
+        // Its hop-by-hop headers were left out as its head was read (`h1::Head`).
         let (mut parts, body) = response.into_parts();
-        headers::strip_hop_by_hop(&mut parts.headers);
         exchange.complete_response(&mut parts.headers);
         Answer::Done(Response::from_parts(parts, body.boxed()))
     }

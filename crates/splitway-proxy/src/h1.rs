@@ -12,6 +12,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode, Version};
 use hyper::body::SizeHint;
 
+use crate::headers::is_hop_by_hop_name;
+
 /// Most headers a response head may have.
 const MAX_HEADERS: usize = 128;
 /// Headers a parsed head's map has room for at least.
@@ -136,15 +138,34 @@ pub fn chunk_size_line(out: &mut Vec<u8>, len: usize) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// A response head as parsed: the response with the headers it is passed on with, and what
+/// the headers of its connection said. Those (the hop-by-hop ones, RFC 9110 §7.6.1, and the
+/// ones `Connection` names) describe this hop, not the message: a final answer's map holds
+/// none of them. An interim one (1xx: a 101's `Upgrade`) keeps them all.
+#[derive(Debug)]
+pub struct Head {
+    /// The status, version and headers.
+    pub response: Response<()>,
+    /// Whether the server keeps the connection open after this response: HTTP/1.1 unless it
+    /// says `Connection: close`, HTTP/1.0 only when it says `keep-alive`.
+    pub keep_alive: bool,
+    /// The last `Transfer-Encoding` coding, when there is one.
+    transfer: Option<Coding>,
+}
+
+/// A response's last transfer coding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coding {
+    Chunked,
+    Other,
+}
+
 /// Parses a response head at the start of `buf`. `Ok(None)`: not all of it is there yet. Once
 /// whole, the head's bytes are split off `buf` (the header values are slices of them, not
 /// copies) and what follows stays. The headers go into `headers`, cleared first, whose place
 /// the response then takes (leaving an empty map): a map whose request is written serves
 /// again, without an allocation.
-pub fn parse_head(
-    buf: &mut BytesMut,
-    headers: &mut HeaderMap,
-) -> Result<Option<Response<()>>, H1Error> {
+pub fn parse_head(buf: &mut BytesMut, headers: &mut HeaderMap) -> Result<Option<Head>, H1Error> {
     let Some(len) = head_end(buf) else {
         if buf.len() > MAX_HEAD_BYTES {
             return Err(H1Error::HeadTooLarge);
@@ -176,12 +197,49 @@ pub fn parse_head(
         .code
         .and_then(|c| StatusCode::from_u16(c).ok())
         .ok_or(H1Error::Head("bad status code"))?;
+    // The connection's own headers first, read from their bytes.
+    let (mut close, mut keep) = (false, false);
+    let mut transfer = None;
+    let mut named: Vec<&[u8]> = Vec::new();
+    for h in parsed.headers.iter() {
+        if h.name.eq_ignore_ascii_case("connection") {
+            for token in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                if token.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    keep = true;
+                } else if !token.eq_ignore_ascii_case(b"upgrade") {
+                    named.push(token);
+                }
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            let last = h
+                .value
+                .rsplit(|&b| b == b',')
+                .next()
+                .map(<[u8]>::trim_ascii);
+            transfer = Some(match last {
+                Some(coding) if coding.eq_ignore_ascii_case(b"chunked") => Coding::Chunked,
+                _ => Coding::Other,
+            });
+        }
+    }
+    let of_the_hop = |name: &str| {
+        is_hop_by_hop_name(name.as_bytes())
+            || named
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+    };
+    let interim = status.is_informational();
     // Room for a request's headers too: hyper's server keeps the map of each response it
     // writes for the next request on the connection, to which the proxy then adds its own
     // `X-Forwarded-*`; a map sized to the response alone grew (rehashed) on every request.
     headers.clear();
     headers.reserve(parsed.headers.len().max(HEADER_ROOM));
     for h in parsed.headers.iter() {
+        if !interim && of_the_hop(h.name) {
+            continue;
+        }
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| H1Error::Head("bad header name"))?;
         let value = HeaderValue::from_maybe_shared(head.slice_ref(h.value))
@@ -192,7 +250,15 @@ pub fn parse_head(
     *response.status_mut() = status;
     *response.version_mut() = version;
     *response.headers_mut() = std::mem::take(headers);
-    Ok(Some(response))
+    Ok(Some(Head {
+        response,
+        keep_alive: if version == Version::HTTP_10 {
+            keep
+        } else {
+            !close
+        },
+        transfer,
+    }))
 }
 
 /// The length of the head at the start of `buf` up to its blank line (CRLF, or a bare LF as
@@ -211,22 +277,6 @@ fn head_end(buf: &[u8]) -> Option<usize> {
     })
 }
 
-/// Whether the server keeps the connection open after this response: HTTP/1.1 unless it says
-/// `Connection: close`, HTTP/1.0 only when it says `keep-alive`.
-pub fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
-    let says = |token: &str| {
-        values(headers, &header::CONNECTION).any(|v| {
-            v.to_str()
-                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        })
-    };
-    if version == Version::HTTP_10 {
-        says("keep-alive")
-    } else {
-        !says("close")
-    }
-}
-
 /// How a response's body is framed (RFC 9112 §6.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFraming {
@@ -240,10 +290,10 @@ pub enum BodyFraming {
     Close,
 }
 
-impl BodyFraming {
-    /// The framing of `response`'s body, answering a request made with `method`.
-    pub fn of(method: &Method, response: &Response<()>) -> Result<BodyFraming, H1Error> {
-        let status = response.status();
+impl Head {
+    /// The framing of the response's body, answering a request made with `method`.
+    pub fn framing(&self, method: &Method) -> Result<BodyFraming, H1Error> {
+        let status = self.response.status();
         if *method == Method::HEAD
             || status.is_informational()
             || status == StatusCode::NO_CONTENT
@@ -251,20 +301,12 @@ impl BodyFraming {
         {
             return Ok(BodyFraming::Empty);
         }
-        let headers = response.headers();
-        if let Some(te) = headers
-            .get_all(header::TRANSFER_ENCODING)
-            .iter()
-            .next_back()
-        {
-            let last = te.to_str().ok().and_then(|v| v.rsplit(',').next());
-            return Ok(match last {
-                Some(coding) if coding.trim().eq_ignore_ascii_case("chunked") => {
-                    BodyFraming::Chunked
-                }
-                _ => BodyFraming::Close,
-            });
+        match self.transfer {
+            Some(Coding::Chunked) => return Ok(BodyFraming::Chunked),
+            Some(Coding::Other) => return Ok(BodyFraming::Close),
+            None => {}
         }
+        let headers = self.response.headers();
         let mut lengths = values(headers, &header::CONTENT_LENGTH);
         let Some(first) = lengths.next() else {
             return Ok(BodyFraming::Close);
@@ -521,7 +563,7 @@ fn chunk_size(line: &[u8]) -> Result<u64, H1Error> {
 mod tests {
     use super::*;
 
-    fn head(text: &str) -> (Response<()>, BytesMut) {
+    fn head(text: &str) -> (Head, BytesMut) {
         let mut buf = BytesMut::from(text);
         let response = parse_head(&mut buf, &mut HeaderMap::new())
             .unwrap()
@@ -619,19 +661,36 @@ mod tests {
             );
         }
         let (response, rest) = head(text);
-        assert_eq!(response.status(), 201);
-        assert_eq!(response.version(), Version::HTTP_11);
-        let values: Vec<_> = response.headers().get_all("x-a").iter().collect();
+        assert_eq!(response.response.status(), 201);
+        assert_eq!(response.response.version(), Version::HTTP_11);
+        let values: Vec<_> = response.response.headers().get_all("x-a").iter().collect();
         assert_eq!(values, ["1", "2"]);
         assert_eq!(&rest[..], b"hello");
-        assert_eq!(
-            BodyFraming::of(&Method::GET, &response),
-            Ok(BodyFraming::Length(5))
+        assert_eq!(response.framing(&Method::GET), Ok(BodyFraming::Length(5)));
+        assert_eq!(response.framing(&Method::HEAD), Ok(BodyFraming::Empty));
+    }
+
+    #[test]
+    fn a_final_answer_leaves_its_connections_headers_out_and_an_interim_one_keeps_them() {
+        let names = |head: &Head| -> Vec<String> {
+            head.response
+                .headers()
+                .keys()
+                .map(|n| n.to_string())
+                .collect()
+        };
+        let (final_answer, _) = head(
+            "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\n\
+             X-Hop: 1\r\nTransfer-Encoding: chunked\r\nX-Kept: 2\r\nUpgrade: h2c\r\n\
+             Proxy-Connection: x\r\nx-hop: 3\r\n\r\n",
         );
-        assert_eq!(
-            BodyFraming::of(&Method::HEAD, &response),
-            Ok(BodyFraming::Empty)
+        assert_eq!(names(&final_answer), ["x-kept"]);
+        assert_eq!(final_answer.framing(&Method::GET), Ok(BodyFraming::Chunked));
+        assert!(final_answer.keep_alive);
+        let (upgrade, _) = head(
+            "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
         );
+        assert_eq!(names(&upgrade), ["connection", "upgrade"]);
     }
 
     #[test]
@@ -660,9 +719,9 @@ mod tests {
         ));
         let (response, _) =
             head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n");
-        assert!(BodyFraming::of(&Method::GET, &response).is_err());
+        assert!(response.framing(&Method::GET).is_err());
         let (response, _) = head("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n");
-        assert!(BodyFraming::of(&Method::GET, &response).is_err());
+        assert!(response.framing(&Method::GET).is_err());
     }
 
     #[test]
@@ -707,16 +766,8 @@ mod tests {
         ];
         for (text, framing, alive) in cases {
             let (response, _) = head(text);
-            assert_eq!(
-                BodyFraming::of(&Method::GET, &response),
-                Ok(framing),
-                "{text}"
-            );
-            assert_eq!(
-                keeps_alive(response.version(), response.headers()),
-                alive,
-                "{text}"
-            );
+            assert_eq!(response.framing(&Method::GET), Ok(framing), "{text}");
+            assert_eq!(response.keep_alive, alive, "{text}");
         }
     }
 

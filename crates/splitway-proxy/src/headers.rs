@@ -5,24 +5,32 @@ use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-/// Whether `name` describes one connection, not the message (RFC 9110 section 7.6.1, plus
+/// The names that describe one connection, not the message (RFC 9110 section 7.6.1, plus
 /// the non-standard ones proxies meet, and `HTTP2-Settings`, which an `h2c` upgrade sends
-/// whether or not `Connection` names it): never forwarded. One match on the name's text,
-/// which the compiler sorts by length first, so that most names are passed over at once.
+/// whether or not `Connection` names it): never forwarded.
+const HOP_BY_HOP: [&[u8]; 10] = [
+    b"connection",
+    b"te",
+    b"trailer",
+    b"transfer-encoding",
+    b"upgrade",
+    b"proxy-authorization",
+    b"proxy-authenticate",
+    b"keep-alive",
+    b"proxy-connection",
+    b"http2-settings",
+];
+
+/// Whether `name`, in any case, is hop-by-hop ([`HOP_BY_HOP`]). Its length is compared first,
+/// so that most names are passed over at once.
+pub(crate) fn is_hop_by_hop_name(name: &[u8]) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .any(|hop| hop.len() == name.len() && hop.eq_ignore_ascii_case(name))
+}
+
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "proxy-authorization"
-            | "proxy-authenticate"
-            | "keep-alive"
-            | "proxy-connection"
-            | "http2-settings"
-    )
+    is_hop_by_hop_name(name.as_str().as_bytes())
 }
 
 /// Removes the hop-by-hop headers and every header that `Connection` names. Most messages

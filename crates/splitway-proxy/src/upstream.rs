@@ -42,7 +42,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 use tower_service::Service;
 
-use crate::h1::{self, BodyFraming, Decoded, Decoder, RequestFraming};
+use crate::h1::{self, Decoded, Decoder, RequestFraming};
 use crate::headers::Forwarding;
 use crate::replay::Replay;
 
@@ -438,18 +438,18 @@ impl<C: Connector> Connection<C> {
     fn answered(
         self,
         method: &Method,
-        head: Response<()>,
+        head: h1::Head,
     ) -> Result<Response<PooledBody<C>>, UpstreamError> {
-        let upgrade = head.status() == StatusCode::SWITCHING_PROTOCOLS;
-        let framing = BodyFraming::of(method, &head).map_err(UpstreamError::request)?;
-        let keep_alive = !upgrade && h1::keeps_alive(head.version(), head.headers());
+        let upgrade = head.response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        let framing = head.framing(method).map_err(UpstreamError::request)?;
+        let keep_alive = !upgrade && head.keep_alive;
         let body = PooledBody {
             decoder: Decoder::new(framing),
             home: keep_alive.then(|| (Arc::clone(&self.pool), self.key)),
             conn: Some(self.conn),
             upgrade,
         };
-        Ok(head.map(|()| body))
+        Ok(head.response.map(|()| body))
     }
 }
 
@@ -462,7 +462,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
         body: &mut B,
         framing: RequestFraming,
         headers: &mut HeaderMap,
-    ) -> Result<Response<()>, Failed>
+    ) -> Result<h1::Head, Failed>
     where
         B: Body + Unpin,
         B::Error: Into<BoxError>,
@@ -477,15 +477,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
         let mut answered = false;
         loop {
             match h1::parse_head(&mut self.read, headers) {
-                Ok(Some(response))
-                    if response.status().is_informational()
-                        && response.status() != StatusCode::SWITCHING_PROTOCOLS =>
+                Ok(Some(head))
+                    if head.response.status().is_informational()
+                        && head.response.status() != StatusCode::SWITCHING_PROTOCOLS =>
                 {
                     // An interim answer (100 Continue, 103 Early Hints): the final one follows.
                     answered = true;
                     continue;
                 }
-                Ok(Some(response)) => return Ok(response),
+                Ok(Some(head)) => return Ok(head),
                 Ok(None) => {}
                 Err(e) => return Err(Failed::Other(UpstreamError::request(e))),
             }
