@@ -166,6 +166,10 @@ fn parse_port(digits: &[u8]) -> Option<u16> {
 
 /// RFC 3986's reg-name: unreserved characters, sub-delims and percent-encoded octets.
 fn reg_name(host: &[u8]) -> bool {
+    // The common name, without a percent sign: one look-up a byte.
+    if host.iter().all(|&b| REG_NAME_BYTE[usize::from(b)]) {
+        return true;
+    }
     let mut bytes = host.iter();
     while let Some(&b) = bytes.next() {
         let ok = match b {
@@ -173,10 +177,7 @@ fn reg_name(host: &[u8]) -> bool {
                 let (hi, lo) = (bytes.next(), bytes.next());
                 hi.is_some_and(u8::is_ascii_hexdigit) && lo.is_some_and(u8::is_ascii_hexdigit)
             }
-            b if b.is_ascii_alphanumeric() => true,
-            b'-' | b'.' | b'_' | b'~' => true,
-            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' => true,
-            _ => false,
+            b => REG_NAME_BYTE[usize::from(b)],
         };
         if !ok {
             return false;
@@ -184,6 +185,37 @@ fn reg_name(host: &[u8]) -> bool {
     }
     true
 }
+
+/// The bytes a reg-name takes as they are: unreserved characters and sub-delims.
+const REG_NAME_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = matches!(
+            b as u8,
+            b'a'..=b'z'
+                | b'A'..=b'Z'
+                | b'0'..=b'9'
+                | b'-'
+                | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+        );
+        b += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
