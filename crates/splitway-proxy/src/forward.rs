@@ -348,8 +348,8 @@ impl Proxy {
             Some(a) => HeaderValue::from_str(a.as_str()).ok(),
             None => parts.headers.get(header::HOST).cloned(),
         };
-        let (Some(uri), Some(server_host)) = (
-            upstream_uri(server.uri(), &parts.uri),
+        let (Some(target), Some(server_host)) = (
+            upstream_target(server.uri(), &parts.uri),
             server.uri().authority(),
         ) else {
             return Answer::Done(own(StatusCode::BAD_GATEWAY, "bad upstream address\n"));
@@ -366,7 +366,8 @@ impl Proxy {
             client_host: client_host.as_ref().map(HeaderValue::as_bytes),
             upgrade: upgrade.as_ref().map(HeaderValue::as_bytes),
         };
-        parts.uri = uri;
+        // The connection knows its server: the request carries the target alone.
+        parts.uri = Uri::from(target);
         parts.version = http::Version::HTTP_11;
         let upstream = Request::from_parts(parts, body);
         let sent = Box::pin(conn.forward(upstream, &forwarding));
@@ -458,26 +459,21 @@ where
     )
 }
 
-/// The server's scheme and authority (and path prefix, if its URL has one) with the request's
-/// path and query. `None` when they do not make a URI (never a panic).
-fn upstream_uri(server: &Uri, request: &Uri) -> Option<Uri> {
+/// The target the server is sent: its path prefix (if its URL has one) and the request's
+/// path and query. `None` when they do not make one (never a panic).
+fn upstream_target(server: &Uri, request: &Uri) -> Option<PathAndQuery> {
     let base = server.path().trim_end_matches('/');
-    let path_and_query = if base.is_empty() {
+    if base.is_empty() {
         // Shared with the request's, not copied.
-        request
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"))
-    } else {
-        let pq = request.path_and_query().map_or("/", |pq| pq.as_str());
-        PathAndQuery::try_from(format!("{base}{pq}")).ok()?
-    };
-    Uri::builder()
-        .scheme(server.scheme()?.clone())
-        .authority(server.authority()?.clone())
-        .path_and_query(path_and_query)
-        .build()
-        .ok()
+        return Some(
+            request
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        );
+    }
+    let pq = request.path_and_query().map_or("/", |pq| pq.as_str());
+    PathAndQuery::try_from(format!("{base}{pq}")).ok()
 }
 
 /// An error and its sources, `: `-separated.
@@ -514,16 +510,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn upstream_uri_joins_server_and_request() {
+    fn the_upstream_target_joins_the_servers_prefix_and_the_requests_path() {
         let cases = [
-            ("http://s:8080", "/a/b?x=1", "http://s:8080/a/b?x=1"),
-            ("http://s:8080/", "/a", "http://s:8080/a"),
-            ("http://s/base/", "/a?q", "http://s/base/a?q"),
-            ("http://s", "http://client.example/p?q", "http://s/p?q"),
+            ("http://s:8080", "/a/b?x=1", "/a/b?x=1"),
+            ("http://s:8080/", "/a", "/a"),
+            ("http://s/base/", "/a?q", "/base/a?q"),
+            ("http://s", "http://client.example/p?q", "/p?q"),
+            ("http://s", "http://client.example", "/"),
         ];
         for (server, request, want) in cases {
-            let got = upstream_uri(&server.parse().unwrap(), &request.parse().unwrap());
-            assert_eq!(got.unwrap().to_string(), want, "{server} + {request}");
+            let got = upstream_target(&server.parse().unwrap(), &request.parse().unwrap());
+            assert_eq!(got.unwrap().as_str(), want, "{server} + {request}");
         }
     }
 }
