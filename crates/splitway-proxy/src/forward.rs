@@ -23,7 +23,7 @@ use crate::limits::Limits;
 use crate::replay::Replay;
 use crate::strict;
 use crate::upstream::{Connector, Upstream, UpstreamError};
-use crate::upstream_tls::{HttpsClients, Pool};
+use crate::upstream_tls::{HttpsClients, HttpsPool, Pool};
 
 /// Marks a request that came over TLS (its `X-Forwarded-Proto` is `https`).
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +58,14 @@ impl Answer {
             Answer::Done(r) | Answer::Refused(r, _) => r,
         }
     }
+}
+
+/// Which pool a request goes on ([`Proxy::pool_for`]).
+enum PoolFor {
+    Http,
+    Https(HttpsPool),
+    /// The server is `https`, but its TLS settings could not be made into a client.
+    NoTls,
 }
 
 /// Whether `req` may be sent again when its server refused the connection: it has no body,
@@ -185,7 +193,22 @@ impl Proxy {
         let Some(admitted) = self.in_flight.try_enter() else {
             return self.overloaded();
         };
-        self.admitted(req, peer).await.map(|body| {
+        // One future for the whole request, not one inside another: each level kept its own
+        // copy of the request.
+        let response = match self.refused(&req, peer) {
+            Some(refused) => refused,
+            None => {
+                let again = repeatable(&req);
+                let req = req.map(|body| body.map_err(Into::into).boxed());
+                match self.answer(req, peer).await {
+                    Answer::Refused(_, req) if again => {
+                        self.answer(*req, peer).await.into_response()
+                    }
+                    answer => answer.into_response(),
+                }
+            }
+        };
+        response.map(|body| {
             HeldBody {
                 body,
                 _held: admitted,
@@ -209,9 +232,10 @@ impl Proxy {
         response
     }
 
-    /// [`Proxy::handle`] once the request has its place under the cap.
-    async fn admitted(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
-        if let Err(refusal) = strict::check(&req, &self.options.limits) {
+    /// The answer to a request that breaks the [`Limits`] or names its host badly
+    /// ([`strict::check`]), if it does.
+    fn refused(&self, req: &Request<Incoming>, peer: SocketAddr) -> Option<Response<ProxyBody>> {
+        if let Err(refusal) = strict::check(req, &self.options.limits) {
             tracing::debug!(%peer, status = refusal.status.as_u16(), reason = refusal.reason.trim_end(), "refused");
             let mut response = own(refusal.status, refusal.reason);
             if req.version() < http::Version::HTTP_2 {
@@ -220,14 +244,9 @@ impl Proxy {
                     .headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
-            return response;
+            return Some(response);
         }
-        let again = repeatable(&req);
-        let req = req.map(|body| body.map_err(Into::into).boxed());
-        match self.answer(req, peer).await {
-            Answer::Refused(_, req) if again => self.answer(*req, peer).await.into_response(),
-            answer => answer.into_response(),
-        }
+        None
     }
 
     /// One decision and its answer, recorded.
@@ -239,7 +258,15 @@ impl Proxy {
         let answer =
             match exchange.own_response(|text| full(Bytes::copy_from_slice(text.as_bytes()))) {
                 Some(response) => Answer::Done(response),
-                None => self.forward(req, peer, &exchange).await,
+                None => match self.pool_for(exchange.decision()) {
+                    PoolFor::Http => self.forward_on(&self.http, req, peer, &exchange).await,
+                    // Boxed: a TLS connection (rustls' state inline) makes this future about
+                    // 2 KiB, which every plain request's future would otherwise carry and copy.
+                    PoolFor::Https(pool) => {
+                        Box::pin(self.forward_on(&pool, req, peer, &exchange)).await
+                    }
+                    PoolFor::NoTls => Answer::Done(own(StatusCode::BAD_GATEWAY, "bad gateway\n")),
+                },
             };
         let status = answer.response().status().as_u16();
         exchange.finish(status, true);
@@ -253,35 +280,25 @@ impl Proxy {
         answer
     }
 
-    async fn forward(
-        &self,
-        req: Request<UpstreamBody>,
-        peer: SocketAddr,
-        exchange: &Exchange,
-    ) -> Answer {
-        let decision = exchange.decision();
+    /// The pool for the decision's server: by its scheme (no server: plain, which
+    /// [`Proxy::forward_on`] answers), or none when no TLS toward it can be made (logged).
+    fn pool_for(&self, decision: &Decision) -> PoolFor {
         let Some(server) = decision.server() else {
-            return Answer::Done(own(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no server available\n",
-            ));
+            return PoolFor::Http;
         };
-        if server.uri().scheme() == Some(&http::uri::Scheme::HTTPS) {
-            match self.https.client(decision.upstream_tls()) {
-                // Boxed: a TLS connection (rustls' state inline) makes this future about
-                // 2 KiB, which every plain request's future would otherwise carry and copy.
-                Ok(pool) => Box::pin(self.forward_on(&pool, req, peer, exchange)).await,
-                Err(e) => {
-                    tracing::warn!(server = server.name(), error = %e, "no TLS toward the server");
-                    Answer::Done(own(StatusCode::BAD_GATEWAY, "bad gateway\n"))
-                }
+        if server.uri().scheme() != Some(&http::uri::Scheme::HTTPS) {
+            return PoolFor::Http;
+        }
+        match self.https.client(decision.upstream_tls()) {
+            Ok(pool) => PoolFor::Https(pool),
+            Err(e) => {
+                tracing::warn!(server = server.name(), error = %e, "no TLS toward the server");
+                PoolFor::NoTls
             }
-        } else {
-            self.forward_on(&self.http, req, peer, exchange).await
         }
     }
 
-    /// [`Proxy::forward`] on the pool for the server's scheme. The connection comes first, so
+    /// The request to the decision's server, on the pool for its scheme. The connection comes first, so
     /// that a server refusing it hands the request back as it came, for another decision
     /// ([`Answer::Refused`]), and no copy of it is kept just in case.
     async fn forward_on<C>(

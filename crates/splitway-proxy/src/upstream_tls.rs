@@ -65,7 +65,10 @@ impl Pool {
 }
 
 /// The pool made for a `tls` setting, or why none could be.
-type Made = Result<Arc<Upstream<HttpsConnector>>, TlsError>;
+type Made = Result<HttpsPool, TlsError>;
+
+/// The connections to `https` servers with one TLS setting.
+pub(crate) type HttpsPool = Arc<Upstream<HttpsConnector>>;
 
 /// The `https` clients, by `tls` setting.
 pub(crate) struct HttpsClients {
