@@ -84,7 +84,8 @@ pub(crate) fn ask_upgrade(headers: &mut HeaderMap, protocol: HeaderValue) {
 
 /// What the proxy changes in a request's headers on the way to its server, applied as the
 /// request head is written ([`Forwarding::write`]) rather than to the header map: the client's
-/// headers are read once, and nothing is hashed, inserted or allocated for the changes.
+/// headers are read once and nothing is inserted; nothing is hashed or allocated either, unless
+/// the request carries `X-Forwarded-For` already or `Connection` names other headers.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Forwarding<'a> {
     /// `Host` toward the server: the client's host, or the server's authority.
