@@ -298,9 +298,9 @@ impl Proxy {
         }
     }
 
-    /// The request to the decision's server, on the pool for its scheme. The connection comes first, so
-    /// that a server refusing it hands the request back as it came, for another decision
-    /// ([`Answer::Refused`]), and no copy of it is kept just in case.
+    /// The request to the decision's server, on the pool for its scheme. The connection comes
+    /// first, so that a server refusing it hands the request back as it came, for another
+    /// decision ([`Answer::Refused`]), and no copy of it is kept just in case.
     async fn forward_on<C>(
         &self,
         pool: &Arc<Upstream<C>>,

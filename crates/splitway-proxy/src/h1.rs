@@ -1,6 +1,7 @@
 //! HTTP/1.1 as the proxy speaks it to its servers, without I/O: the request head written
-//! into a buffer, the response head parsed out of one, and the response body's framing
-//! (RFC 9112 §6) decoded from one. The pool (`upstream.rs`) moves the bytes.
+//! into a buffer, the response head parsed out of one (what its connection's own headers say
+//! read, and those headers left out of what is passed on: [`Head`]), and the response body's
+//! framing (RFC 9112 §6) decoded from one. The pool (`upstream.rs`) moves the bytes.
 //!
 //! The head's header values are slices of the bytes read, not copies; a body's data frames
 //! likewise.

@@ -4,7 +4,9 @@
 //! [`Upstream::connection`] takes the server's most recently used idle connection (or opens
 //! one) before the request is built, so that a server refusing it leaves the request as it
 //! came (to be decided again); [`Connection::send`] writes the request and reads the response
-//! head, and the response body, read to its end, gives the connection back; a body dropped
+//! head ([`Connection::forward`]: a client's request, the proxy's changes to its headers
+//! written as its head is, [`crate::headers::Forwarding`]), and the response body, read to its
+//! end, gives the connection back; a body dropped
 //! before its end closes it. A connection idle for longer than the idle timeout is never used
 //! again: it is closed when next met, or when a newer one comes back to the same server.
 //!
