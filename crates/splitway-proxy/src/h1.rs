@@ -13,8 +13,6 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode, Version};
 use hyper::body::SizeHint;
 
-use crate::headers::is_hop_by_hop_name;
-
 /// Most headers a response head may have.
 const MAX_HEADERS: usize = 128;
 /// Headers a parsed head's map has room for at least.
@@ -100,11 +98,49 @@ pub fn header_lines(out: &mut Vec<u8>, headers: &HeaderMap) {
         if *name == header::CONTENT_LENGTH || *name == header::TRANSFER_ENCODING {
             continue;
         }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        header_line(out, name.as_str().as_bytes(), value.as_bytes());
     }
+}
+
+/// One header line: `name: value` and CRLF.
+pub fn header_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The names that describe one connection, not the message (RFC 9110 section 7.6.1, plus
+/// the non-standard ones proxies meet, and `HTTP2-Settings`, which an `h2c` upgrade sends
+/// whether or not `Connection` names it): never passed on.
+const HOP_BY_HOP: [&[u8]; 10] = [
+    b"connection",
+    b"te",
+    b"trailer",
+    b"transfer-encoding",
+    b"upgrade",
+    b"proxy-authorization",
+    b"proxy-authenticate",
+    b"keep-alive",
+    b"proxy-connection",
+    b"http2-settings",
+];
+
+/// Whether `name`, in any case, is one of the hop-by-hop names. Its length is compared first,
+/// so that most names are passed over at once.
+pub fn is_hop_by_hop_name(name: &[u8]) -> bool {
+    HOP_BY_HOP
+        .iter()
+        .any(|hop| hop.len() == name.len() && hop.eq_ignore_ascii_case(name))
+}
+
+/// Whether a `Connection` token names a header of this hop, to be left out with it: any
+/// token but the usual `close`, `keep-alive` and `upgrade` (which say something of the
+/// connection and name hop-by-hop headers anyway).
+pub fn names_a_header(token: &[u8]) -> bool {
+    !(token.eq_ignore_ascii_case(b"close")
+        || token.eq_ignore_ascii_case(b"keep-alive")
+        || token.eq_ignore_ascii_case(b"upgrade"))
 }
 
 fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
@@ -205,11 +241,9 @@ pub fn parse_head(buf: &mut BytesMut, headers: &mut HeaderMap) -> Result<Option<
     for h in parsed.headers.iter() {
         if h.name.eq_ignore_ascii_case("connection") {
             for token in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-                if token.eq_ignore_ascii_case(b"close") {
-                    close = true;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") {
-                    keep = true;
-                } else if !token.eq_ignore_ascii_case(b"upgrade") {
+                close |= token.eq_ignore_ascii_case(b"close");
+                keep |= token.eq_ignore_ascii_case(b"keep-alive");
+                if names_a_header(token) {
                     named.push(token);
                 }
             }

@@ -5,32 +5,11 @@ use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-/// The names that describe one connection, not the message (RFC 9110 section 7.6.1, plus
-/// the non-standard ones proxies meet, and `HTTP2-Settings`, which an `h2c` upgrade sends
-/// whether or not `Connection` names it): never forwarded.
-const HOP_BY_HOP: [&[u8]; 10] = [
-    b"connection",
-    b"te",
-    b"trailer",
-    b"transfer-encoding",
-    b"upgrade",
-    b"proxy-authorization",
-    b"proxy-authenticate",
-    b"keep-alive",
-    b"proxy-connection",
-    b"http2-settings",
-];
+use crate::h1;
 
-/// Whether `name`, in any case, is hop-by-hop ([`HOP_BY_HOP`]). Its length is compared first,
-/// so that most names are passed over at once.
-pub(crate) fn is_hop_by_hop_name(name: &[u8]) -> bool {
-    HOP_BY_HOP
-        .iter()
-        .any(|hop| hop.len() == name.len() && hop.eq_ignore_ascii_case(name))
-}
-
+/// Whether `name` describes one connection, not the message ([`h1::is_hop_by_hop_name`]).
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    is_hop_by_hop_name(name.as_str().as_bytes())
+    h1::is_hop_by_hop_name(name.as_str().as_bytes())
 }
 
 /// Removes the hop-by-hop headers and every header that `Connection` names. Most messages
@@ -45,13 +24,9 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // header's name), read before it goes.
     let mut named: Vec<HeaderName> = Vec::new();
     for token in connection_tokens(headers) {
-        if ["keep-alive", "close", "upgrade"]
-            .iter()
-            .any(|usual| token.eq_ignore_ascii_case(usual))
+        if h1::names_a_header(token.as_bytes())
+            && let Ok(name) = HeaderName::from_bytes(token.as_bytes())
         {
-            continue;
-        }
-        if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
             named.push(name);
         }
     }
@@ -66,12 +41,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// The protocol a message asks to switch to: its `Upgrade` value when `Connection` lists
 /// `upgrade`.
 pub(crate) fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
-    let asks = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    let asks = connection_tokens(headers).any(|token| token.eq_ignore_ascii_case("upgrade"));
     asks.then(|| headers.get(header::UPGRADE).cloned())
         .flatten()
 }
@@ -117,11 +87,7 @@ impl Forwarding<'_> {
         // The names `Connection` lists beyond the usual tokens: rare, so found by text.
         let mut named: Vec<&str> = Vec::new();
         if has_connection {
-            named.extend(connection_tokens(headers).filter(|t| {
-                !["keep-alive", "close", "upgrade"]
-                    .iter()
-                    .any(|u| t.eq_ignore_ascii_case(u))
-            }));
+            named.extend(connection_tokens(headers).filter(|t| h1::names_a_header(t.as_bytes())));
         }
         for (name, value) in headers {
             if is_hop_by_hop(name)
@@ -130,14 +96,13 @@ impl Forwarding<'_> {
                 || *name == XFF
                 || *name == XFP
                 || *name == XFH
-                || (!named.is_empty()
-                    && named.iter().any(|n| n.eq_ignore_ascii_case(name.as_str())))
+                || named.iter().any(|n| n.eq_ignore_ascii_case(name.as_str()))
             {
                 continue;
             }
-            line(out, name.as_str().as_bytes(), value.as_bytes());
+            h1::header_line(out, name.as_str().as_bytes(), value.as_bytes());
         }
-        line(out, b"host", self.host);
+        h1::header_line(out, b"host", self.host);
         out.extend_from_slice(b"x-forwarded-for: ");
         if has_forwarded_for {
             for prior in headers.get_all(&XFF) {
@@ -147,13 +112,13 @@ impl Forwarding<'_> {
         }
         push_ip(out, self.peer);
         out.extend_from_slice(b"\r\n");
-        line(out, b"x-forwarded-proto", self.proto.as_bytes());
+        h1::header_line(out, b"x-forwarded-proto", self.proto.as_bytes());
         if let Some(host) = self.client_host {
-            line(out, b"x-forwarded-host", host);
+            h1::header_line(out, b"x-forwarded-host", host);
         }
         if let Some(protocol) = self.upgrade {
-            line(out, b"connection", b"upgrade");
-            line(out, b"upgrade", protocol);
+            h1::header_line(out, b"connection", b"upgrade");
+            h1::header_line(out, b"upgrade", protocol);
         }
     }
 }
@@ -171,14 +136,6 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
-}
-
-/// One header line: `name: value` and CRLF.
-fn line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// Writes `ip` as `Display` does; IPv4, the common case, without the formatting machinery

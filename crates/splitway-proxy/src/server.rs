@@ -81,7 +81,8 @@ pub(crate) async fn serve_sharing(
     shutdown: impl Future<Output = ()>,
 ) {
     let limits = proxy.options().limits.clone();
-    // Shared by the requests behind one count (a clone of the proxy is several).
+    // One proxy for every request, behind one reference count (a clone is four, and a copy of
+    // its options).
     let proxy = Arc::new(proxy);
     let handle = move |req, peer| {
         let proxy = Arc::clone(&proxy);

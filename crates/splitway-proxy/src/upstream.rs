@@ -6,9 +6,9 @@
 //! came (to be decided again); [`Connection::send`] writes the request and reads the response
 //! head ([`Connection::forward`]: a client's request, the proxy's changes to its headers
 //! written as its head is, [`crate::headers::Forwarding`]), and the response body, read to its
-//! end, gives the connection back; a body dropped
-//! before its end closes it. A connection idle for longer than the idle timeout is never used
-//! again: it is closed when next met, or when a newer one comes back to the same server.
+//! end, gives the connection back; a body dropped before its end closes it. A connection idle
+//! for longer than the idle timeout is never used again: it is closed when next met, or when a
+//! newer one comes back to the same server.
 //!
 //! Each connection is driven by the request that holds it, in that request's task: the head is
 //! written from a buffer the connection keeps, the response is parsed out of another
