@@ -65,10 +65,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use crate::server::RequestBody;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use splitway::{EditError, Router};
 use tokio::net::TcpListener;
 
@@ -141,7 +141,7 @@ pub async fn serve_admin_with(
         listener,
         Limits::admin(),
         None,
-        move |req: Request<Incoming>, _peer: SocketAddr| {
+        move |req: Request<RequestBody>, _peer: SocketAddr| {
             let (router, metrics, access, rollouts, history) = (
                 router.clone(),
                 metrics.clone(),
@@ -301,7 +301,7 @@ fn dashboard() -> Response<ProxyBody> {
 }
 
 /// `POST /explain`: the body's request explained on the table in service.
-async fn explain(router: &Router, req: Request<Incoming>) -> Response<ProxyBody> {
+async fn explain(router: &Router, req: Request<RequestBody>) -> Response<ProxyBody> {
     let error = |status: StatusCode, message: &str| {
         json_response(status, &serde_json::json!({ "error": message }))
     };

@@ -11,7 +11,7 @@ use http::uri::PathAndQuery;
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::Body;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use splitway::{Decision, Exchange, RequestView, Router};
@@ -70,8 +70,7 @@ enum PoolFor {
 
 /// Whether `req` may be sent again when its server refused the connection: it has no body,
 /// is safe to repeat and does not ask for an upgrade.
-fn repeatable(req: &Request<Incoming>) -> bool {
-    use hyper::body::Body as _;
+fn repeatable<B: Body>(req: &Request<B>) -> bool {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     safe && req.body().is_end_stream() && headers::upgrade_protocol(req.headers()).is_none()
 }
@@ -189,7 +188,14 @@ impl Proxy {
     /// without a body that is safe to repeat (`GET`, `HEAD`, `OPTIONS`) is decided again and
     /// sent once more (to another server, as the round robin moves on and a refusing
     /// health-checked server is marked down); the client sees the 502 only if that fails too.
-    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<ProxyBody> {
+    ///
+    /// The request's body may be any (hyper's server's `Incoming`, a whole `Full`); it is
+    /// streamed to the server.
+    pub async fn handle<B>(&self, req: Request<B>, peer: SocketAddr) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
+    {
         let Some(admitted) = self.in_flight.try_enter() else {
             return self.overloaded();
         };
@@ -234,7 +240,7 @@ impl Proxy {
 
     /// The answer to a request that breaks the [`Limits`] or names its host badly
     /// ([`strict::check`]), if it does.
-    fn refused(&self, req: &Request<Incoming>, peer: SocketAddr) -> Option<Response<ProxyBody>> {
+    fn refused<B>(&self, req: &Request<B>, peer: SocketAddr) -> Option<Response<ProxyBody>> {
         if let Err(refusal) = strict::check(req, &self.options.limits) {
             tracing::debug!(%peer, status = refusal.status.as_u16(), reason = refusal.reason.trim_end(), "refused");
             let mut response = own(refusal.status, refusal.reason);

@@ -143,7 +143,8 @@ pub fn names_a_header(token: &[u8]) -> bool {
         || token.eq_ignore_ascii_case(b"upgrade"))
 }
 
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+/// Writes `n` in decimal.
+pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {
@@ -298,7 +299,7 @@ pub fn parse_head(buf: &mut BytesMut, headers: &mut HeaderMap) -> Result<Option<
 
 /// The length of the head at the start of `buf` up to its blank line (CRLF, or a bare LF as
 /// httparse also takes), if it is all there.
-fn head_end(buf: &[u8]) -> Option<usize> {
+pub fn head_end(buf: &[u8]) -> Option<usize> {
     // Line by line (a vectorised search for each line's end, not a test of every byte).
     memchr::memchr_iter(b'\n', buf).find_map(|at| {
         let after = buf.get(at + 1..)?;

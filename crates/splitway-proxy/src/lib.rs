@@ -2,8 +2,9 @@
 //!
 //! Data flow for one request: [`server::serve`] accepts the connection (HTTP/1.1 or h2c; or,
 //! with [`serve_tls`], HTTPS only: the certificate chosen by SNI, HTTP/2 by ALPN, [`tls`])
-//! within the connection [`Limits`] (a cap, handshake, head and idle timeouts, head sizes) and
-//! hands each request to [`Proxy::handle`], which answers 503 at once past the cap on requests in
+//! within the connection [`Limits`] (a cap, handshake, head and idle timeouts, head sizes),
+//! reads each HTTP/1.1 request with its own codec (`h1_server`; hyper's server for a streamed
+//! body, an upgrade or HTTP/2) and hands it to [`Proxy::handle`], which answers 503 at once past the cap on requests in
 //! flight ([`admission`]), refuses what breaks the request limits or
 //! names its host badly (400, 414, 431), asks the [`splitway::Router`] for a decision
 //! and answers 404 or 503 itself, or forwards the request to the chosen server over its pool of
@@ -55,6 +56,7 @@ pub mod h1;
 #[cfg(not(feature = "internals"))]
 #[allow(unreachable_pub)]
 mod h1;
+mod h1_server;
 mod headers;
 pub mod health;
 mod held;

@@ -20,8 +20,8 @@ pub struct Limits {
     /// over TLS ([`serve_tls`](crate::serve_tls)), the TLS handshake and then those.
     /// Default 10 s.
     pub handshake_timeout: Duration,
-    /// Longest an HTTP/1 client may take to send a whole request head (hyper counts the wait
-    /// for the next request on a keep-alive connection as part of it). Default 30 s.
+    /// Longest an HTTP/1 client may take to send a whole request head, counted from the end of
+    /// the previous response on a keep-alive connection (as hyper counts it). Default 30 s.
     pub header_read_timeout: Duration,
     /// A connection with no request in flight (HTTP/1), or no open stream (HTTP/2), for this
     /// long is closed; HTTP/2 ones with a GOAWAY. Default 60 s.

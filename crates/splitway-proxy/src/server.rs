@@ -1,16 +1,18 @@
 //! Accepting connections: HTTP/1.1 with keep-alive and protocol upgrades (WebSocket), or
 //! HTTP/2 with prior knowledge (h2c); or either inside TLS ([`serve_tls`], the handshake done
 //! by [`crate::tls`] before the same connection handling); one task per connection, and a
-//! graceful stop that lets requests in flight finish.
+//! graceful stop that lets requests in flight finish. HTTP/1.1 is the proxy's own codec's
+//! (`h1_server`) until a request it leaves to hyper's server (a streamed body, an
+//! upgrade, a malformed head), which serves the connection from there; HTTP/2 is hyper's.
 //!
 //! What a client may hold is bounded ([`Limits`]): at most `max_connections` connections
 //! (past it nothing more is accepted until one closes: one semaphore permit a connection,
 //! held by the socket itself so that an upgraded connection keeps its own); a connection must
 //! show its protocol within `handshake_timeout` (the whole HTTP/2 preface and first SETTINGS
 //! frame, or a first byte of HTTP/1), send each HTTP/1 head within `header_read_timeout`, and
-//! is closed after `idle_timeout` with nothing in flight: the proxy counts the requests (HTTP/2
-//! streams) it is answering, from the service call to the drop of the response body, since
-//! hyper's own keep-alive pings only find a peer that stopped answering. Failed accepts back
+//! is closed after `idle_timeout` with nothing in flight: on hyper's codecs the proxy counts
+//! the requests (HTTP/2 streams) it is answering, from the service call to the drop of the
+//! response body, since hyper's own keep-alive pings only find a peer that stopped answering. Failed accepts back
 //! off from 50 ms to 1 s and log at most one line a second, with the count of the others.
 
 use std::convert::Infallible;
@@ -20,11 +22,12 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{Request, Response};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -33,6 +36,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::forward::{ClientTls, Proxy, ProxyBody};
+use crate::h1_server::{self, Served};
 use crate::held::HeldBody;
 use crate::limits::Limits;
 use crate::replay::Replay;
@@ -147,7 +151,7 @@ pub(crate) async fn serve_with<H, F>(
     handle: H,
     shutdown: impl Future<Output = ()>,
 ) where
-    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + 'static,
+    H: Fn(Request<RequestBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
     let permits = connection_permits(&limits);
@@ -173,7 +177,7 @@ async fn serve_with_permits<H, F>(
     handle: H,
     shutdown: impl Future<Output = ()>,
 ) where
-    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + 'static,
+    H: Fn(Request<RequestBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
     let limits = Arc::new(limits);
@@ -331,8 +335,8 @@ enum Protocol {
 /// first frame is read too when it is the SETTINGS frame that must follow, so that the
 /// handshake timeout covers it. Returns the bytes read, to be read again by the protocol;
 /// `None` when the client closed first.
-async fn sniff<I: AsyncRead + Unpin>(io: &mut I) -> io::Result<Option<(Protocol, Vec<u8>)>> {
-    let mut buf = Vec::with_capacity(1024);
+async fn sniff<I: AsyncRead + Unpin>(io: &mut I) -> io::Result<Option<(Protocol, BytesMut)>> {
+    let mut buf = BytesMut::with_capacity(1024);
     loop {
         if io.read_buf(&mut buf).await? == 0 {
             return Ok(None);
@@ -381,14 +385,14 @@ async fn tls_connection<H, F>(
     permit: OwnedSemaphorePermit,
     stopped: watch::Receiver<bool>,
 ) where
-    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + 'static,
+    H: Fn(Request<RequestBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
     let started = tokio::time::Instant::now();
     let Some(io) = tls.handshake(tcp, limits.handshake_timeout, peer).await else {
         return;
     };
-    let handle = move |mut req: Request<Incoming>, peer| {
+    let handle = move |mut req: Request<RequestBody>, peer| {
         req.extensions_mut().insert(ClientTls);
         handle(req, peer)
     };
@@ -407,7 +411,7 @@ async fn connection<I, H, F>(
     started: tokio::time::Instant,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + 'static,
+    H: Fn(Request<RequestBody>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
     let deadline = started + limits.handshake_timeout;
@@ -423,23 +427,16 @@ async fn connection<I, H, F>(
             return;
         }
     };
-    // The bytes `sniff` read put back in front, and the connection's place under the cap,
-    // released when the stream is dropped (after an upgrade, by the upgraded connection's task).
-    let io = TokioIo::new(Replay::new(Bytes::from(read), io).keeping(permit));
-    let activity = Arc::new(Activity::new());
-    let watched = Arc::clone(&activity);
-    let service = service_fn(move |req| {
-        // Counted from here to the drop of the response body (or of this future).
-        let guard = activity.enter();
-        // Boxed once here, so that hyper moves a pointer into its slot, not the whole future.
-        let response = Box::pin(handle(req, peer));
-        async move {
-            let response = response.await;
-            Ok::<_, Infallible>(response.map(|body| HeldBody { body, _held: guard }))
-        }
-    });
     let ended = match protocol {
         Protocol::Http1 => {
+            // The proxy's own codec first; hyper's from the first request it does not serve.
+            let served = h1_server::serve(io, read, peer, &handle, &limits, stopped.clone());
+            let (io, read) = match served.await {
+                Served::Closed => return,
+                Served::HandedOver(io, read) => (io, read),
+            };
+            let activity = Arc::new(Activity::new());
+            let service = hyper_service(handle, peer, Arc::clone(&activity));
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
@@ -449,11 +446,12 @@ async fn connection<I, H, F>(
             if limits.max_headers != 100 {
                 builder.max_headers(limits.max_headers);
             }
+            let io = TokioIo::new(Replay::new(read, io).keeping(permit));
             let conn = builder.serve_connection(io, service).with_upgrades();
             drive(
                 conn,
                 |c| c.graceful_shutdown(),
-                watched,
+                activity,
                 &limits,
                 stopped,
                 peer,
@@ -461,6 +459,8 @@ async fn connection<I, H, F>(
             .await
         }
         Protocol::Http2 => {
+            let activity = Arc::new(Activity::new());
+            let service = hyper_service(handle, peer, Arc::clone(&activity));
             let mut builder = http2::Builder::new(TokioExecutor::new());
             builder
                 .timer(TokioTimer::new())
@@ -468,11 +468,14 @@ async fn connection<I, H, F>(
                 .max_concurrent_streams(limits.h2_max_concurrent_streams)
                 .max_pending_accept_reset_streams(limits.h2_max_pending_accept_reset_streams)
                 .max_local_error_reset_streams(limits.h2_max_local_error_reset_streams);
+            // The bytes `sniff` read put back in front, and the connection's place under the
+            // cap, released when the stream is dropped.
+            let io = TokioIo::new(Replay::new(read.freeze(), io).keeping(permit));
             let conn = builder.serve_connection(io, service);
             drive(
                 conn,
                 |c| c.graceful_shutdown(),
-                watched,
+                activity,
                 &limits,
                 stopped,
                 peer,
@@ -482,6 +485,74 @@ async fn connection<I, H, F>(
     };
     if let Err(e) = ended {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// `handle` as hyper's service, each request counted in `activity` (what the connection's
+/// idle timeout watches) from the service call to the drop of its response body (or of the
+/// call's future).
+fn hyper_service<H, F>(
+    handle: H,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<HeldBody<ProxyBody, InFlight>>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Send
++ 'static
+where
+    H: Fn(Request<RequestBody>, SocketAddr) -> F + Send + 'static,
+    F: Future<Output = Response<ProxyBody>> + Send + 'static,
+{
+    service_fn(move |req: Request<Incoming>| {
+        let guard = activity.enter();
+        // Boxed once here, so that hyper moves a pointer into its slot, not the whole future.
+        let response = Box::pin(handle(req.map(RequestBody::Streamed), peer));
+        async move {
+            let response = response.await;
+            Ok::<_, Infallible>(response.map(|body| HeldBody { body, _held: guard }))
+        }
+    })
+}
+
+/// A request's body as the listener hands it on: read whole with its head (the proxy's own
+/// HTTP/1 codec, [`crate::h1_server`]), or streamed by hyper's server.
+pub(crate) enum RequestBody {
+    /// All of it (`None`: there is none).
+    Whole(Option<Bytes>),
+    Streamed(Incoming),
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            RequestBody::Whole(data) => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+            RequestBody::Streamed(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Whole(data) => data.is_none(),
+            RequestBody::Streamed(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Whole(data) => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+            RequestBody::Streamed(body) => body.size_hint(),
+        }
     }
 }
 

@@ -456,3 +456,63 @@ async fn an_h2c_upgrade_is_forwarded_as_a_plain_request() {
     assert!(head.contains("x-seen-upgrade: -"), "{head}");
     assert!(head.contains("x-seen-http2-settings: -"), "{head}");
 }
+
+/// One connection's requests, each answered before the next is sent: the status and body of
+/// each (bodies are the upstream's `ok`, of the length its head says).
+async fn one_connection(edge: &Edge, requests: &[&[u8]]) -> Vec<(u16, String)> {
+    let mut stream = TcpStream::connect(edge.addr).await.unwrap();
+    let mut answers = Vec::new();
+    for request in requests {
+        stream.write_all(request).await.unwrap();
+        let Some(head) = read_head(&mut stream).await else {
+            answers.push((0, String::new()));
+            break;
+        };
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        stream.read_exact(&mut body).await.unwrap();
+        answers.push((status_of(&head), String::from_utf8(body).unwrap()));
+    }
+    answers
+}
+
+#[tokio::test]
+async fn a_connection_goes_on_from_the_proxys_own_codec_to_hypers_mid_way() {
+    let edge = Edge::start(limits()).await;
+    let get = b"GET / HTTP/1.1\r\nHost: web.example\r\n\r\n".as_slice();
+    let answers = one_connection(
+        &edge,
+        &[
+            // The proxy's own codec.
+            get,
+            b"POST / HTTP/1.1\r\nHost: web.example\r\nContent-Length: 2\r\n\r\nhi",
+            // A chunked body: hyper's from here to the end.
+            b"POST / HTTP/1.1\r\nHost: web.example\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+            get,
+            b"GET / HTTP/1.1\r\nHost: web.example\r\nHost: other.example\r\n\r\n",
+        ],
+    )
+    .await;
+    let want = [
+        (200, "ok"),
+        (200, "ok"),
+        (200, "ok"),
+        (200, "ok"),
+        (400, "more than one Host header\n"),
+    ];
+    let got: Vec<(u16, &str)> = answers.iter().map(|(s, b)| (*s, b.as_str())).collect();
+    assert_eq!(got, want);
+    // Past the head limits after requests on the proxy's codec: hyper's 431.
+    let mut many = String::from("GET / HTTP/1.1\r\nHost: web.example\r\n");
+    for i in 0..100 {
+        many.push_str(&format!("X-{i}: 1\r\n"));
+    }
+    many.push_str("\r\n");
+    let answers = one_connection(&edge, &[get, get, many.as_bytes()]).await;
+    let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    assert_eq!(statuses, [200, 200, 431]);
+}
