@@ -29,7 +29,8 @@
 # binary has it, which is its default when pinned to one CPU). The upstreams are one nginx
 # answering on four ports with the server's name as the body ("legacy_1", "legacy_2", "k8s",
 # "canary"), so the routing check can count who answered. CPU per request is the proxy's
-# utime + stime (its /proc/PID/stat, children included) over the requests wrk completed; RSS
+# utime + stime (its /proc/PID/stat, children included) over the requests wrk completed, with
+# utime alone beside it (the user-space work; the rest is the kernel's); RSS
 # is read at the end of each run. Every process started here is stopped by its PID on exit.
 set -euo pipefail
 
@@ -297,15 +298,16 @@ tree() {
     echo "$p"
     for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do tree "$c"; done
 }
-cpu_ticks() {
-    local total=0 p f
+cpu_ticks() { # PID: "user+system user", in clock ticks
+    local total=0 user=0 p f
     for p in $(tree "$1"); do
         # Fields 14 and 15 (utime, stime) after the command's parenthesis.
         f=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null) || continue
         set -- $f
         total=$((total + ${12} + ${13}))
+        user=$((user + ${12}))
     done
-    echo "$total"
+    echo "$total $user"
 }
 rss_kb() {
     local total=0 p kb
@@ -375,25 +377,28 @@ to_ms() { # wrk's "1.23ms" / "850.00us" / "1.02s" -> milliseconds
 }
 
 # One measured run against LABEL-CASE; appends "label case round rps p50 p99 cpu_us rss_mb
-# errors" to $work/results.
+# user_us errors" to $work/results.
 measure() { # LABEL CASE ROUND
-    local key=$1-$2 pid out before after reqs rps p50 p99 cpu rss errors
+    local key=$1-$2 pid out before after reqs rps p50 p99 cpu user rss errors
+    local before_user after_user
     pid=${target_pid[$key]}
-    before=$(cpu_ticks "$pid")
+    read -r before before_user < <(cpu_ticks "$pid")
     out=$(BENCH_HOSTS=$2 taskset -c "$load_cpu" wrk -t1 -c"$conns" -d"$duration" --latency \
         -s "$work/load.lua" "http://127.0.0.1:${target_port[$key]}/")
-    after=$(cpu_ticks "$pid")
+    read -r after after_user < <(cpu_ticks "$pid")
     reqs=$(awk '/requests in/ {print $1}' <<<"$out")
     rps=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
     p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
     p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
     cpu=$(awk -v t=$((after - before)) -v hz="$tick" -v n="$reqs" \
         'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+    user=$(awk -v t=$((after_user - before_user)) -v hz="$tick" -v n="$reqs" \
+        'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
     rss=$(awk -v kb="$(rss_kb "$pid")" 'BEGIN { printf "%.1f", kb / 1024 }')
     errors=$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | tr '\n' ' ' || true)
-    echo "$1 $2 $3 $rps $p50 $p99 $cpu $rss ${errors:-}" >>"$work/results"
-    printf '  round %s %-22s %6s hosts %9s req/s  p50 %7s ms  p99 %7s ms  %7s us/req  %6s MB %s\n' \
-        "$3" "$1" "$2" "$rps" "$p50" "$p99" "$cpu" "$rss" "${errors:-}"
+    echo "$1 $2 $3 $rps $p50 $p99 $cpu $rss $user ${errors:-}" >>"$work/results"
+    printf '  round %s %-22s %6s hosts %9s req/s  p50 %7s ms  p99 %7s ms  %7s us/req (user %6s)  %6s MB %s\n' \
+        "$3" "$1" "$2" "$rps" "$p50" "$p99" "$cpu" "$user" "$rss" "${errors:-}"
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -623,12 +628,12 @@ done
 
 echo
 echo "medians of $rounds round(s):"
-printf '| %-22s | %6s | %10s | %9s | %9s | %11s | %8s |\n' target hosts "req/s" "p50 ms" "p99 ms" "CPU us/req" "RSS MB"
-printf '|%s|\n' "------------------------|-------:|-----------:|----------:|----------:|------------:|---------:"
+printf '| %-22s | %6s | %10s | %9s | %9s | %11s | %8s | %12s |\n' target hosts "req/s" "p50 ms" "p99 ms" "CPU us/req" "RSS MB" "user us/req"
+printf '|%s|\n' "------------------------|-------:|-----------:|----------:|----------:|------------:|---------:|-------------:"
 for n in $cases; do
     for l in "${labels[@]}"; do
         col() { awk -v l="$l" -v n="$n" -v c="$1" '$1 == l && $2 == n { print $c }' "$work/results" | median; }
-        printf '| %-22s | %6s | %10s | %9s | %9s | %11s | %8s |\n' "$l" "$n" "$(col 4)" "$(col 5)" "$(col 6)" "$(col 7)" "$(col 8)"
+        printf '| %-22s | %6s | %10s | %9s | %9s | %11s | %8s | %12s |\n' "$l" "$n" "$(col 4)" "$(col 5)" "$(col 6)" "$(col 7)" "$(col 8)" "$(col 9)"
     done
 done
 if [ -n "${RESULTS:-}" ]; then

@@ -1,8 +1,8 @@
 //! HTTP/1.1 toward the clients, spoken by the proxy itself for the exchange that makes up
-//! nearly all of its traffic: a request whose body, if it has one, came whole with its head,
-//! answered by a response written from a buffer the connection keeps. Any other request (a
-//! body still on its way or chunked, `Expect`, an upgrade, `CONNECT`, a head past the limits
-//! or malformed) hands the connection, with every byte read from that request on, to hyper's
+//! nearly all of its traffic: a request without a body or with one of up to 64 KiB (read whole
+//! before the request goes on, within the head's timeout), answered by a response written
+//! from a buffer the connection keeps. Any other request (a larger or chunked body, `Expect`,
+//! an upgrade, `CONNECT`, a head past the limits or malformed) hands the connection, with every byte read from that request on, to hyper's
 //! server ([`crate::server`]), which serves it from there to its end as it serves every
 //! connection that starts with such a request: the answers to the unusual and the broken
 //! (100-continue, 400, 431, a 101) are hyper's.
@@ -14,8 +14,8 @@
 //! no task woken per request (the head's timer, one per connection, is moved only when it
 //! fires early); the head and a body that is ready go out in one write.
 //!
-//! The timeouts are the listener's: a head must come whole within `header_read_timeout` of
-//! the end of the previous response (as hyper counts it), and nothing at all within
+//! The timeouts are the listener's: a head (and a body waited for) must come whole within
+//! `header_read_timeout` of the end of the previous response (as hyper counts it), and nothing at all within
 //! `idle_timeout`; the graceful stop closes a connection waiting for a head at once and one
 //! answering a request after its response, which then says `Connection: close`.
 
@@ -44,6 +44,10 @@ use crate::server::RequestBody;
 /// Most header fields a head parsed here may have; one with more goes to hyper's server,
 /// which applies [`Limits::max_headers`].
 const MAX_HEADERS: usize = 100;
+/// Largest body waited for when it did not all come with its head (read whole before the
+/// request is forwarded, as nginx reads bodies by default); a larger one goes to hyper's
+/// server, which streams it.
+const MAX_AWAITED_BODY: usize = 64 * 1024;
 /// What a read asks for at least.
 const READ_SIZE: usize = 8 * 1024;
 /// Body bytes gathered behind the head (or the previous frame) into one write, at most.
@@ -89,9 +93,16 @@ where
     let timer = tokio::time::sleep_until(waiting.deadline(false));
     tokio::pin!(timer);
     loop {
+        let mut awaited = 0;
         let request = loop {
-            match take_request(&mut read, &mut headers, limits) {
+            let taken = if read.len() < awaited {
+                Taken::Partial
+            } else {
+                take_request(&mut read, &mut headers, limits)
+            };
+            match taken {
                 Taken::Request(request) => break request,
+                Taken::Awaiting(bytes) => awaited = bytes,
                 Taken::Other(head) => {
                     let mut all = BytesMut::with_capacity(head.len() + read.len());
                     all.extend_from_slice(&head);
@@ -201,6 +212,9 @@ enum Taken {
     Request(Exchange),
     /// Not a whole head yet.
     Partial,
+    /// A whole head, not its whole body: nothing to look at before `read` holds this many
+    /// bytes.
+    Awaiting(usize),
     /// A request for hyper's server: its head, split off the buffer (what follows stays).
     Other(Bytes),
 }
@@ -221,19 +235,37 @@ fn take_request(read: &mut BytesMut, headers: &mut HeaderMap, limits: &Limits) -
     }
     let head = read.split_to(len).freeze();
     match parse(&head, read, headers, limits) {
-        Some(exchange) => Taken::Request(exchange),
+        Some(Parsed::Request(exchange)) => Taken::Request(exchange),
         None => Taken::Other(head),
+        Some(Parsed::Awaiting(body)) => {
+            // The head goes back in front of what came of its body (a copy, on this path
+            // alone), which is not looked at again until the whole body is there.
+            let mut all = BytesMut::with_capacity(len + body);
+            all.extend_from_slice(&head);
+            all.extend_from_slice(read);
+            *read = all;
+            Taken::Awaiting(len + body)
+        }
     }
 }
 
-/// The request in `head`, its body split off `rest`; `None` (`rest` untouched) when it is
-/// one for hyper's server.
+/// What a whole head said.
+// As `Taken`.
+#[allow(clippy::large_enum_variant)]
+enum Parsed {
+    Request(Exchange),
+    /// A body of this length that did not all come with its head.
+    Awaiting(usize),
+}
+
+/// The request in `head`, its body split off `rest` (untouched unless it is served here);
+/// `None` for a request for hyper's server.
 fn parse(
     head: &Bytes,
     rest: &mut BytesMut,
     headers: &mut HeaderMap,
     limits: &Limits,
-) -> Option<Exchange> {
+) -> Option<Parsed> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut []);
     let cap = limits.max_headers.min(MAX_HEADERS);
@@ -278,7 +310,7 @@ fn parse(
     }
     let length = usize::try_from(length.unwrap_or(0)).ok()?;
     if length > rest.len() {
-        return None;
+        return (length <= MAX_AWAITED_BODY).then_some(Parsed::Awaiting(length));
     }
     let uri = Uri::from_maybe_shared(head.slice_ref(parsed.path?.as_bytes())).ok()?;
     headers.clear();
@@ -299,12 +331,12 @@ fn parse(
         Version::HTTP_11
     };
     *request.headers_mut() = std::mem::take(headers);
-    Some(Exchange {
+    Some(Parsed::Request(Exchange {
         request,
         keep_alive: if http10 { keep } else { !close },
         head_only,
         http10,
-    })
+    }))
 }
 
 /// A `Content-Length` value: digits only.
@@ -695,6 +727,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn requests_cut_into_pieces_anywhere_are_answered_as_when_sent_whole() {
+        let requests: &[u8] = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n\
+            POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+            GET /c?q=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        let want = "HTTP/1.1 200 OK\r\ndate: d\r\ncontent-length: 8\r\n\r\nGET /a 0\
+             HTTP/1.1 200 OK\r\ndate: d\r\ncontent-length: 9\r\n\r\nPOST /b 5\
+             HTTP/1.1 200 OK\r\ndate: d\r\ncontent-length: 12\r\nconnection: close\r\n\r\n\
+             GET /c?q=1 0";
+        for piece in [1, 2, 3, 7, 29, 64, requests.len()] {
+            let run = start(Limits::default());
+            let (mut read, mut write) = tokio::io::split(run.client);
+            let writes = async {
+                for part in requests.chunks(piece) {
+                    write.write_all(part).await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+            };
+            let mut all = Vec::new();
+            let (_, got) = tokio::join!(writes, read.read_to_end(&mut all));
+            got.unwrap();
+            assert_eq!(String::from_utf8(all).unwrap(), want, "pieces of {piece}");
+            assert!(matches!(run.served.await.unwrap(), Served::Closed));
+        }
+    }
+
+    #[tokio::test]
     async fn an_http10_client_keeps_its_connection_only_when_it_asks() {
         let mut run = start(Limits::default());
         run.client
@@ -723,7 +781,7 @@ mod tests {
     async fn what_this_codec_does_not_serve_goes_to_hyper_with_its_bytes() {
         let cases: [&[u8]; 7] = [
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 65537\r\n\r\nhello",
             b"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
             b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
             b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n",
