@@ -1,23 +1,27 @@
 //! HTTP/1.1 toward the clients, spoken by the proxy itself for the exchange that makes up
-//! nearly all of its traffic: a request without a body or with one of up to 64 KiB (read whole
-//! before the request goes on, within the head's timeout), answered by a response written
-//! from a buffer the connection keeps. Any other request (a larger or chunked body, `Expect`,
-//! an upgrade, `CONNECT`, a head past the limits or malformed) hands the connection, with every byte read from that request on, to hyper's
-//! server ([`crate::server`]), which serves it from there to its end as it serves every
-//! connection that starts with such a request: the answers to the unusual and the broken
-//! (100-continue, 400, 431, a 101) are hyper's.
+//! nearly all of its traffic: a request without a body or with one of up to 64 KiB (read
+//! whole before the request goes on, within the head's timeout), answered by a response
+//! written from a buffer the connection keeps. Any other request (a larger or chunked body,
+//! `Expect`, an upgrade, `CONNECT`, a head past the limits or malformed) hands the connection,
+//! with every byte read from that request on, to hyper's server ([`crate::server`]), which
+//! serves it from there to its end as it serves every connection that starts with such a
+//! request: the answers to the unusual and the broken (100-continue, a 101, the 400 to a
+//! malformed head, the 431) are hyper's.
 //!
-//! The gain is in what is not done per request: the read buffer is reused (nothing reads
-//! ahead while a request is in flight, so its header values, slices of the buffer, are gone
-//! before the next read); the header map of each response becomes the next request's; the
+//! The gain is in what is not done per request: the read buffer is reused (nothing grows it
+//! while a request is in flight, so its header values, slices of the buffer, are gone before
+//! it is next reserved); the header map of each response becomes the next request's; the
 //! connection's future holds the request's own inline, moved nowhere; no timer is armed and
 //! no task woken per request (the head's timer, one per connection, is moved only when it
-//! fires early); the head and a body that is ready go out in one write.
+//! fires early); the head and a body that is ready go out in one write. While a request is in
+//! flight the connection is read only to see the client go (its request is then dropped, as
+//! hyper drops it), and only into the room the buffer has.
 //!
 //! The timeouts are the listener's: a head (and a body waited for) must come whole within
-//! `header_read_timeout` of the end of the previous response (as hyper counts it), and nothing at all within
-//! `idle_timeout`; the graceful stop closes a connection waiting for a head at once and one
-//! answering a request after its response, which then says `Connection: close`.
+//! `header_read_timeout` of the end of the previous response (as hyper counts it), and
+//! nothing at all within `idle_timeout`; the graceful stop closes a connection waiting for a
+//! head at once and one answering a request after its response, which then says
+//! `Connection: close`.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -150,7 +154,28 @@ where
             head_only,
             http10,
         } = request;
-        let response = handle(request, peer).await;
+        // The answer, unless the client goes first: its request is then dropped (and with it
+        // the request to its server), as hyper's server drops it. Read only when nothing of a
+        // next request is waiting, and only into the room the buffer has.
+        let answering = handle(request, peer);
+        tokio::pin!(answering);
+        let answered = std::future::poll_fn(|cx| {
+            if let Poll::Ready(response) = answering.as_mut().poll(cx) {
+                return Poll::Ready(Some(response));
+            }
+            if read.is_empty() && read.capacity() > read.len() {
+                match tokio_util::io::poll_read_buf(Pin::new(&mut io), cx, &mut read) {
+                    Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(None),
+                    Poll::Ready(Ok(_)) | Poll::Pending => {}
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        let Some(response) = answered else {
+            tracing::debug!(%peer, "client gone before its response: request dropped");
+            return Served::Closed;
+        };
         let close = !keep_alive || *peek.borrow();
         write.clear();
         let reused = write_response(&mut io, &mut write, response, head_only, http10, close).await;
@@ -896,6 +921,37 @@ mod tests {
         let mut run = start(Limits::default());
         run.stop.send(true).unwrap();
         assert_eq!(read_to_close(&mut run.client).await, "");
+    }
+
+    #[tokio::test]
+    async fn a_client_gone_before_its_response_drops_its_request() {
+        struct Dropped(Option<tokio::sync::oneshot::Sender<()>>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                if let Some(tx) = self.0.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+        let (dropped, was_dropped) = tokio::sync::oneshot::channel();
+        let dropped = std::sync::Mutex::new(Some(dropped));
+        let (stop, stopped) = watch::channel(false);
+        let mut run = start_with(Limits::default(), stop, stopped, move |_req, _peer| {
+            let guard = Dropped(dropped.lock().unwrap().take());
+            async move {
+                let _guard = guard;
+                std::future::pending::<Response<ProxyBody>>().await
+            }
+        });
+        run.client
+            .write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::task::yield_now().await;
+        run.client.shutdown().await.unwrap();
+        let served = tokio::time::timeout(Duration::from_secs(10), run.served).await;
+        assert!(matches!(served.unwrap().unwrap(), Served::Closed));
+        was_dropped.await.unwrap();
     }
 
     #[test]
