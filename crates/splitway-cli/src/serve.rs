@@ -66,7 +66,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     handshake_timeout: u64,
     /// Seconds an HTTP/1 client has to send a whole request head (the wait for the next
-    /// request on a keep-alive connection included).
+    /// request on a keep-alive connection included), and a body of up to 64 KiB that did not
+    /// come with it (read whole before the request goes on).
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     header_read_timeout: u64,
     /// Seconds a connection may stay with no request in flight (HTTP/2: no open stream)

@@ -21,7 +21,9 @@ pub struct Limits {
     /// Default 10 s.
     pub handshake_timeout: Duration,
     /// Longest an HTTP/1 client may take to send a whole request head, counted from the end of
-    /// the previous response on a keep-alive connection (as hyper counts it). Default 30 s.
+    /// the previous response on a keep-alive connection (as hyper counts it); also a body of up
+    /// to 64 KiB that did not come with its head, which the proxy reads whole before the
+    /// request goes on. Default 30 s.
     pub header_read_timeout: Duration,
     /// A connection with no request in flight (HTTP/1), or no open stream (HTTP/2), for this
     /// long is closed; HTTP/2 ones with a GOAWAY. Default 60 s.
