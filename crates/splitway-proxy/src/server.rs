@@ -446,6 +446,9 @@ async fn connection<I, H, F>(
             if limits.max_headers != 100 {
                 builder.max_headers(limits.max_headers);
             }
+            // The bytes read and not served put back in front, and the connection's place under
+            // the cap, released when the stream is dropped (after an upgrade, by the upgraded
+            // connection's task).
             let io = TokioIo::new(Replay::new(read, io).keeping(permit));
             let conn = builder.serve_connection(io, service).with_upgrades();
             drive(
