@@ -1,7 +1,8 @@
 //! Upgrades and forwarded headers through the proxy, on 127.0.0.1 with a real upstream:
 //! which `Upgrade` protocols go through (the configuration's `upgrade_protocols`, changed by a
 //! reload), an upgraded connection holding its place under `max_connections` until it closes,
-//! and a client's own `X-Forwarded-Prefix` on routes with and without a strip.
+//! a server's 101 that the client did not ask for (a 502), and a client's own
+//! `X-Forwarded-Prefix` on routes with and without a strip.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -263,4 +264,44 @@ async fn a_clients_forwarded_prefix_passes_through_unless_the_route_strips() {
     // One value, the proxy's: the client's is replaced, not added to (the upstream shows
     // every value it received, joined by ` | `).
     assert!(!head.contains("/from-client"), "{head}");
+}
+
+#[tokio::test]
+async fn a_switch_the_client_did_not_ask_for_is_a_502() {
+    // A server that answers every request with a 101, asked for or not.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    let _server = Task(tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if stream.read(&mut byte).await.unwrap_or(0) != 1 {
+                    break;
+                }
+                head.push(byte[0]);
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: foo\r\n\r\n")
+                .await;
+        }
+    }));
+    let router = Router::from_config(&config("", upstream)).unwrap();
+    let options = Options {
+        response_timeout: Duration::from_secs(10),
+        limits: limits(),
+        ..Options::default()
+    };
+    let (addr, proxy) = serve_proxy(router, options, std::future::pending()).await;
+    let _proxy = Task(proxy);
+    // A plain request, and an upgrade to a protocol the configuration does not let through
+    // (so the server is not asked for it): neither client asked for this switch.
+    for request in ["GET / HTTP/1.1\r\nHost: web.example\r\n\r\n", UPGRADE_FOO] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let head = read_head(&mut stream, Duration::from_secs(10))
+            .await
+            .expect("a response head");
+        assert!(head.starts_with("http/1.1 502 "), "{request:?}: {head}");
+    }
 }
