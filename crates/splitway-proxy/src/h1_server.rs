@@ -52,6 +52,8 @@ const MAX_HEADERS: usize = 100;
 /// request is forwarded, as nginx reads bodies by default); a larger one goes to hyper's
 /// server, which streams it.
 const MAX_AWAITED_BODY: usize = 64 * 1024;
+/// Largest buffer a connection keeps from one request to the next ([`trim`]).
+const KEPT_BUFFER: usize = 16 * 1024;
 /// What a read asks for at least.
 const READ_SIZE: usize = 8 * 1024;
 /// Body bytes gathered behind the head (or the previous frame) into one write, at most.
@@ -190,7 +192,19 @@ where
             }
             Err(_) => return Served::Closed,
         }
+        trim(&mut read, &mut write);
         waiting.started = Instant::now();
+    }
+}
+
+/// Lets go of buffers that grew past [`KEPT_BUFFER`] (a large answer, an awaited body), so that
+/// a connection waiting for its next request holds a few KiB whatever it served before.
+fn trim(read: &mut BytesMut, write: &mut Vec<u8>) {
+    if write.capacity() > KEPT_BUFFER {
+        *write = Vec::new();
+    }
+    if read.is_empty() && read.capacity() > KEPT_BUFFER {
+        *read = BytesMut::new();
     }
 }
 
@@ -952,6 +966,22 @@ mod tests {
         let served = tokio::time::timeout(Duration::from_secs(10), run.served).await;
         assert!(matches!(served.unwrap().unwrap(), Served::Closed));
         was_dropped.await.unwrap();
+    }
+
+    #[test]
+    fn buffers_past_the_kept_size_are_let_go_and_smaller_ones_kept() {
+        let mut read = BytesMut::with_capacity(64 * 1024);
+        let mut write = Vec::with_capacity(WRITE_BATCH + 100);
+        trim(&mut read, &mut write);
+        assert_eq!((read.capacity(), write.capacity()), (0, 0));
+        // Bytes of a next request keep the read buffer, whatever its size.
+        let mut read = BytesMut::with_capacity(64 * 1024);
+        read.extend_from_slice(b"GET");
+        let mut write = Vec::with_capacity(KEPT_BUFFER);
+        trim(&mut read, &mut write);
+        assert!(read.capacity() >= 64 * 1024);
+        assert_eq!(&read[..], b"GET");
+        assert_eq!(write.capacity(), KEPT_BUFFER);
     }
 
     #[test]
