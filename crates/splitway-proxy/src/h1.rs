@@ -241,7 +241,7 @@ pub fn parse_head(buf: &mut BytesMut, headers: &mut HeaderMap) -> Result<Option<
     let mut named: Vec<&[u8]> = Vec::new();
     for h in parsed.headers.iter() {
         if h.name.eq_ignore_ascii_case("connection") {
-            for token in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+            for token in tokens(h.value) {
                 close |= token.eq_ignore_ascii_case(b"close");
                 keep |= token.eq_ignore_ascii_case(b"keep-alive");
                 if names_a_header(token) {
@@ -371,12 +371,24 @@ fn values<'a>(
 }
 
 fn parse_length(digits: &[u8]) -> Result<u64, H1Error> {
+    content_length(digits).ok_or(H1Error::Head("bad Content-Length"))
+}
+
+/// A `Content-Length` value: 1 to 19 digits, nothing else.
+pub fn content_length(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(H1Error::Head("bad Content-Length"));
+        return None;
     }
-    Ok(digits
-        .iter()
-        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+    Some(
+        digits
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
+    )
+}
+
+/// The comma-separated tokens of a raw header value (`Connection`'s), trimmed.
+pub fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value.split(|&b| b == b',').map(<[u8]>::trim_ascii)
 }
 
 /// What [`Decoder::decode`] found in the buffer.

@@ -42,6 +42,7 @@ use tokio::time::Instant;
 
 use crate::forward::ProxyBody;
 use crate::h1;
+use crate::headers;
 use crate::limits::Limits;
 use crate::server::RequestBody;
 
@@ -331,9 +332,9 @@ fn parse(
             if length.is_some() {
                 return None;
             }
-            length = Some(decimal(h.value)?);
+            length = Some(h1::content_length(h.value)?);
         } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+            for token in h1::tokens(h.value) {
                 if token.eq_ignore_ascii_case(b"upgrade") {
                     return None;
                 }
@@ -376,16 +377,6 @@ fn parse(
         head_only,
         http10,
     }))
-}
-
-/// A `Content-Length` value: digits only.
-fn decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 19 {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
-    })
 }
 
 /// How a response's body goes on the wire.
@@ -551,16 +542,12 @@ fn told_length(headers: &HeaderMap) -> Option<u64> {
     if values.next().is_some() {
         return None;
     }
-    decimal(first.as_bytes())
+    h1::content_length(first.as_bytes())
 }
 
 /// Whether the response's `Connection` says `close` (the proxy's own refusals do).
 fn connection_closes(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
+    headers::connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("close"))
 }
 
 /// Writes the response head into `out`: the status line, the headers but the framing and
@@ -733,6 +720,18 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
+    /// Sends `GET path` and reads its whole answer, the connection kept.
+    async fn served(client: &mut DuplexStream, path: &str) {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        client.write_all(request.as_bytes()).await.unwrap();
+        let body = format!("GET {path} 0");
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ndate: d\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        read_exactly(client, &answer).await;
+    }
+
     async fn read_exactly(client: &mut DuplexStream, text: &str) {
         let mut got = vec![0; text.len()];
         client.read_exact(&mut got).await.unwrap();
@@ -834,15 +833,7 @@ mod tests {
             };
             let mut run = start(limits);
             // A request served here first: what is handed over starts after it.
-            run.client
-                .write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
-                .await
-                .unwrap();
-            read_exactly(
-                &mut run.client,
-                "HTTP/1.1 200 OK\r\ndate: d\r\ncontent-length: 12\r\n\r\nGET /first 0",
-            )
-            .await;
+            served(&mut run.client, "/first").await;
             run.client.write_all(case).await.unwrap();
             match run.served.await.unwrap() {
                 Served::HandedOver(_, bytes) => {
@@ -878,15 +869,7 @@ mod tests {
         };
         // Idle after a response: closed 5 s after it.
         let mut run = start(limits.clone());
-        run.client
-            .write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        read_exactly(
-            &mut run.client,
-            "HTTP/1.1 200 OK\r\ndate: d\r\ncontent-length: 8\r\n\r\nGET /a 0",
-        )
-        .await;
+        served(&mut run.client, "/a").await;
         let answered = Instant::now();
         assert_eq!(read_to_close(&mut run.client).await, "");
         assert_eq!(answered.elapsed(), Duration::from_secs(5));
@@ -902,15 +885,7 @@ mod tests {
     #[tokio::test]
     async fn the_stop_closes_a_waiting_connection_and_marks_the_last_response() {
         let mut run = start(Limits::default());
-        run.client
-            .write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        read_exactly(
-            &mut run.client,
-            "HTTP/1.1 200 OK\r\ndate: d\r\ncontent-length: 8\r\n\r\nGET /a 0",
-        )
-        .await;
+        served(&mut run.client, "/a").await;
         run.stop.send(true).unwrap();
         assert_eq!(read_to_close(&mut run.client).await, "");
         assert!(matches!(run.served.await.unwrap(), Served::Closed));

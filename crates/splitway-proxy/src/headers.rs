@@ -129,7 +129,7 @@ const XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const XFH: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// The comma-separated tokens of every `Connection` value, trimmed.
-fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+pub(crate) fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(header::CONNECTION)
         .iter()
